@@ -1,0 +1,205 @@
+//! Pure: (Config, Snapshot) -> Report. No I/O, no clock.
+//!
+//! Rules:
+//! - a socket holds a watched port when its local port (and protocol) match,
+//!   and, if the watch names an address, its local address is that address or
+//!   the wildcard of either family;
+//! - a socket is *expected* when at least one of its owner processes matches
+//!   every field of `expect` (no `expect`: any identified process matches);
+//!   a socket with no identified owner (TIME_WAIT, or owners not visible) is not;
+//! - a port is in the dynamic range / excluded per store, taking every family
+//!   the source reports; the reboot risk is "in the persistent range and not
+//!   persistently excluded".
+
+use crate::config::{Config, Expect, Watch, Watches};
+use crate::model::{CollectorStatus, Family, Pid, PortRange, Process, Protocol, Ranges, Snapshot, SockState, Socket, Store};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// One (socket, owner) pair on a watched port; `pid` is None when unowned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub family: Family,
+    pub address: IpAddr,
+    pub state: String,
+    pub pid: Option<Pid>,
+    pub process: Option<Process>,
+    pub expected: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortReport {
+    pub name: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub sockets: usize,
+    pub bound_by_expected: bool,
+    pub bound_by_other: bool,
+    /// All holders, unexpected first; the exposition keeps the first N.
+    pub holders: Vec<Holder>,
+    pub in_range: BTreeMap<Store, bool>,
+    pub excluded: BTreeMap<Store, bool>,
+}
+
+impl PortReport {
+    pub fn bound(&self) -> bool {
+        self.sockets > 0
+    }
+    /// None when the persistent view is unknown.
+    pub fn reboot_risk(&self) -> Option<bool> {
+        let in_range = *self.in_range.get(&Store::Persistent)?;
+        let excluded = *self.excluded.get(&Store::Persistent)?;
+        Some(in_range && !excluded)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub ports: Vec<PortReport>,
+    pub ranges: Ranges,
+    pub dynamic_in_use: BTreeMap<(Protocol, Family), u64>,
+    pub dynamic_available: BTreeMap<(Protocol, Family), u32>,
+    pub owners_resolvable: bool,
+    pub reboot_required: Option<bool>,
+    pub collectors: Vec<CollectorStatus>,
+    pub socket_info_limit: usize,
+}
+
+/// The watches in force for this snapshot.
+pub fn effective_watches(config: &Config, snap: &Snapshot) -> Vec<Watch> {
+    match &config.watches {
+        Watches::Listed(w) => w.clone(),
+        Watches::DiscoverListeners => discover(snap),
+    }
+}
+
+/// Discovery: each TCP port with a listener, expecting its listeners' processes.
+fn discover(snap: &Snapshot) -> Vec<Watch> {
+    let mut by_port: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+    for s in snap.sockets.iter().filter(|s| s.protocol == Protocol::Tcp && s.state == SockState::Listen) {
+        let names = by_port.entry(s.port).or_default();
+        for pid in snap.owners.get(&s.inode).into_iter().flatten() {
+            if let Some(p) = snap.processes.get(pid) {
+                names.insert(p.name.clone());
+            }
+        }
+    }
+    by_port
+        .into_iter()
+        .map(|(port, names)| Watch {
+            name: format!("tcp-{port}"),
+            port,
+            protocol: Protocol::Tcp,
+            address: None,
+            // Several listeners' names are joined with '|': alternatives.
+            // No visible listener owner: any identified process is expected.
+            expect: (!names.is_empty()).then(|| Expect {
+                process: Some(names.into_iter().collect::<Vec<_>>().join("|")),
+                ..Expect::default()
+            }),
+        })
+        .collect()
+}
+
+fn process_matches(expect: Option<&Expect>, p: &Process) -> bool {
+    let Some(e) = expect else { return true };
+    let exe_base = p.exe.as_deref().and_then(|x| x.rsplit(['/', '\\']).next());
+    let process_ok = e.process.as_deref().is_none_or(|want| {
+        want.split('|').any(|w| w == p.name || Some(w) == exe_base || (w.len() > 15 && w.starts_with(&p.name) && p.name.len() == 15))
+    });
+    let exe_ok = e.exe.as_deref().is_none_or(|want| p.exe.as_deref() == Some(want));
+    let user_ok = e.user.as_deref().is_none_or(|want| p.user.as_deref() == Some(want));
+    let unit_ok = e.unit.as_deref().is_none_or(|want| p.units.iter().any(|u| u == want));
+    process_ok && exe_ok && user_ok && unit_ok
+}
+
+fn address_matches(watch: &Watch, local: IpAddr) -> bool {
+    match watch.address {
+        None => true,
+        Some(want) => local == want || local.is_unspecified(),
+    }
+}
+
+fn holders_of(watch: &Watch, socket: &Socket, snap: &Snapshot) -> Vec<Holder> {
+    let state = socket.state.label(socket.protocol);
+    let base = |pid, process: Option<&Process>, expected| Holder {
+        family: socket.family,
+        address: socket.local,
+        state: state.clone(),
+        pid,
+        process: process.cloned(),
+        expected,
+    };
+    let pids = (socket.inode != 0).then(|| snap.owners.get(&socket.inode)).flatten();
+    let Some(pids) = pids.filter(|p| !p.is_empty()) else {
+        return vec![base(None, None, false)];
+    };
+    let expected = pids.iter().any(|pid| snap.processes.get(pid).is_some_and(|p| process_matches(watch.expect.as_ref(), p)));
+    pids.iter().map(|pid| base(Some(*pid), snap.processes.get(pid), expected)).collect()
+}
+
+fn range_flags(ranges: &Ranges, protocol: Protocol, port: u16) -> (BTreeMap<Store, bool>, BTreeMap<Store, bool>) {
+    let mut in_range = BTreeMap::new();
+    let mut excluded = BTreeMap::new();
+    for store in Store::ALL {
+        let views: Vec<_> = Family::ALL.iter().filter_map(|f| ranges.get(&(protocol, *f, store))).collect();
+        let known_ranges: Vec<PortRange> = views.iter().filter_map(|v| v.range).collect();
+        if !known_ranges.is_empty() {
+            in_range.insert(store, known_ranges.iter().any(|r| r.contains(port)));
+        }
+        let known_excl: Vec<_> = views.iter().filter_map(|v| v.excluded.as_ref()).collect();
+        if !known_excl.is_empty() {
+            excluded.insert(store, known_excl.iter().all(|s| s.contains(port)));
+        }
+    }
+    (in_range, excluded)
+}
+
+fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
+    let sockets: Vec<&Socket> = snap
+        .sockets
+        .iter()
+        .filter(|s| s.port == watch.port && s.protocol == watch.protocol && address_matches(watch, s.local))
+        .collect();
+    let mut holders: Vec<Holder> = sockets.iter().flat_map(|s| holders_of(watch, s, snap)).collect();
+    holders.sort_by(|a, b| {
+        (a.expected, &a.state, a.family, a.address, a.pid).cmp(&(b.expected, &b.state, b.family, b.address, b.pid))
+    });
+    let (in_range, excluded) = range_flags(&snap.ranges, watch.protocol, watch.port);
+    PortReport {
+        name: watch.name.clone(),
+        port: watch.port,
+        protocol: watch.protocol,
+        sockets: sockets.len(),
+        bound_by_expected: holders.iter().any(|h| h.expected),
+        bound_by_other: holders.iter().any(|h| !h.expected),
+        holders,
+        in_range,
+        excluded,
+    }
+}
+
+pub fn assess(config: &Config, snap: &Snapshot) -> Report {
+    let ports = effective_watches(config, snap).iter().map(|w| assess_port(w, snap)).collect();
+    let mut dynamic_available = BTreeMap::new();
+    for ((protocol, family, store), view) in &snap.ranges {
+        if let (Store::Active, Some(range)) = (store, view.range) {
+            let excluded = view.excluded.as_ref().map_or(0, |e| e.count_within(range));
+            dynamic_available.insert((*protocol, *family), range.len() - excluded);
+        }
+    }
+    Report {
+        ports,
+        ranges: snap.ranges.clone(),
+        dynamic_in_use: snap.dynamic_in_use.clone(),
+        dynamic_available,
+        owners_resolvable: snap.owners_resolvable,
+        reboot_required: snap.reboot_required,
+        collectors: snap.collectors.clone(),
+        socket_info_limit: config.socket_info_limit,
+    }
+}
+
+#[cfg(test)]
+#[path = "assess_tests.rs"]
+mod tests;

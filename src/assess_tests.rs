@@ -1,0 +1,214 @@
+//! Table tests: each row is config + snapshot -> expected port status.
+
+use super::*;
+use crate::config::DEFAULT_SOCKET_INFO_LIMIT;
+use crate::model::RangeView;
+
+const V4_ANY: &str = "0.0.0.0";
+
+fn sock(port: u16, state: SockState, inode: u64, local: &str) -> Socket {
+    let local: IpAddr = local.parse().expect("ip");
+    let family = if local.is_ipv4() { Family::Ipv4 } else { Family::Ipv6 };
+    Socket { protocol: Protocol::Tcp, family, local, port, state, inode }
+}
+
+fn proc_named(name: &str, user: &str, unit: &str) -> Process {
+    Process { name: name.into(), exe: Some(format!("/usr/bin/{name}")), user: Some(user.into()), units: vec![unit.into()] }
+}
+
+fn watch(port: u16, expect: Option<Expect>) -> Config {
+    let w = Watch { name: "svc".into(), port, protocol: Protocol::Tcp, address: None, expect };
+    Config { watches: Watches::Listed(vec![w]), socket_info_limit: DEFAULT_SOCKET_INFO_LIMIT }
+}
+
+fn expect_process(name: &str) -> Option<Expect> {
+    Some(Expect { process: Some(name.into()), ..Expect::default() })
+}
+
+fn ranges(active: (u16, u16, &str), persistent: (u16, u16, &str)) -> Ranges {
+    let mut r = Ranges::new();
+    for (store, (s, e, excl)) in [(Store::Active, active), (Store::Persistent, persistent)] {
+        let excluded = crate::parse::sysctl::parse_reserved_ports(excl).expect("reserved");
+        for p in Protocol::ALL {
+            for f in Family::ALL {
+                r.insert((p, f, store), RangeView { range: Some(PortRange { start: s, end: e }), excluded: Some(excluded.clone()) });
+            }
+        }
+    }
+    r
+}
+
+/// A snapshot with owners: (inode, pid, process).
+fn snap(sockets: Vec<Socket>, owners: &[(u64, Pid, Process)]) -> Snapshot {
+    let mut s = Snapshot { sockets, owners_resolvable: true, ..Snapshot::default() };
+    for (inode, pid, p) in owners {
+        s.owners.entry(*inode).or_default().insert(*pid);
+        s.processes.insert(*pid, p.clone());
+    }
+    s.ranges = ranges((32768, 60999, ""), (32768, 60999, ""));
+    s
+}
+
+struct Row {
+    scenario: &'static str,
+    config: Config,
+    snapshot: Snapshot,
+    /// (sockets, bound_by_expected, bound_by_other)
+    want: (usize, bool, bool),
+}
+
+#[test]
+fn port_status_table() {
+    let pg = proc_named("postgres", "postgres", "postgresql.service");
+    let nc = proc_named("nc", "root", "session-1.scope");
+    let systemd = proc_named("systemd", "root", "init.scope");
+    let rows = vec![
+        Row {
+            scenario: "expected_owner_listens",
+            config: watch(5432, expect_process("postgres")),
+            snapshot: snap(vec![sock(5432, SockState::Listen, 10, V4_ANY)], &[(10, 100, pg.clone())]),
+            want: (1, true, false),
+        },
+        Row {
+            scenario: "another_program_listens",
+            config: watch(5432, expect_process("postgres")),
+            snapshot: snap(vec![sock(5432, SockState::Listen, 10, V4_ANY)], &[(10, 200, nc.clone())]),
+            want: (1, false, true),
+        },
+        Row {
+            scenario: "client_socket_holds_watched_port_as_ephemeral_source",
+            config: watch(40000, expect_process("postgres")),
+            snapshot: snap(vec![sock(40000, SockState::Established, 11, "127.0.0.1")], &[(11, 200, nc.clone())]),
+            want: (1, false, true),
+        },
+        Row {
+            scenario: "time_wait_without_owner_counts_as_other",
+            config: watch(5432, expect_process("postgres")),
+            snapshot: snap(vec![sock(5432, SockState::TimeWait, 0, "127.0.0.1")], &[]),
+            want: (1, false, true),
+        },
+        Row {
+            scenario: "owner_not_identified_counts_as_other",
+            config: watch(5432, None),
+            snapshot: snap(vec![sock(5432, SockState::Listen, 12, V4_ANY)], &[]),
+            want: (1, false, true),
+        },
+        Row {
+            scenario: "socket_activation_shared_with_systemd_is_expected",
+            config: watch(5432, expect_process("postgres")),
+            snapshot: snap(vec![sock(5432, SockState::Listen, 10, "::")], &[(10, 1, systemd), (10, 100, pg.clone())]),
+            want: (1, true, false),
+        },
+        Row {
+            scenario: "every_expect_field_must_match",
+            config: watch(5432, Some(Expect { process: Some("postgres".into()), user: Some("root".into()), ..Expect::default() })),
+            snapshot: snap(vec![sock(5432, SockState::Listen, 10, V4_ANY)], &[(10, 100, pg.clone())]),
+            want: (1, false, true),
+        },
+        Row {
+            scenario: "unit_and_exe_match",
+            config: watch(5432, Some(Expect { unit: Some("postgresql.service".into()), exe: Some("/usr/bin/postgres".into()), ..Expect::default() })),
+            snapshot: snap(vec![sock(5432, SockState::Listen, 10, V4_ANY)], &[(10, 100, pg.clone())]),
+            want: (1, true, false),
+        },
+        Row {
+            scenario: "free_port",
+            config: watch(5432, expect_process("postgres")),
+            snapshot: snap(vec![sock(5433, SockState::Listen, 10, V4_ANY)], &[(10, 100, pg.clone())]),
+            want: (0, false, false),
+        },
+        Row {
+            scenario: "expected_and_other_at_once",
+            config: watch(5432, expect_process("postgres")),
+            snapshot: snap(
+                vec![sock(5432, SockState::Listen, 10, "127.0.0.1"), sock(5432, SockState::Listen, 13, "::1")],
+                &[(10, 100, pg.clone()), (13, 200, nc.clone())],
+            ),
+            want: (2, true, true),
+        },
+    ];
+    for row in rows {
+        let report = assess(&row.config, &row.snapshot);
+        let p = &report.ports[0];
+        assert_eq!((p.sockets, p.bound_by_expected, p.bound_by_other), row.want, "{}", row.scenario);
+        assert_eq!(p.bound(), row.want.0 > 0, "{}", row.scenario);
+    }
+}
+
+#[test]
+fn address_filter_counts_exact_and_wildcard_only() {
+    let mut config = watch(8080, None);
+    if let Watches::Listed(w) = &mut config.watches {
+        w[0].address = Some("127.0.0.1".parse().expect("ip"));
+    }
+    let p = proc_named("app", "app", "app.service");
+    let s = snap(
+        vec![sock(8080, SockState::Listen, 1, "127.0.0.1"), sock(8080, SockState::Listen, 2, "::"), sock(8080, SockState::Listen, 3, "10.0.0.1")],
+        &[(1, 10, p.clone()), (2, 11, p.clone()), (3, 12, p)],
+    );
+    assert_eq!(assess(&config, &s).ports[0].sockets, 2);
+}
+
+/// (active range, active reserved, persistent range, persistent reserved)
+/// -> (in active, excluded active, in persistent, excluded persistent, risk)
+#[test]
+fn range_and_reboot_risk_table() {
+    type RangeRow = ((u16, u16, &'static str), (u16, u16, &'static str), [bool; 5]);
+    let rows: [RangeRow; 5] = [
+        ((32768, 60999, ""), (32768, 60999, ""), [false, false, false, false, false]),
+        ((1024, 65535, ""), (1024, 65535, ""), [true, false, true, false, true]),
+        ((1024, 65535, "5432"), (1024, 65535, ""), [true, true, true, false, true]),
+        ((1024, 65535, "5432"), (1024, 65535, "5000-6000"), [true, true, true, true, false]),
+        ((1024, 65535, ""), (32768, 60999, ""), [true, false, false, false, false]),
+    ];
+    for (active, persistent, want) in rows {
+        let mut s = snap(vec![], &[]);
+        s.ranges = ranges(active, persistent);
+        let p = &assess(&watch(5432, None), &s).ports[0];
+        let got = [
+            p.in_range[&Store::Active],
+            p.excluded[&Store::Active],
+            p.in_range[&Store::Persistent],
+            p.excluded[&Store::Persistent],
+            p.reboot_risk().expect("known"),
+        ];
+        assert_eq!(got, want, "{active:?} {persistent:?}");
+    }
+}
+
+#[test]
+fn unknown_persistent_view_gives_no_risk_value() {
+    let mut s = snap(vec![], &[]);
+    s.ranges.retain(|(_, _, store), _| *store == Store::Active);
+    let p = &assess(&watch(5432, None), &s).ports[0];
+    assert_eq!(p.reboot_risk(), None);
+    assert!(p.in_range.contains_key(&Store::Active));
+}
+
+#[test]
+fn dynamic_available_subtracts_reserved_ports_inside_the_range() {
+    let mut s = snap(vec![], &[]);
+    s.ranges = ranges((40000, 40009, "40000-40001,50000"), (40000, 40009, ""));
+    let r = assess(&watch(1, None), &s);
+    assert_eq!(r.dynamic_available[&(Protocol::Tcp, Family::Ipv4)], 8);
+}
+
+#[test]
+fn discovery_watches_listeners_and_expects_their_processes() {
+    let pg = proc_named("postgres", "postgres", "postgresql.service");
+    let nc = proc_named("nc", "root", "x.scope");
+    let s = snap(
+        vec![
+            sock(5432, SockState::Listen, 10, V4_ANY),
+            sock(5432, SockState::Established, 11, "127.0.0.1"),
+            sock(40000, SockState::Established, 12, "127.0.0.1"),
+        ],
+        &[(10, 100, pg), (11, 200, nc)],
+    );
+    let r = assess(&Config::discover(), &s);
+    assert_eq!(r.ports.len(), 1, "only the listening port is watched");
+    let p = &r.ports[0];
+    assert_eq!((p.name.as_str(), p.port), ("tcp-5432", 5432));
+    assert_eq!((p.sockets, p.bound_by_expected, p.bound_by_other), (2, true, true));
+    assert!(!p.holders[0].expected, "unexpected holders sort first");
+}

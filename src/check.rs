@@ -1,0 +1,101 @@
+//! `portwatch_exporter check`: one scrape rendered as a table for a person,
+//! with the remedy for every port at risk. Replaces the netstat runbook.
+
+use crate::assess::{PortReport, Report};
+use crate::model::Store;
+use std::fmt::Write;
+
+/// Exit codes.
+pub const OK: i32 = 0;
+pub const PROBLEM: i32 = 1;
+pub const CANNOT_RUN: i32 = 2;
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "?",
+    }
+}
+
+fn holders(p: &PortReport) -> String {
+    if p.holders.is_empty() {
+        return "-".into();
+    }
+    p.holders
+        .iter()
+        .map(|h| {
+            let who = match (&h.pid, &h.process) {
+                (Some(pid), Some(proc_)) => format!("{pid}/{} ({})", proc_.name, proc_.user.as_deref().unwrap_or("?")),
+                (Some(pid), None) => format!("{pid}/?"),
+                _ => "no process".into(),
+            };
+            format!("{who} {}{}", h.state, if h.expected { "" } else { " [other]" })
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The report as text, and the exit code it calls for.
+pub fn render(report: &Report, os: &str) -> (String, i32) {
+    let mut out = String::new();
+    let header = ["NAME", "PORT", "PROTO", "STATE", "IN RANGE", "EXCLUDED NOW", "EXCLUDED AFTER REBOOT", "HOLDERS"];
+    let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
+    for p in &report.ports {
+        let state = match (p.bound_by_expected, p.bound_by_other) {
+            (_, true) => "HELD BY OTHER",
+            (true, false) => "expected",
+            (false, false) => "free",
+        };
+        rows.push([
+            p.name.clone(),
+            p.port.to_string(),
+            p.protocol.to_string(),
+            state.into(),
+            yes_no(p.in_range.get(&Store::Active).copied()).into(),
+            yes_no(p.excluded.get(&Store::Active).copied()).into(),
+            yes_no(p.excluded.get(&Store::Persistent).copied()).into(),
+            holders(p),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    let failed: Vec<&str> = report.collectors.iter().filter(|c| !c.success).map(|c| c.name).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "\nwarning: collectors failed: {} (run with --log.level=debug for details)", failed.join(", "));
+    }
+    if !report.owners_resolvable {
+        let _ = writeln!(out, "\nwarning: owners are not resolvable: run as root, or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE");
+    }
+    let others: Vec<&PortReport> = report.ports.iter().filter(|p| p.bound_by_other).collect();
+    let at_risk: Vec<&PortReport> = report.ports.iter().filter(|p| p.reboot_risk() == Some(true)).collect();
+    for p in &others {
+        let _ = writeln!(out, "\n{} ({}/{}) is held by another owner: stop that process or move it to another port.", p.name, p.protocol, p.port);
+    }
+    if !at_risk.is_empty() {
+        let names: Vec<String> = at_risk.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
+        let _ = writeln!(
+            out,
+            "\nAt risk after the next reboot (inside the dynamic range, not excluded): {}\nRemedy:",
+            names.join(", ")
+        );
+        for line in crate::remedy::for_os(os, report, &at_risk) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    let sockets_ok = report.collectors.iter().any(|c| c.name == "sockets" && c.success);
+    let code = if !sockets_ok {
+        CANNOT_RUN
+    } else if !others.is_empty() || !at_risk.is_empty() {
+        PROBLEM
+    } else {
+        OK
+    };
+    if code == OK {
+        let _ = writeln!(out, "\nAll watched ports are fine.");
+    }
+    (out, code)
+}

@@ -1,0 +1,114 @@
+//! Command-line flags, in the Prometheus exporter convention. Defaults such
+//! as `/proc` appear here and nowhere else.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Default listen port; picked from the unassigned part of the exporter
+/// range of the Prometheus default port allocations list.
+pub const DEFAULT_LISTEN: &str = ":9795";
+
+pub const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (revision: ", env!("PORTWATCH_REVISION"), ")");
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portwatch_exporter",
+    version = LONG_VERSION,
+    about = "Prometheus exporter: who holds each watched port, and will it still be free after a reboot.",
+    long_about = "Prometheus exporter: who holds each watched TCP/UDP port, whether that is the expected owner, \
+whether the port lies in the OS dynamic (ephemeral) port range, and whether it is excluded from that range now \
+and after the next reboot.\n\nWithout --config.file it watches every TCP port that has a listening socket \
+(the listener's process counts as expected) and exports the dynamic range metrics.\n\n\
+Run `portwatch_exporter check` for a one-shot report with remedies."
+)]
+pub struct Cli {
+    /// YAML file listing the watched ports. Without it, every TCP listener is watched.
+    #[arg(long = "config.file", value_name = "PATH", global = true)]
+    pub config_file: Option<PathBuf>,
+
+    /// Address to listen on for HTTP: ":PORT" (all interfaces), "HOST:PORT" or "[IPv6]:PORT".
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen_address: String,
+
+    /// Path under which metrics are exposed.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// procfs mount point: sockets' owners, processes and the active sysctl values are read here.
+    #[arg(long = "path.procfs", value_name = "PATH", default_value = "/proc", global = true)]
+    pub procfs: PathBuf,
+
+    /// Root of the host filesystem: sysctl.d files, /etc/passwd and /run/reboot-required are read under it.
+    #[arg(long = "path.rootfs", value_name = "PATH", default_value = "/", global = true)]
+    pub rootfs: PathBuf,
+
+    /// Do not count sockets in the dynamic range (portwatch_dynamic_ports_in_use): it needs a
+    /// dump of every socket in the range, the costliest part of a scrape on busy hosts.
+    #[arg(long = "no-collector.ephemeral", global = true)]
+    pub no_ephemeral: bool,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the watched ports once, print a table and the remedies, and exit:
+    /// 0 all is well, 1 a port is held by another owner or at risk after a reboot, 2 could not run.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+/// ":9795" -> "[::]:9795"; anything else is passed through.
+pub fn bind_address(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("[::]:{port}"),
+        None => listen.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_in_exporter_convention() {
+        let c = Cli::try_parse_from(["x", "--config.file", "/etc/p.yml", "--web.listen-address", "127.0.0.1:1", "--path.procfs", "/p", "--log.format", "json"]).expect("parses");
+        assert_eq!(c.config_file, Some(PathBuf::from("/etc/p.yml")));
+        assert_eq!(c.procfs, PathBuf::from("/p"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        let d = Cli::try_parse_from(["x"]).expect("defaults");
+        assert_eq!((d.listen_address.as_str(), d.telemetry_path.as_str()), (DEFAULT_LISTEN, "/metrics"));
+        assert_eq!(d.procfs, PathBuf::from("/proc"));
+        let chk = Cli::try_parse_from(["x", "check", "--config.file", "a.yml"]).expect("check");
+        assert!(matches!(chk.command, Some(Command::Check)));
+        assert!(Cli::try_parse_from(["x", "--log.level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn listen_address_forms() {
+        assert_eq!(bind_address(":9795"), "[::]:9795");
+        assert_eq!(bind_address("127.0.0.1:9795"), "127.0.0.1:9795");
+    }
+}

@@ -1,0 +1,286 @@
+//! The YAML configuration: which ports to watch and who should hold them.
+//! Validation errors name the file, the field and the line.
+
+use crate::model::Protocol;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Socket info series kept per port when the config does not say.
+pub const DEFAULT_SOCKET_INFO_LIMIT: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub watches: Watches,
+    pub socket_info_limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Watches {
+    /// Ports named in a config file.
+    Listed(Vec<Watch>),
+    /// No config file: every TCP port with a listening socket, whose
+    /// listener's process is taken as the expected owner.
+    DiscoverListeners,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Watch {
+    pub name: String,
+    #[serde(deserialize_with = "de_port")]
+    pub port: u16,
+    #[serde(default = "default_protocol", with = "ProtocolDef")]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub address: Option<IpAddr>,
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+/// Every field given must match the process holding the socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawExpect")]
+pub struct Expect {
+    pub process: Option<String>,
+    pub exe: Option<String>,
+    pub user: Option<String>,
+    pub unit: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    process: Option<String>,
+    exe: Option<String>,
+    user: Option<String>,
+    unit: Option<String>,
+}
+
+impl TryFrom<RawExpect> for Expect {
+    type Error = String;
+    fn try_from(r: RawExpect) -> Result<Expect, String> {
+        if r.process.is_none() && r.exe.is_none() && r.user.is_none() && r.unit.is_none() {
+            return Err("expect: give at least one of process, exe, user, unit".into());
+        }
+        if let Some(exe) = &r.exe {
+            if !exe.starts_with('/') && !exe.contains(":\\") {
+                return Err(format!("expect.exe: {exe:?} is not an absolute path"));
+            }
+        }
+        for (field, v) in [("process", &r.process), ("user", &r.user), ("unit", &r.unit), ("exe", &r.exe)] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(format!("expect.{field}: must not be empty"));
+            }
+        }
+        Ok(Expect { process: r.process, exe: r.exe, user: r.user, unit: r.unit })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ports: WatchList,
+    #[serde(default = "default_limit")]
+    socket_info_limit: usize,
+}
+
+fn default_limit() -> usize {
+    DEFAULT_SOCKET_INFO_LIMIT
+}
+
+fn default_protocol() -> Protocol {
+    Protocol::Tcp
+}
+
+/// Typed so the YAML parser itself reports range errors at the value's line.
+fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    std::num::NonZeroU16::deserialize(d).map(|p| p.get())
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "Protocol", rename_all = "lowercase")]
+enum ProtocolDef {
+    #[serde(alias = "TCP")]
+    Tcp,
+    #[serde(alias = "UDP")]
+    Udp,
+}
+
+/// The list as written; rules across entries are checked in [`Config::parse`].
+struct WatchList(Vec<Watch>);
+
+impl<'de> Deserialize<'de> for WatchList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Watch>::deserialize(d).map(WatchList)
+    }
+}
+
+/// The first rule broken across entries: (entry index, message).
+fn cross_entry_error(watches: &[Watch]) -> Option<(usize, String)> {
+    let mut names = HashSet::new();
+    let mut keys = HashSet::new();
+    for (i, w) in watches.iter().enumerate() {
+        if w.name.trim().is_empty() {
+            return Some((i, "name must not be empty".into()));
+        }
+        if !names.insert(w.name.as_str()) {
+            return Some((i, format!("duplicate name {:?}", w.name)));
+        }
+        if !keys.insert((w.port, w.protocol, w.address)) {
+            return Some((i, format!("duplicate port {}/{} in entry {:?}", w.port, w.protocol, w.name)));
+        }
+    }
+    None
+}
+
+/// Where entry `index` of `ports` starts, found by asking the YAML parser
+/// for a type it cannot give there: its type errors carry exact positions.
+fn entry_location(text: &str, index: usize) -> Option<serde_yaml_ng::Location> {
+    struct Top(usize);
+    struct Seq(usize);
+    impl<'de> de::DeserializeSeed<'de> for Seq {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seq {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            for _ in 0..self.0 {
+                seq.next_element::<de::IgnoredAny>()?;
+            }
+            seq.next_element::<u8>().map(|_| ())
+        }
+    }
+    impl<'de> Visitor<'de> for Top {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "ports" {
+                    return map.next_value_seed(Seq(self.0));
+                }
+                map.next_value::<de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let d = serde_yaml_ng::Deserializer::from_str(text);
+    d.deserialize_map(Top(index)).err().and_then(|e| e.location())
+}
+
+/// The parser gives no position for an unknown top-level key; find its line.
+fn with_top_level_line(text: &str, e: &serde_yaml_ng::Error) -> String {
+    let msg = e.to_string();
+    if msg.contains(" at line ") {
+        return msg;
+    }
+    let key = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next());
+    let line = key.and_then(|k| text.lines().position(|l| l.strip_prefix(k).is_some_and(|r| r.trim_start().starts_with(':'))));
+    match line {
+        Some(n) => format!("{msg} at line {} column 1", n + 1),
+        None => msg,
+    }
+}
+
+impl Config {
+    /// The embedded default, used when no config file is given.
+    pub fn discover() -> Config {
+        Config { watches: Watches::DiscoverListeners, socket_info_limit: DEFAULT_SOCKET_INFO_LIMIT }
+    }
+
+    /// Parses YAML text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+        let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| invalid(with_top_level_line(text, &e)))?;
+        if let Some((i, msg)) = cross_entry_error(&raw.ports.0) {
+            let at = entry_location(text, i).map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default();
+            return Err(invalid(format!("ports[{i}]: {msg}{at}")));
+        }
+        Ok(Config { watches: Watches::Listed(raw.ports.0), socket_info_limit: raw.socket_info_limit })
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("ports.yml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_entry_and_defaults() {
+        let c = parse("ports:\n  - name: pg\n    port: 5432\n    address: 127.0.0.1\n    expect: {process: postgres, user: postgres, unit: postgresql.service, exe: /usr/bin/postgres}\n  - name: dns\n    port: 53\n    protocol: UDP\n").expect("valid");
+        let Watches::Listed(w) = c.watches else { panic!("listed") };
+        assert_eq!(w[0].protocol, Protocol::Tcp);
+        assert_eq!(w[0].address, Some("127.0.0.1".parse().expect("ip")));
+        assert_eq!(w[0].expect.as_ref().and_then(|e| e.unit.as_deref()), Some("postgresql.service"));
+        assert_eq!(w[1].protocol, Protocol::Udp);
+        assert_eq!(c.socket_info_limit, DEFAULT_SOCKET_INFO_LIMIT);
+    }
+
+    /// Each bad config must fail with the file, the field and the line.
+    /// Type errors point at the value; rule errors (duplicates, `expect`)
+    /// point at the start of the offending entry.
+    #[test]
+    fn errors_name_file_field_and_line() {
+        let cases = [
+            ("ports:\n  - name: a\n    port: 70000\n", "port", "line 3"),
+            ("ports:\n  - name: a\n    port: 0\n", "port", "line 3"),
+            ("ports:\n  - name: a\n    port: 1\n    colour: red\n", "colour", "line 4"),
+            ("ports:\n  - name: a\n    port: 1\n  - name: a\n    port: 2\n", "ports[1]: duplicate name", "line 4"),
+            ("ports:\n  - name: a\n    port: 1\n  - name: b\n    port: 1\n", "ports[1]: duplicate port 1/tcp", "line 4"),
+            ("ports:\n  - name: a\n    port: 1\n    protocol: sctp\n", "protocol", "line 4"),
+            ("ports:\n  - name: a\n    port: 1\n    expect: {proc: x}\n", "proc", "line 4"),
+            ("ports:\n  - name: a\n    port: 1\n    expect: {exe: bin/x}\n", "expect.exe", "line 2"),
+            ("ports:\n  - name: a\n    port: 1\n    expect: {}\n", "at least one", "line 2"),
+            ("ports:\n  - name: a\n    port: 1\n    port: 2\n", "duplicate field `port`", "line 2"),
+            ("prots: []\n", "prots", "line 1"),
+            ("ports:\n  - name: a\n    port: 1\n    address: 300.1.1.1\n", "address", "line 4"),
+        ];
+        for (text, field, line) in cases {
+            let err = parse(text).expect_err(text);
+            assert!(err.contains("ports.yml"), "{err}");
+            assert!(err.contains(field), "{text:?}: {err} should name {field}");
+            assert!(err.contains(line), "{text:?}: {err} should name {line}");
+        }
+    }
+
+    #[test]
+    fn garbage_and_deep_nesting_are_errors_not_panics() {
+        let deep = format!("ports: {}1{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        for text in ["", ":", "\u{0}", "ports: 5", "- a\n- b", deep.as_str(), "ports: [{name: a, port: x}]"] {
+            assert!(parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_file_names_the_path() {
+        let err = Config::load(Path::new("/nonexistent/portwatch.yml")).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/portwatch.yml"), "{err}");
+    }
+}

@@ -1,0 +1,15 @@
+//! portwatch_exporter: who holds each watched port, and will it still be
+//! free after a reboot. See ARCHITECTURE.md for the map.
+
+pub mod assess;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod model;
+pub mod parse;
+pub mod remedy;
+pub mod scrape;
+pub mod source;

@@ -1,0 +1,86 @@
+//! A small `log` backend writing logfmt or JSON lines to stderr, like the
+//! Prometheus exporters' `--log.format`.
+
+use crate::cli::{LogFormat, LogLevel};
+use std::io::Write;
+
+struct Logger {
+    format: LogFormat,
+}
+
+fn quote_logfmt(s: &str) -> String {
+    if !s.is_empty() && !s.contains([' ', '"', '=', '\n']) {
+        return s.to_string();
+    }
+    format!("{s:?}")
+}
+
+fn quote_json(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One formatted line, without the trailing newline.
+pub fn format_line(format: LogFormat, ts: &str, level: &str, target: &str, msg: &str) -> String {
+    match format {
+        LogFormat::Logfmt => format!("ts={ts} level={level} source={} msg={}", quote_logfmt(target), quote_logfmt(msg)),
+        LogFormat::Json => format!(
+            "{{\"ts\":{},\"level\":{},\"source\":{},\"msg\":{}}}",
+            quote_json(ts),
+            quote_json(level),
+            quote_json(target),
+            quote_json(msg)
+        ),
+    }
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target().starts_with("portwatch")
+    }
+    fn log(&self, r: &log::Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let level = r.level().as_str().to_ascii_lowercase();
+        let line = format_line(self.format, &ts, &level, r.target(), &r.args().to_string());
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+    fn flush(&self) {}
+}
+
+pub fn init(level: LogLevel, format: LogFormat) {
+    let filter = match level {
+        LogLevel::Debug => log::LevelFilter::Debug,
+        LogLevel::Info => log::LevelFilter::Info,
+        LogLevel::Warn => log::LevelFilter::Warn,
+        LogLevel::Error => log::LevelFilter::Error,
+    };
+    if log::set_boxed_logger(Box::new(Logger { format })).is_ok() {
+        log::set_max_level(filter);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logfmt_and_json_quote_what_needs_quoting() {
+        let l = format_line(LogFormat::Logfmt, "t", "info", "portwatch_exporter", "listening on [::]:9795");
+        assert_eq!(l, "ts=t level=info source=portwatch_exporter msg=\"listening on [::]:9795\"");
+        let j = format_line(LogFormat::Json, "t", "warn", "x", "a \"b\"\n");
+        assert_eq!(j, r#"{"ts":"t","level":"warn","source":"x","msg":"a \"b\"\u000a"}"#);
+    }
+}

@@ -1,0 +1,60 @@
+//! Parse flags, load config, wire things up. No logic lives here.
+
+use clap::Parser;
+use portwatch_exporter::cli::{bind_address, Cli, Command};
+use portwatch_exporter::http::{serve, App};
+use portwatch_exporter::scrape::Scraper;
+use portwatch_exporter::source::Paths;
+use portwatch_exporter::{check, logging};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_level, cli.log_format);
+    let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone() };
+    let scraper = match Scraper::new(paths, cli.config_file.clone(), !cli.no_ephemeral) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("portwatch_exporter: {e}");
+            return ExitCode::from(check::CANNOT_RUN as u8);
+        }
+    };
+    match cli.command {
+        Some(Command::Check) => run_check(scraper),
+        None => run_server(&cli, scraper),
+    }
+}
+
+fn run_check(mut scraper: Scraper) -> ExitCode {
+    let report = scraper.report();
+    let (text, code) = check::render(&report, std::env::consts::OS);
+    print!("{text}");
+    ExitCode::from(code as u8)
+}
+
+fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(4).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = bind_address(&cli.listen_address);
+    let app = Arc::new(App { scraper: Mutex::new(scraper), telemetry_path: cli.telemetry_path.clone() });
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
+        log::info!("portwatch_exporter {} listening on {addr}", portwatch_exporter::cli::LONG_VERSION);
+        serve(app, listener).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("portwatch_exporter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The only place metric names, help texts and labels live: Report -> the
+//! OpenMetrics text exposition, through the official `prometheus-client`.
+
+use crate::assess::{PortReport, Report};
+use crate::model::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+/// Content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub const PORT_BOUND: &str = "portwatch_port_bound";
+pub const PORT_BOUND_BY_EXPECTED: &str = "portwatch_port_bound_by_expected";
+pub const PORT_BOUND_BY_OTHER: &str = "portwatch_port_bound_by_other";
+pub const PORT_SOCKETS: &str = "portwatch_port_sockets";
+pub const PORT_SOCKET_INFO: &str = "portwatch_port_socket_info";
+pub const PORT_IN_DYNAMIC_RANGE: &str = "portwatch_port_in_dynamic_range";
+pub const PORT_EXCLUDED: &str = "portwatch_port_excluded_from_dynamic_range";
+pub const PORT_REBOOT_RISK: &str = "portwatch_port_reboot_risk";
+pub const RANGE_START: &str = "portwatch_dynamic_port_range_start";
+pub const RANGE_END: &str = "portwatch_dynamic_port_range_end";
+pub const DYNAMIC_IN_USE: &str = "portwatch_dynamic_ports_in_use";
+pub const DYNAMIC_AVAILABLE: &str = "portwatch_dynamic_ports_available";
+pub const OWNERS_RESOLVABLE: &str = "portwatch_owners_resolvable";
+pub const REBOOT_REQUIRED: &str = "portwatch_reboot_required";
+pub const COLLECTOR_SUCCESS: &str = "portwatch_scrape_collector_success";
+pub const COLLECTOR_DURATION: &str = "portwatch_scrape_collector_duration_seconds";
+pub const BUILD_INFO: &str = "portwatch_build_info";
+pub const RELOAD_OK: &str = "portwatch_config_last_reload_successful";
+pub const RELOAD_TS: &str = "portwatch_config_last_reload_success_timestamp_seconds";
+
+/// Facts about the exporter itself rather than the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub version: String,
+    pub revision: String,
+    pub reload_successful: bool,
+    pub reload_timestamp_seconds: f64,
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Renders one scrape. Series within a family keep the report's order, so
+/// the output is stable for golden tests.
+pub fn render(report: &Report, meta: &Meta) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Exposition { report: report.clone(), meta: meta.clone() }));
+    let mut out = String::with_capacity(4096);
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+#[derive(Debug)]
+struct Exposition {
+    report: Report,
+    meta: Meta,
+}
+
+fn gauge<V: EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (Labels, V)>,
+) -> Result<(), std::fmt::Error> {
+    let series: Vec<(Labels, V)> = series.into_iter().collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in &series {
+        m.encode_family(labels)?.encode_gauge(v)?;
+    }
+    Ok(())
+}
+
+fn port_labels(p: &PortReport) -> Labels {
+    vec![("name", p.name.clone()), ("port", p.port.to_string()), ("protocol", p.protocol.as_str().to_string())]
+}
+
+fn per_port(ports: &[PortReport], f: impl Fn(&PortReport) -> bool) -> Vec<(Labels, i64)> {
+    ports.iter().map(|p| (port_labels(p), i64::from(f(p)))).collect()
+}
+
+fn per_store(ports: &[PortReport], pick: impl Fn(&PortReport) -> &std::collections::BTreeMap<Store, bool>) -> Vec<(Labels, i64)> {
+    let mut out = Vec::new();
+    for p in ports {
+        for (store, v) in pick(p) {
+            let mut l = port_labels(p);
+            l.push(("store", store.as_str().into()));
+            out.push((l, i64::from(*v)));
+        }
+    }
+    out
+}
+
+fn socket_info(r: &Report) -> Vec<(Labels, i64)> {
+    let mut out = Vec::new();
+    for p in &r.ports {
+        for h in p.holders.iter().take(r.socket_info_limit) {
+            let mut l = port_labels(p);
+            let proc_ = h.process.as_ref();
+            l.extend([
+                ("family", h.family.as_str().to_string()),
+                ("address", h.address.to_string()),
+                ("state", h.state.clone()),
+                ("pid", h.pid.map(|p| p.to_string()).unwrap_or_default()),
+                ("process", proc_.map(|p| p.name.clone()).unwrap_or_default()),
+                ("user", proc_.and_then(|p| p.user.clone()).unwrap_or_default()),
+                ("expected", h.expected.to_string()),
+            ]);
+            out.push((l, 1));
+        }
+    }
+    out
+}
+
+impl Collector for Exposition {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let r = &self.report;
+        let ports = &r.ports;
+        gauge(&mut e, PORT_BOUND, "1 if any socket holds the watched local port (any address, family or state).", per_port(ports, |p| p.bound()))?;
+        gauge(&mut e, PORT_BOUND_BY_EXPECTED, "1 if at least one socket on the port belongs to a process matching 'expect'.", per_port(ports, |p| p.bound_by_expected))?;
+        gauge(&mut e, PORT_BOUND_BY_OTHER, "1 if at least one socket on the port is held by another process, by no process (TIME_WAIT), or by an unidentified owner.", per_port(ports, |p| p.bound_by_other))?;
+        gauge(&mut e, PORT_SOCKETS, "Number of sockets holding the watched port.", ports.iter().map(|p| (port_labels(p), p.sockets as i64)))?;
+        gauge(&mut e, PORT_SOCKET_INFO, "One series per (socket, owner process) on the watched port, at most socket_info_limit per port.", socket_info(r))?;
+        gauge(&mut e, PORT_IN_DYNAMIC_RANGE, "1 if the port lies inside the dynamic (ephemeral) port range; store=active is now, store=persistent is after the next boot.", per_store(ports, |p| &p.in_range))?;
+        gauge(&mut e, PORT_EXCLUDED, "1 if the port is excluded (reserved) from automatic assignment; store=active is now, store=persistent is after the next boot.", per_store(ports, |p| &p.excluded))?;
+        gauge(&mut e, PORT_REBOOT_RISK, "1 if after the next boot the port lies in the dynamic range and is not excluded, so a client can be handed it before the service starts.", ports.iter().filter_map(|p| p.reboot_risk().map(|v| (port_labels(p), i64::from(v)))))?;
+        let range_series = |end: bool| -> Vec<(Labels, i64)> {
+            r.ranges
+                .iter()
+                .filter_map(|((proto, fam, store), v)| {
+                    let range = v.range?;
+                    let labels = vec![("protocol", proto.as_str().into()), ("family", fam.as_str().into()), ("store", store.as_str().into())];
+                    Some((labels, i64::from(if end { range.end } else { range.start })))
+                })
+                .collect()
+        };
+        gauge(&mut e, RANGE_START, "First port of the dynamic (ephemeral) port range, inclusive.", range_series(false))?;
+        gauge(&mut e, RANGE_END, "Last port of the dynamic (ephemeral) port range, inclusive.", range_series(true))?;
+        let pf = |(proto, fam): &(crate::model::Protocol, crate::model::Family)| -> Labels {
+            vec![("protocol", proto.as_str().into()), ("family", fam.as_str().into())]
+        };
+        gauge(&mut e, DYNAMIC_IN_USE, "Sockets whose local port lies in the active dynamic range.", r.dynamic_in_use.iter().map(|(k, v)| (pf(k), *v as i64)))?;
+        gauge(&mut e, DYNAMIC_AVAILABLE, "Ports in the active dynamic range that are not excluded.", r.dynamic_available.iter().map(|(k, v)| (pf(k), i64::from(*v))))?;
+        gauge(&mut e, OWNERS_RESOLVABLE, "0 when the exporter lacks the rights to map sockets to processes.", [(Labels::new(), i64::from(r.owners_resolvable))])?;
+        gauge(&mut e, REBOOT_REQUIRED, "1 when the host has a reboot pending.", r.reboot_required.map(|v| (Labels::new(), i64::from(v))))?;
+        gauge(&mut e, COLLECTOR_SUCCESS, "1 if the collector succeeded during this scrape.", r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], i64::from(c.success))))?;
+        gauge(&mut e, COLLECTOR_DURATION, "How long the collector took during this scrape.", r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], c.duration.as_secs_f64())))?;
+        let build = vec![("version", self.meta.version.clone()), ("revision", self.meta.revision.clone())];
+        gauge(&mut e, BUILD_INFO, "Version and revision of portwatch_exporter; always 1.", [(build, 1i64)])?;
+        gauge(&mut e, RELOAD_OK, "1 if the last configuration load succeeded.", [(Labels::new(), i64::from(self.meta.reload_successful))])?;
+        gauge(&mut e, RELOAD_TS, "Time of the last successful configuration load, in seconds since the epoch.", [(Labels::new(), self.meta.reload_timestamp_seconds)])?;
+        Ok(())
+    }
+}
+
+/// Every metric name this module can emit; dashboards and rules are checked against it.
+pub const ALL: &[&str] = &[
+    PORT_BOUND, PORT_BOUND_BY_EXPECTED, PORT_BOUND_BY_OTHER, PORT_SOCKETS, PORT_SOCKET_INFO, PORT_IN_DYNAMIC_RANGE,
+    PORT_EXCLUDED, PORT_REBOOT_RISK, RANGE_START, RANGE_END, DYNAMIC_IN_USE, DYNAMIC_AVAILABLE, OWNERS_RESOLVABLE,
+    REBOOT_REQUIRED, COLLECTOR_SUCCESS, COLLECTOR_DURATION, BUILD_INFO, RELOAD_OK, RELOAD_TS,
+];

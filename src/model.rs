@@ -1,0 +1,256 @@
+//! Plain data that flows from a source to the assessment: no I/O, no logic
+//! beyond small helpers on the types themselves.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Process id as the OS reports it.
+pub type Pid = u32;
+/// Socket inode (Linux) or any OS socket identity; 0 means "no identity".
+pub type Inode = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Ipv4, Family::Ipv6];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// Socket state, named as the kernel names it (lower case in labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SockState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    /// TCP: closed; UDP: bound but not connected ("unconn" in ss).
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+    NewSynRecv,
+    /// TCP socket bound with bind() but neither listening nor connected.
+    BoundInactive,
+    Unknown(u8),
+}
+
+impl SockState {
+    /// Kernel numbering from include/net/tcp_states.h.
+    pub fn from_kernel(v: u8) -> SockState {
+        match v {
+            1 => SockState::Established,
+            2 => SockState::SynSent,
+            3 => SockState::SynRecv,
+            4 => SockState::FinWait1,
+            5 => SockState::FinWait2,
+            6 => SockState::TimeWait,
+            7 => SockState::Close,
+            8 => SockState::CloseWait,
+            9 => SockState::LastAck,
+            10 => SockState::Listen,
+            11 => SockState::Closing,
+            12 => SockState::NewSynRecv,
+            13 => SockState::BoundInactive,
+            other => SockState::Unknown(other),
+        }
+    }
+
+    /// Label value. UDP sockets that are bound but unconnected are in the
+    /// kernel's CLOSE state; `ss` calls them UNCONN and so do we.
+    pub fn label(self, protocol: Protocol) -> String {
+        let s = match self {
+            SockState::Established => "established",
+            SockState::SynSent => "syn_sent",
+            SockState::SynRecv => "syn_recv",
+            SockState::FinWait1 => "fin_wait1",
+            SockState::FinWait2 => "fin_wait2",
+            SockState::TimeWait => "time_wait",
+            SockState::Close if protocol == Protocol::Udp => "unconn",
+            SockState::Close => "close",
+            SockState::CloseWait => "close_wait",
+            SockState::LastAck => "last_ack",
+            SockState::Listen => "listen",
+            SockState::Closing => "closing",
+            SockState::NewSynRecv => "new_syn_recv",
+            SockState::BoundInactive => "bound_inactive",
+            SockState::Unknown(v) => return format!("unknown_{v}"),
+        };
+        s.to_string()
+    }
+}
+
+/// One socket that holds a local port.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Socket {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub local: IpAddr,
+    pub port: u16,
+    pub state: SockState,
+    /// 0 when the socket has no inode (TIME_WAIT, request sockets).
+    pub inode: Inode,
+}
+
+/// What is known of one process that holds a socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    /// Short name (Linux: `comm`).
+    pub name: String,
+    /// Absolute path of the executable, when readable.
+    pub exe: Option<String>,
+    /// User name, or the numeric uid when no name is known.
+    pub user: Option<String>,
+    /// Service units (systemd unit from the cgroup; Windows service names).
+    pub units: Vec<String>,
+}
+
+/// An inclusive port range, as the dynamic (ephemeral) range is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        self.start <= port && port <= self.end
+    }
+    pub fn len(&self) -> u32 {
+        u32::from(self.end) - u32::from(self.start) + 1
+    }
+}
+
+/// A set of ports kept as sorted, merged, inclusive ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSet {
+    ranges: Vec<PortRange>,
+}
+
+impl PortSet {
+    /// Builds a set from ranges in any order, merging overlaps and neighbours.
+    pub fn from_ranges(mut ranges: Vec<PortRange>) -> PortSet {
+        ranges.sort_by_key(|r| r.start);
+        let mut merged: Vec<PortRange> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if u32::from(r.start) <= u32::from(last.end) + 1 => {
+                    last.end = last.end.max(r.end);
+                }
+                _ => merged.push(r),
+            }
+        }
+        PortSet { ranges: merged }
+    }
+
+    pub fn ranges(&self) -> &[PortRange] {
+        &self.ranges
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        let idx = self.ranges.partition_point(|r| r.end < port);
+        self.ranges.get(idx).is_some_and(|r| r.contains(port))
+    }
+
+    /// How many ports of `range` are in the set.
+    pub fn count_within(&self, range: PortRange) -> u32 {
+        self.ranges
+            .iter()
+            .filter_map(|r| {
+                let lo = r.start.max(range.start);
+                let hi = r.end.min(range.end);
+                (lo <= hi).then(|| u32::from(hi) - u32::from(lo) + 1)
+            })
+            .sum()
+    }
+}
+
+/// The dynamic range and its exclusions, as they are now or after a reboot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangeView {
+    pub range: Option<PortRange>,
+    pub excluded: Option<PortSet>,
+}
+
+/// Which view of the range: in force now, or what the next boot applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Store {
+    Active,
+    Persistent,
+}
+
+impl Store {
+    pub const ALL: [Store; 2] = [Store::Active, Store::Persistent];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Active => "active",
+            Store::Persistent => "persistent",
+        }
+    }
+}
+
+/// Range views keyed by (protocol, family, store). Linux has one range for all
+/// four (protocol, family) pairs; Windows has one each.
+pub type Ranges = BTreeMap<(Protocol, Family, Store), RangeView>;
+
+/// How one collector fared during a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorStatus {
+    pub name: &'static str,
+    pub success: bool,
+    pub duration: Duration,
+}
+
+/// Everything a source saw during one scrape. Parsing never fails as a whole:
+/// what could not be read is missing here and its collector says so.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Sockets holding a watched port (or, in discovery mode, the listeners).
+    pub sockets: Vec<Socket>,
+    /// Socket inode -> the processes holding it.
+    pub owners: BTreeMap<Inode, BTreeSet<Pid>>,
+    pub processes: BTreeMap<Pid, Process>,
+    /// False when the exporter lacks the rights to map sockets to processes.
+    pub owners_resolvable: bool,
+    pub ranges: Ranges,
+    /// Sockets whose local port lies in the active range, per (protocol, family).
+    pub dynamic_in_use: BTreeMap<(Protocol, Family), u64>,
+    /// 1 when a reboot is pending, when the source can tell.
+    pub reboot_required: Option<bool>,
+    pub collectors: Vec<CollectorStatus>,
+}

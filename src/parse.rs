@@ -1,0 +1,27 @@
+//! Pure parsers for every OS's text formats. They take `&str` and return
+//! values or errors; none of them does I/O, and all compile on every OS.
+
+pub mod inet_diag;
+pub mod procfs;
+pub mod sysctl;
+pub mod sysctld;
+
+/// A parse failure with the offending text, small enough to log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("expected {what}, found {found:?}")]
+    Invalid { what: &'static str, found: String },
+}
+
+pub(crate) fn invalid(what: &'static str, found: &str) -> ParseError {
+    let mut found = found.to_string();
+    if found.len() > 80 {
+        let mut cut = 80;
+        while !found.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        found.truncate(cut);
+        found.push('…');
+    }
+    ParseError::Invalid { what, found }
+}

@@ -1,0 +1,143 @@
+//! Linux procfs text: `/proc/PID/stat`, `/proc/PID/status`, `/proc/PID/cgroup`,
+//! fd link targets, and `/etc/passwd`. See proc(5).
+
+use super::{invalid, ParseError};
+use crate::model::Inode;
+use std::collections::HashMap;
+
+/// `comm` and `starttime` (clock ticks since boot) from `/proc/PID/stat`.
+/// `comm` may hold spaces, parentheses, newlines and non-UTF-8 bytes, so the
+/// name is taken up to the *last* `)`.
+pub fn parse_stat(bytes: &[u8]) -> Result<(String, u64), ParseError> {
+    let lossy = || String::from_utf8_lossy(bytes);
+    let open = bytes.iter().position(|&b| b == b'(').ok_or_else(|| invalid("'(' in stat", &lossy()))?;
+    let close = bytes.iter().rposition(|&b| b == b')').ok_or_else(|| invalid("')' in stat", &lossy()))?;
+    if close < open {
+        return Err(invalid("'(comm)' in stat", &lossy()));
+    }
+    let comm = sanitize(&bytes[open + 1..close]);
+    let rest = std::str::from_utf8(&bytes[close + 1..]).map_err(|_| invalid("ASCII stat fields", &lossy()))?;
+    // Fields after comm start at field 3 (state); starttime is field 22.
+    let start = rest
+        .split_ascii_whitespace()
+        .nth(19)
+        .and_then(|f| f.parse::<u64>().ok())
+        .ok_or_else(|| invalid("starttime (field 22) in stat", rest.trim()))?;
+    Ok((comm, start))
+}
+
+/// Names become label values: keep them printable and one line.
+pub fn sanitize(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// The real uid from the `Uid:` line of `/proc/PID/status`.
+pub fn parse_status_uid(text: &str) -> Result<u32, ParseError> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .ok_or_else(|| invalid("a 'Uid:' line", text.lines().next().unwrap_or("")))
+}
+
+const UNIT_SUFFIXES: [&str; 5] = [".service", ".scope", ".socket", ".mount", ".swap"];
+
+/// The systemd unit of a process from `/proc/PID/cgroup`: the last component
+/// of the cgroup path that names a unit. Prefers the unified (`0::`) line.
+pub fn parse_cgroup_unit(text: &str) -> Option<String> {
+    let path_of = |line: &str| line.splitn(3, ':').nth(2).map(str::to_string);
+    let unified = text.lines().find(|l| l.starts_with("0::")).and_then(path_of);
+    let named = text.lines().find(|l| l.contains(":name=systemd:")).and_then(path_of);
+    let path = unified.or(named)?;
+    path.rsplit('/').find(|c| UNIT_SUFFIXES.iter().any(|s| c.ends_with(s) && c.len() > s.len())).map(str::to_string)
+}
+
+/// The inode of a `socket:[12345]` fd link target; None for anything else.
+pub fn parse_socket_link(target: &[u8]) -> Option<Inode> {
+    let inner = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+/// uid -> user name from passwd(5) text; malformed lines are skipped.
+pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            (!name.is_empty() && !name.starts_with('#')).then(|| (uid, name.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat_line(comm: &[u8]) -> Vec<u8> {
+        let mut v = b"4242 (".to_vec();
+        v.extend_from_slice(comm);
+        v.extend_from_slice(b") S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n");
+        v
+    }
+
+    #[test]
+    fn stat_names_with_spaces_parens_newlines_and_bad_utf8() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"postgres", "postgres"),
+            (b"my proc", "my proc"),
+            (b"a) (b", "a) (b"),
+            (b"new\nline", "new?line"),
+            (b"bad\xffutf", "bad\u{fffd}utf"),
+        ];
+        for (comm, want) in cases {
+            assert_eq!(parse_stat(&stat_line(comm)), Ok((want.to_string(), 987654)), "{comm:?}");
+        }
+    }
+
+    #[test]
+    fn stat_garbage_is_an_error() {
+        for bad in [&b""[..], b"12 postgres S", b"12 (x) S 1 2", b"12 )x( S", b"\xff\xfe"] {
+            assert!(parse_stat(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn status_uid() {
+        assert_eq!(parse_status_uid("Name:\tx\nUid:\t1000\t1000\t1000\t1000\n"), Ok(1000));
+        assert!(parse_status_uid("Name:\tx\n").is_err());
+        assert!(parse_status_uid("Uid:\tabc\n").is_err());
+    }
+
+    #[test]
+    fn cgroup_units() {
+        let cases = [
+            ("0::/system.slice/postgresql@15-main.service\n", Some("postgresql@15-main.service")),
+            ("0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-foo.scope\n", Some("app-foo.scope")),
+            ("0::/\n", None),
+            ("12:pids:/\n1:name=systemd:/system.slice/ssh.service\n", Some("ssh.service")),
+            ("0::/system.slice/docker-abc.scope/init\n", Some("docker-abc.scope")),
+            ("garbage", None),
+            ("0::/.service\n", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_cgroup_unit(text).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link(b"socket:[12345]"), Some(12345));
+        assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
+        assert_eq!(parse_socket_link(b"socket:[12x]"), None);
+        assert_eq!(parse_socket_link(b"/dev/null"), None);
+    }
+
+    #[test]
+    fn passwd_lines() {
+        let m = parse_passwd("root:x:0:0:root:/root:/bin/bash\n#c\nbroken\npostgres:x:105:110::/var/lib/postgresql:/bin/bash\n");
+        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(m.get(&105).map(String::as_str), Some("postgres"));
+        assert_eq!(m.len(), 2);
+    }
+}

@@ -1,0 +1,111 @@
+//! The exact commands that take a port out of the dynamic range for good.
+//! Pure: the same text feeds `check` and the alert descriptions.
+
+use crate::assess::{PortReport, Report};
+use crate::model::{Family, PortRange, PortSet, Protocol, Store};
+
+/// Drop-in name that sorts after 99-sysctl.conf, so its value wins.
+pub const DROP_IN: &str = "/etc/sysctl.d/99-zz-portwatch-reserved-ports.conf";
+
+fn format_set(set: &PortSet) -> String {
+    set.ranges()
+        .iter()
+        .map(|r| if r.start == r.end { r.start.to_string() } else { format!("{}-{}", r.start, r.end) })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `ip_local_reserved_ports` is one list and the last assignment wins, so
+/// the new value keeps what is already reserved and adds the ports at risk.
+pub fn linux(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
+    if at_risk.is_empty() {
+        return Vec::new();
+    }
+    let merged = |store: Store| {
+        let mut ranges: Vec<PortRange> = report
+            .ranges
+            .get(&(Protocol::Tcp, Family::Ipv4, store))
+            .and_then(|v| v.excluded.as_ref())
+            .map(|s| s.ranges().to_vec())
+            .unwrap_or_default();
+        ranges.extend(at_risk.iter().map(|p| PortRange { start: p.port, end: p.port }));
+        format_set(&PortSet::from_ranges(ranges))
+    };
+    vec![
+        format!("echo 'net.ipv4.ip_local_reserved_ports = {}' > {DROP_IN}", merged(Store::Persistent)),
+        "sysctl --system".to_string(),
+    ]
+}
+
+/// One netsh line per port and family; the exclusion is per protocol.
+pub fn windows(at_risk: &[&PortReport]) -> Vec<String> {
+    at_risk
+        .iter()
+        .flat_map(|p| {
+            ["ipv4", "ipv6"].map(|fam| {
+                format!("netsh int {fam} add excludedportrange protocol={} startport={} numberofports=1 store=persistent", p.protocol, p.port)
+            })
+        })
+        .collect()
+}
+
+/// The remedy for this OS (by name, as `std::env::consts::OS` spells it).
+pub fn for_os(os: &str, report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
+    match os {
+        "windows" => windows(at_risk),
+        "linux" => linux(report, at_risk),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RangeView;
+    use std::collections::BTreeMap;
+
+    fn port(n: u16) -> PortReport {
+        PortReport {
+            name: format!("p{n}"),
+            port: n,
+            protocol: Protocol::Tcp,
+            sockets: 0,
+            bound_by_expected: false,
+            bound_by_other: false,
+            holders: vec![],
+            in_range: BTreeMap::new(),
+            excluded: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn linux_remedy_keeps_existing_reservations() {
+        let mut ranges = BTreeMap::new();
+        let existing = crate::parse::sysctl::parse_reserved_ports("30000-32767,5433").expect("ok");
+        ranges.insert((Protocol::Tcp, Family::Ipv4, Store::Persistent), RangeView { range: None, excluded: Some(existing) });
+        let report = Report {
+            ports: vec![],
+            ranges,
+            dynamic_in_use: BTreeMap::new(),
+            dynamic_available: BTreeMap::new(),
+            owners_resolvable: true,
+            reboot_required: None,
+            collectors: vec![],
+            socket_info_limit: 10,
+        };
+        let (a, b) = (port(5432), port(1433));
+        let lines = linux(&report, &[&a, &b]);
+        assert_eq!(lines[0], format!("echo 'net.ipv4.ip_local_reserved_ports = 1433,5432-5433,30000-32767' > {DROP_IN}"));
+        assert_eq!(lines[1], "sysctl --system");
+        assert!(linux(&report, &[]).is_empty());
+    }
+
+    #[test]
+    fn windows_remedy_is_the_netsh_line() {
+        let p = port(1433);
+        assert_eq!(
+            windows(&[&p])[0],
+            "netsh int ipv4 add excludedportrange protocol=tcp startport=1433 numberofports=1 store=persistent"
+        );
+    }
+}

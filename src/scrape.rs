@@ -1,0 +1,79 @@
+//! One scrape: source -> snapshot -> assess -> report -> exposition. Holds
+//! the config in force and reloads it; used by the HTTP server and `check`.
+
+use crate::assess::{assess, Report};
+use crate::config::{Config, ConfigError, Watches};
+use crate::metrics::{render, Meta};
+use crate::source::{Paths, Request, Source};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub struct Scraper {
+    source: Source,
+    config: Config,
+    config_path: Option<PathBuf>,
+    ephemeral: bool,
+    meta: Meta,
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Loads the config file, or the embedded default when there is none.
+pub fn load_config(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::discover()),
+    }
+}
+
+impl Scraper {
+    pub fn new(paths: Paths, config_path: Option<PathBuf>, ephemeral: bool) -> Result<Scraper, ConfigError> {
+        let config = load_config(config_path.as_ref())?;
+        let meta = Meta {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: env!("PORTWATCH_REVISION").to_string(),
+            reload_successful: true,
+            reload_timestamp_seconds: now_seconds(),
+        };
+        Ok(Scraper { source: Source::new(paths), config, config_path, ephemeral, meta })
+    }
+
+    fn request(&self) -> Request {
+        let ports = match &self.config.watches {
+            Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
+            Watches::DiscoverListeners => None,
+        };
+        Request { ports, ephemeral: self.ephemeral }
+    }
+
+    pub fn report(&mut self) -> Report {
+        let snap = self.source.snapshot(&self.request());
+        assess(&self.config, &snap)
+    }
+
+    pub fn render(&mut self) -> String {
+        let report = self.report();
+        render(&report, &self.meta)
+    }
+
+    /// Re-reads the config; a bad one is kept out and the old one stays.
+    pub fn reload(&mut self) -> Result<(), ConfigError> {
+        match load_config(self.config_path.as_ref()) {
+            Ok(c) => {
+                if c != self.config {
+                    self.source.reset();
+                }
+                self.config = c;
+                self.meta.reload_successful = true;
+                self.meta.reload_timestamp_seconds = now_seconds();
+                Ok(())
+            }
+            Err(e) => {
+                self.meta.reload_successful = false;
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The few raw syscalls the hot path needs without allocating per entry:
+//! directory listing by fd and readlinkat(2). All `unsafe` lives here.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+/// An open directory (O_DIRECTORY), iterated with readdir(3).
+pub struct Dir {
+    dir: *mut libc::DIR,
+}
+
+impl Dir {
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path has a NUL byte"))?;
+        // SAFETY: c is a valid NUL-terminated string; the result is checked.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh, owned, open descriptor.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        Dir::from_fd(owned)
+    }
+
+    fn from_fd(fd: OwnedFd) -> io::Result<Dir> {
+        let raw = fd.as_raw_fd();
+        // SAFETY: fdopendir takes ownership of a valid directory fd on success.
+        let dir = unsafe { libc::fdopendir(raw) };
+        if dir.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        std::mem::forget(fd);
+        Ok(Dir { dir })
+    }
+
+    /// The directory's own fd, for *at() calls.
+    pub fn fd(&self) -> libc::c_int {
+        // SAFETY: self.dir is open until drop.
+        unsafe { libc::dirfd(self.dir) }
+    }
+
+    /// Calls `f` with each entry name except "." and "..". Errors while
+    /// reading (a process that exited) end the listing early.
+    pub fn for_each(&mut self, mut f: impl FnMut(&[u8])) {
+        loop {
+            // SAFETY: self.dir is open; the entry is valid until the next readdir.
+            let ent = unsafe { libc::readdir(self.dir) };
+            if ent.is_null() {
+                return;
+            }
+            // SAFETY: d_name is NUL-terminated within the entry.
+            let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
+            if name != b"." && name != b".." {
+                f(name);
+            }
+        }
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: self.dir came from fdopendir and is closed once.
+        unsafe { libc::closedir(self.dir) };
+    }
+}
+
+// SAFETY: a DIR stream is used by one thread at a time through &mut self.
+unsafe impl Send for Dir {}
+
+/// readlinkat(dirfd, name) into `buf`; None when the link is gone or unreadable.
+pub fn readlink_at<'b>(dirfd: libc::c_int, name: &[u8], buf: &'b mut [u8; 256]) -> Option<&'b [u8]> {
+    let mut cname = [0u8; 32];
+    if name.len() >= cname.len() {
+        return None;
+    }
+    cname[..name.len()].copy_from_slice(name);
+    // SAFETY: cname is NUL-terminated; buf is writable for its length.
+    let n = unsafe { libc::readlinkat(dirfd, cname.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return None;
+    }
+    buf.get(..n as usize)
+}
+
+/// Parses a decimal name such as a pid or fd number.
+pub fn decimal(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(name).ok()?.parse().ok()
+}

@@ -1,0 +1,19 @@
+//! Systems without a source yet: range metrics are absent, not faked, and
+//! the `platform` collector reports failure.
+
+use super::{timed, Paths, Request};
+use crate::model::Snapshot;
+
+pub struct Unsupported;
+
+impl Unsupported {
+    pub fn new(_paths: Paths) -> Unsupported {
+        Unsupported
+    }
+    pub fn reset(&mut self) {}
+    pub fn snapshot(&mut self, _req: &Request) -> Snapshot {
+        let mut snap = Snapshot::default();
+        timed(&mut snap.collectors, "platform", || Err(format!("no source for {} yet", std::env::consts::OS)));
+        snap
+    }
+}
