@@ -1,6 +1,7 @@
 //! Command-line flags, in the Prometheus exporter convention. Defaults such
 //! as `/proc` appear here and nowhere else.
 
+use crate::source::SocketTable;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -46,6 +47,11 @@ pub struct Cli {
     /// dump of every socket in the range, the costliest part of a scrape on busy hosts.
     #[arg(long = "no-collector.ephemeral", global = true)]
     pub no_ephemeral: bool,
+
+    /// Where socket tables come from: `netlink` (NETLINK_SOCK_DIAG, kernel-side filtering) or
+    /// `procfs` (the text tables under --path.procfs; reads every socket, for hosts without sock_diag).
+    #[arg(long = "collector.sockets.source", value_enum, default_value_t = SocketTable::Netlink, global = true)]
+    pub socket_table: SocketTable,
 
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_level, cli.log_format);
     let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone() };
-    let scraper = match Scraper::new(paths, cli.config_file.clone(), !cli.no_ephemeral) {
+    let scraper = match Scraper::new(paths, cli.config_file.clone(), !cli.no_ephemeral, cli.socket_table) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");

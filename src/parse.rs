@@ -3,6 +3,7 @@
 
 pub mod inet_diag;
 pub mod procfs;
+pub mod procnet;
 pub mod sysctl;
 pub mod sysctld;
 

@@ -4,7 +4,7 @@
 use crate::assess::{assess, Report};
 use crate::config::{Config, ConfigError, Watches};
 use crate::metrics::{render, Meta};
-use crate::source::{Paths, Request, Source};
+use crate::source::{Paths, Request, SocketTable, Source};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,6 +13,7 @@ pub struct Scraper {
     config: Config,
     config_path: Option<PathBuf>,
     ephemeral: bool,
+    table: SocketTable,
     meta: Meta,
 }
 
@@ -29,7 +30,7 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
 }
 
 impl Scraper {
-    pub fn new(paths: Paths, config_path: Option<PathBuf>, ephemeral: bool) -> Result<Scraper, ConfigError> {
+    pub fn new(paths: Paths, config_path: Option<PathBuf>, ephemeral: bool, table: SocketTable) -> Result<Scraper, ConfigError> {
         let config = load_config(config_path.as_ref())?;
         let meta = Meta {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -37,7 +38,7 @@ impl Scraper {
             reload_successful: true,
             reload_timestamp_seconds: now_seconds(),
         };
-        Ok(Scraper { source: Source::new(paths), config, config_path, ephemeral, meta })
+        Ok(Scraper { source: Source::new(paths), config, config_path, ephemeral, table, meta })
     }
 
     fn request(&self) -> Request {
@@ -45,7 +46,7 @@ impl Scraper {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, ephemeral: self.ephemeral }
+        Request { ports, ephemeral: self.ephemeral, table: self.table }
     }
 
     pub fn report(&mut self) -> Report {

@@ -29,6 +29,18 @@ pub struct Request {
     pub ports: Option<Vec<(Protocol, u16)>>,
     /// Count sockets in the dynamic range (a full dump: the costly part).
     pub ephemeral: bool,
+    /// Where socket tables come from.
+    pub table: SocketTable,
+}
+
+/// How sockets are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SocketTable {
+    /// NETLINK_SOCK_DIAG with kernel-side filters (Linux): the fast path.
+    Netlink,
+    /// Text tables under --path.procfs (`net/tcp`, ...): reads every socket
+    /// on each scrape; for hosts without sock_diag, and for fixture trees.
+    Procfs,
 }
 
 /// The host's source of sockets, owners and ranges.

@@ -8,9 +8,10 @@ mod procinfo;
 mod sys;
 pub mod sysctl;
 
-use super::{timed, Paths, Request};
+use super::{timed, Paths, Request, SocketTable};
 use crate::model::{CollectorStatus, Family, Inode, Protocol, RangeView, Snapshot, SockState, Socket, Store};
 use crate::parse::inet_diag::{port_filter, range_filter, DiagMsg, ALL_STATES, LISTEN_ONLY};
+use crate::parse::procnet::parse_table;
 use netlink::DiagSocket;
 use owners::{OwnerCache, Wanted};
 use procinfo::ProcInfo;
@@ -82,6 +83,37 @@ impl LinuxSource {
         r.map_err(|e| format!("{protocol}/{}: {e}", family.as_str()))
     }
 
+    /// A whole text table from procfs; a missing IPv6 table means no IPv6.
+    fn procfs_table(&self, protocol: Protocol, family: Family) -> Result<Vec<Socket>, String> {
+        let name = match (protocol, family) {
+            (Protocol::Tcp, Family::Ipv4) => "tcp",
+            (Protocol::Tcp, Family::Ipv6) => "tcp6",
+            (Protocol::Udp, Family::Ipv4) => "udp",
+            (Protocol::Udp, Family::Ipv6) => "udp6",
+        };
+        let path = self.paths.procfs.join("net").join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
+            Err(e) => Err(format!("reading {}: {e}", path.display())),
+        }
+    }
+
+    fn listening_ports(&mut self, table: SocketTable) -> Result<BTreeSet<u16>, String> {
+        let mut ports = BTreeSet::new();
+        for f in Family::ALL {
+            match table {
+                SocketTable::Netlink => self.dump(f, Protocol::Tcp, LISTEN_ONLY, &[], |m| {
+                    ports.insert(m.sport);
+                })?,
+                SocketTable::Procfs => {
+                    ports.extend(self.procfs_table(Protocol::Tcp, f)?.iter().filter(|s| s.state == SockState::Listen).map(|s| s.port))
+                }
+            }
+        }
+        Ok(ports)
+    }
+
     fn sockets(&mut self, req: &Request) -> Result<Vec<Socket>, String> {
         let mut by_proto: Vec<(Protocol, Vec<u16>)> = Vec::new();
         match &req.ports {
@@ -93,28 +125,23 @@ impl LinuxSource {
                     by_proto.push((p, list));
                 }
             }
-            None => {
-                let mut listening = BTreeSet::new();
-                for f in Family::ALL {
-                    self.dump(f, Protocol::Tcp, LISTEN_ONLY, &[], |m| {
-                        listening.insert(m.sport);
-                    })?;
-                }
-                by_proto.push((Protocol::Tcp, listening.into_iter().collect()));
-            }
+            None => by_proto.push((Protocol::Tcp, self.listening_ports(req.table)?.into_iter().collect())),
         }
         let mut out = Vec::new();
         for (proto, ports) in by_proto.iter().filter(|(_, p)| !p.is_empty()) {
             let bc = port_filter(ports);
             for f in Family::ALL {
-                self.dump(f, *proto, ALL_STATES, &bc, |m| out.push(to_socket(*proto, &m)))?;
+                match req.table {
+                    SocketTable::Netlink => self.dump(f, *proto, ALL_STATES, &bc, |m| out.push(to_socket(*proto, &m)))?,
+                    SocketTable::Procfs => out.extend(self.procfs_table(*proto, f)?.into_iter().filter(|s| ports.binary_search(&s.port).is_ok())),
+                }
             }
         }
         out.sort();
         Ok(out)
     }
 
-    fn ephemeral(&mut self, snap: &mut Snapshot) -> Result<(), String> {
+    fn ephemeral(&mut self, snap: &mut Snapshot, table: SocketTable) -> Result<(), String> {
         let Some(range) = snap.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Active)).and_then(|v| v.range) else {
             return Err("active range unknown".into());
         };
@@ -122,7 +149,10 @@ impl LinuxSource {
         for p in Protocol::ALL {
             for f in Family::ALL {
                 let mut n = 0u64;
-                self.dump(f, p, ALL_STATES, &bc, |_| n += 1)?;
+                match table {
+                    SocketTable::Netlink => self.dump(f, p, ALL_STATES, &bc, |_| n += 1)?,
+                    SocketTable::Procfs => n = self.procfs_table(p, f)?.iter().filter(|s| range.contains(s.port)).count() as u64,
+                }
                 snap.dynamic_in_use.insert((p, f), n);
             }
         }
@@ -171,7 +201,7 @@ impl LinuxSource {
         });
         timed(&mut status, "owners", || self.owners(&mut snap));
         if req.ephemeral {
-            timed(&mut status, "ephemeral", || self.ephemeral(&mut snap));
+            timed(&mut status, "ephemeral", || self.ephemeral(&mut snap, req.table));
         }
         let rootfs = self.paths.rootfs.clone();
         timed(&mut status, "reboot", || {

@@ -1,0 +1,82 @@
+//! `portwatch_exporter check` and bad input, through the real binary.
+
+mod common;
+
+use common::{fixtures, value};
+use portwatch_exporter::scrape::Scraper;
+use portwatch_exporter::source::{Paths, SocketTable};
+use std::process::Command;
+
+fn exporter() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+}
+
+#[test]
+fn check_prints_table_and_exact_remedy_and_exits_1_on_problems() {
+    let host = fixtures().join("host1");
+    let out = exporter()
+        .args(["check", "--collector.sockets.source", "procfs"])
+        .arg("--config.file")
+        .arg(host.join("portwatch.yml"))
+        .arg("--path.procfs")
+        .arg(host.join("proc"))
+        .arg("--path.rootfs")
+        .arg(host.join("root"))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("mssql (tcp/1433) is held by another owner"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("mssql") && l.contains("300/curl (root) established [other]")), "{text}");
+    // Keeps the persistent reservations of /run/sysctl.d/40-weka.conf and adds the ports at risk.
+    assert!(
+        text.contains("echo 'net.ipv4.ip_local_reserved_ports = 1433,5432,6379,8080,35000-37600,45000-47000' > /etc/sysctl.d/99-zz-portwatch-reserved-ports.conf"),
+        "{text}"
+    );
+    assert!(text.contains("  sysctl --system"), "{text}");
+}
+
+#[test]
+fn broken_config_exits_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("bad.yml");
+    std::fs::write(&cfg, "ports:\n  - name: a\n    port: 99999\n").expect("write");
+    let out = exporter().arg("check").arg("--config.file").arg(&cfg).output().expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.yml") && err.contains("line 3") && err.contains("port"), "{err}");
+    let missing = exporter().arg("--config.file").arg(dir.path().join("nope.yml")).output().expect("runs");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.yml"));
+}
+
+/// Garbage in every file: failed collectors say 0, nothing panics, the
+/// scrape still renders everything else.
+#[test]
+fn garbage_procfs_and_sysctl_d_give_collector_success_0_not_a_panic() {
+    let host = fixtures().join("broken");
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
+    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("config ok");
+    let m = s.render();
+    let ok = |c: &str| value(&m, &format!("portwatch_scrape_collector_success{{collector=\"{c}\"}}"));
+    assert_eq!(ok("sysctl"), Some(0.0), "{m}");
+    assert_eq!(ok("sockets"), Some(0.0));
+    assert_eq!(ok("sysctld"), Some(0.0));
+    assert_eq!(ok("ephemeral"), Some(0.0), "no active range, no count");
+    assert_eq!(ok("reboot"), Some(1.0));
+    // Invalid persistent values are skipped as the kernel would: defaults remain.
+    assert_eq!(value(&m, r#"portwatch_dynamic_port_range_start{protocol="tcp",family="ipv4",store="persistent"}"#), Some(32768.0));
+    assert!(m.contains("portwatch_build_info{"));
+    assert!(m.ends_with("# EOF\n"));
+}
+
+#[test]
+fn help_and_version_explain_themselves() {
+    let help = exporter().arg("--help").output().expect("runs");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--config.file", "--web.listen-address", "--web.telemetry-path", "--path.procfs", "--path.rootfs", "--log.level", "--log.format", "check"] {
+        assert!(text.contains(flag), "--help lacks {flag}");
+    }
+    let v = exporter().arg("--version").output().expect("runs");
+    assert!(String::from_utf8_lossy(&v.stdout).contains(env!("CARGO_PKG_VERSION")));
+}

@@ -1,0 +1,93 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Values that change from run to run become fixed, so the rest can be diffed.
+pub fn normalize(exposition: &str) -> String {
+    exposition
+        .lines()
+        .map(|l| {
+            if l.starts_with("portwatch_scrape_collector_duration_seconds{") || l.starts_with("portwatch_config_last_reload_success_timestamp_seconds ") {
+                match l.rsplit_once(' ') {
+                    Some((series, _)) => format!("{series} 0"),
+                    None => l.to_string(),
+                }
+            } else if l.starts_with("portwatch_build_info{") {
+                "portwatch_build_info{version=\"VERSION\",revision=\"REVISION\"} 1".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Compares with a golden file; UPDATE_GOLDEN=1 rewrites it instead.
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
+    if want != actual {
+        let diff: Vec<String> = want
+            .lines()
+            .zip(actual.lines())
+            .filter(|(a, b)| a != b)
+            .take(10)
+            .map(|(a, b)| format!("- {a}\n+ {b}"))
+            .collect();
+        panic!("{} differs (UPDATE_GOLDEN=1 to accept):\n{}\n(lines: want {}, got {})", path.display(), diff.join("\n"), want.lines().count(), actual.lines().count());
+    }
+}
+
+/// Value of the one series whose line starts with `series` (name{labels...}).
+pub fn value(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' ')).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+/// Is some line of the exposition a series of `name` carrying every label pair?
+pub fn has_series(exposition: &str, name: &str, labels: &[(&str, &str)]) -> bool {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .any(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+}
+
+/// Is this run required to do everything (CI), so skipping is failure?
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Root tests run in CI; elsewhere without root they say loudly that they
+/// did not run. Returns false when the caller should return early.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(!in_ci(), "{test} needs root and CI=true: run the suite as root");
+    eprintln!("\n*** {test}: NOT RUN: needs root (CI runs it as root) ***\n");
+    false
+}
+
+/// A tool the suite needs; in CI its absence is a failure.
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::process::Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(!in_ci(), "{tool} is not installed: the README's test command installs it");
+        eprintln!("\n*** {tool} not installed: test NOT RUN ***\n");
+    }
+    found
+}

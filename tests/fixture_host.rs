@@ -1,0 +1,69 @@
+//! The whole pipeline against a fake procfs and rootfs checked into
+//! tests/fixtures/host1 (sockets from its text tables), diffed against a
+//! golden exposition. `UPDATE_GOLDEN=1 cargo test` refreshes the golden file.
+
+mod common;
+
+use common::{assert_golden, fixtures, has_series, normalize, value};
+use portwatch_exporter::scrape::Scraper;
+use portwatch_exporter::source::{Paths, SocketTable};
+
+fn scrape_host1() -> String {
+    let host = fixtures().join("host1");
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
+    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("fixture config loads");
+    s.render()
+}
+
+#[test]
+fn fixture_host_exposition_matches_golden() {
+    assert_golden("host1.prom", &normalize(&scrape_host1()));
+}
+
+#[test]
+fn fixture_host_tells_each_situation_apart() {
+    let m = scrape_host1();
+    let v = |s: &str| value(&m, s).unwrap_or_else(|| panic!("no series {s}"));
+    let pg = r#"{name="postgres",port="5432",protocol="tcp"}"#;
+    // Listener and a forked backend are postgres; the TIME_WAIT has no owner.
+    assert_eq!(v(&format!("portwatch_port_sockets{pg}")), 3.0);
+    assert_eq!(v(&format!("portwatch_port_bound_by_expected{pg}")), 1.0);
+    assert_eq!(v(&format!("portwatch_port_bound_by_other{pg}")), 1.0);
+    assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "postgres"), ("pid", "101"), ("state", "established"), ("user", "postgres"), ("expected", "true")]));
+    assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "postgres"), ("pid", ""), ("state", "time_wait"), ("expected", "false")]));
+    // Persistent: 1025-65000 from /usr/lib, reserved list last set by /run/sysctl.d/40-weka.conf.
+    assert_eq!(v(r#"portwatch_dynamic_port_range_start{protocol="tcp",family="ipv4",store="persistent"}"#), 1025.0);
+    assert_eq!(v(r#"portwatch_dynamic_port_range_end{protocol="tcp",family="ipv4",store="active"}"#), 65535.0);
+    assert_eq!(v(&format!("portwatch_port_reboot_risk{pg}")), 1.0);
+    // 8080 is reserved now but not after a reboot.
+    let web = r#"{name="web",port="8080",protocol="tcp",store="#;
+    assert_eq!(v(&format!("portwatch_port_excluded_from_dynamic_range{web}\"active\"}}")), 1.0);
+    assert_eq!(v(&format!("portwatch_port_excluded_from_dynamic_range{web}\"persistent\"}}")), 0.0);
+    // A client holds 1433 as its source port.
+    assert_eq!(v(r#"portwatch_port_bound_by_other{name="mssql",port="1433",protocol="tcp"}"#), 1.0);
+    assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "mssql"), ("process", "curl"), ("state", "established")]));
+    // UDP 53 matched by systemd unit, below the range.
+    assert_eq!(v(r#"portwatch_port_bound_by_expected{name="dns",port="53",protocol="udp"}"#), 1.0);
+    assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "dns"), ("state", "unconn")]));
+    assert_eq!(v(r#"portwatch_port_reboot_risk{name="dns",port="53",protocol="udp"}"#), 0.0);
+    assert_eq!(v(r#"portwatch_port_bound{name="redis",port="6379",protocol="tcp"}"#), 0.0);
+    assert_eq!(v(r#"portwatch_dynamic_ports_in_use{protocol="tcp",family="ipv4"}"#), 6.0);
+    // 1024-65535 minus 8080-8081 and 9148.
+    assert_eq!(v(r#"portwatch_dynamic_ports_available{protocol="tcp",family="ipv4"}"#), 64509.0);
+    assert_eq!(v("portwatch_owners_resolvable"), 1.0);
+    assert_eq!(v("portwatch_reboot_required"), 1.0);
+    for c in ["sysctl", "sysctld", "sockets", "owners", "ephemeral", "reboot"] {
+        assert_eq!(v(&format!("portwatch_scrape_collector_success{{collector=\"{c}\"}}")), 1.0, "collector {c}");
+    }
+}
+
+/// A second scrape hits the owner cache and must give the same answer.
+#[test]
+fn fixture_host_second_scrape_is_identical() {
+    let host = fixtures().join("host1");
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
+    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("loads");
+    let first = normalize(&s.render());
+    let second = normalize(&s.render());
+    assert_eq!(first, second);
+}
