@@ -93,10 +93,8 @@ fn discover(snap: &Snapshot) -> Vec<Watch> {
             address: None,
             // Several listeners' names are joined with '|': alternatives.
             // No visible listener owner: any identified process is expected.
-            expect: (!names.is_empty()).then(|| Expect {
-                process: Some(names.into_iter().collect::<Vec<_>>().join("|")),
-                ..Expect::default()
-            }),
+            expect: (!names.is_empty())
+                .then(|| Expect { process: Some(names.into_iter().collect::<Vec<_>>().join("|")), ..Expect::default() }),
         })
         .collect()
 }
@@ -156,15 +154,10 @@ fn range_flags(ranges: &Ranges, protocol: Protocol, port: u16) -> (BTreeMap<Stor
 }
 
 fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
-    let sockets: Vec<&Socket> = snap
-        .sockets
-        .iter()
-        .filter(|s| s.port == watch.port && s.protocol == watch.protocol && address_matches(watch, s.local))
-        .collect();
+    let sockets: Vec<&Socket> =
+        snap.sockets.iter().filter(|s| s.port == watch.port && s.protocol == watch.protocol && address_matches(watch, s.local)).collect();
     let mut holders: Vec<Holder> = sockets.iter().flat_map(|s| holders_of(watch, s, snap)).collect();
-    holders.sort_by(|a, b| {
-        (a.expected, &a.state, a.family, a.address, a.pid).cmp(&(b.expected, &b.state, b.family, b.address, b.pid))
-    });
+    holders.sort_by(|a, b| (a.expected, &a.state, a.family, a.address, a.pid).cmp(&(b.expected, &b.state, b.family, b.address, b.pid)));
     let (in_range, excluded) = range_flags(&snap.ranges, watch.protocol, watch.port);
     PortReport {
         name: watch.name.clone(),
@@ -185,7 +178,7 @@ pub fn assess(config: &Config, snap: &Snapshot) -> Report {
     for ((protocol, family, store), view) in &snap.ranges {
         if let (Store::Active, Some(range)) = (store, view.range) {
             let excluded = view.excluded.as_ref().map_or(0, |e| e.count_within(range));
-            dynamic_available.insert((*protocol, *family), range.len() - excluded);
+            dynamic_available.insert((*protocol, *family), range.count() - excluded);
         }
     }
     Report {

@@ -107,7 +107,10 @@ fn port_status_table() {
         },
         Row {
             scenario: "unit_and_exe_match",
-            config: watch(5432, Some(Expect { unit: Some("postgresql.service".into()), exe: Some("/usr/bin/postgres".into()), ..Expect::default() })),
+            config: watch(
+                5432,
+                Some(Expect { unit: Some("postgresql.service".into()), exe: Some("/usr/bin/postgres".into()), ..Expect::default() }),
+            ),
             snapshot: snap(vec![sock(5432, SockState::Listen, 10, V4_ANY)], &[(10, 100, pg.clone())]),
             want: (1, true, false),
         },
@@ -143,7 +146,11 @@ fn address_filter_counts_exact_and_wildcard_only() {
     }
     let p = proc_named("app", "app", "app.service");
     let s = snap(
-        vec![sock(8080, SockState::Listen, 1, "127.0.0.1"), sock(8080, SockState::Listen, 2, "::"), sock(8080, SockState::Listen, 3, "10.0.0.1")],
+        vec![
+            sock(8080, SockState::Listen, 1, "127.0.0.1"),
+            sock(8080, SockState::Listen, 2, "::"),
+            sock(8080, SockState::Listen, 3, "10.0.0.1"),
+        ],
         &[(1, 10, p.clone()), (2, 11, p.clone()), (3, 12, p)],
     );
     assert_eq!(assess(&config, &s).ports[0].sockets, 2);

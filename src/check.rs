@@ -73,15 +73,15 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     let others: Vec<&PortReport> = report.ports.iter().filter(|p| p.bound_by_other).collect();
     let at_risk: Vec<&PortReport> = report.ports.iter().filter(|p| p.reboot_risk() == Some(true)).collect();
     for p in &others {
-        let _ = writeln!(out, "\n{} ({}/{}) is held by another owner: stop that process or move it to another port.", p.name, p.protocol, p.port);
+        let _ = writeln!(
+            out,
+            "\n{} ({}/{}) is held by another owner: stop that process or move it to another port.",
+            p.name, p.protocol, p.port
+        );
     }
     if !at_risk.is_empty() {
         let names: Vec<String> = at_risk.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
-        let _ = writeln!(
-            out,
-            "\nAt risk after the next reboot (inside the dynamic range, not excluded): {}\nRemedy:",
-            names.join(", ")
-        );
+        let _ = writeln!(out, "\nAt risk after the next reboot (inside the dynamic range, not excluded): {}\nRemedy:", names.join(", "));
         for line in crate::remedy::for_os(os, report, &at_risk) {
             let _ = writeln!(out, "  {line}");
         }

@@ -100,7 +100,18 @@ mod tests {
 
     #[test]
     fn flags_parse_in_exporter_convention() {
-        let c = Cli::try_parse_from(["x", "--config.file", "/etc/p.yml", "--web.listen-address", "127.0.0.1:1", "--path.procfs", "/p", "--log.format", "json"]).expect("parses");
+        let c = Cli::try_parse_from([
+            "x",
+            "--config.file",
+            "/etc/p.yml",
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "--path.procfs",
+            "/p",
+            "--log.format",
+            "json",
+        ])
+        .expect("parses");
         assert_eq!(c.config_file, Some(PathBuf::from("/etc/p.yml")));
         assert_eq!(c.procfs, PathBuf::from("/p"));
         assert_eq!(c.log_format, LogFormat::Json);

@@ -1,3 +1,4 @@
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 //! portwatch_exporter: who holds each watched port, and will it still be
 //! free after a reboot. See ARCHITECTURE.md for the map.
 

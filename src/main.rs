@@ -1,4 +1,5 @@
 //! Parse flags, load config, wire things up. No logic lives here.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use clap::Parser;
 use portwatch_exporter::cli::{bind_address, Cli, Command};

@@ -121,20 +121,56 @@ impl Collector for Exposition {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let r = &self.report;
         let ports = &r.ports;
-        gauge(&mut e, PORT_BOUND, "1 if any socket holds the watched local port (any address, family or state).", per_port(ports, |p| p.bound()))?;
-        gauge(&mut e, PORT_BOUND_BY_EXPECTED, "1 if at least one socket on the port belongs to a process matching 'expect'.", per_port(ports, |p| p.bound_by_expected))?;
-        gauge(&mut e, PORT_BOUND_BY_OTHER, "1 if at least one socket on the port is held by another process, by no process (TIME_WAIT), or by an unidentified owner.", per_port(ports, |p| p.bound_by_other))?;
-        gauge(&mut e, PORT_SOCKETS, "Number of sockets holding the watched port.", ports.iter().map(|p| (port_labels(p), p.sockets as i64)))?;
-        gauge(&mut e, PORT_SOCKET_INFO, "One series per (socket, owner process) on the watched port, at most socket_info_limit per port.", socket_info(r))?;
-        gauge(&mut e, PORT_IN_DYNAMIC_RANGE, "1 if the port lies inside the dynamic (ephemeral) port range; store=active is now, store=persistent is after the next boot.", per_store(ports, |p| &p.in_range))?;
-        gauge(&mut e, PORT_EXCLUDED, "1 if the port is excluded (reserved) from automatic assignment; store=active is now, store=persistent is after the next boot.", per_store(ports, |p| &p.excluded))?;
+        gauge(
+            &mut e,
+            PORT_BOUND,
+            "1 if any socket holds the watched local port (any address, family or state).",
+            per_port(ports, |p| p.bound()),
+        )?;
+        gauge(
+            &mut e,
+            PORT_BOUND_BY_EXPECTED,
+            "1 if at least one socket on the port belongs to a process matching 'expect'.",
+            per_port(ports, |p| p.bound_by_expected),
+        )?;
+        gauge(
+            &mut e,
+            PORT_BOUND_BY_OTHER,
+            "1 if at least one socket on the port is held by another process, by no process (TIME_WAIT), or by an unidentified owner.",
+            per_port(ports, |p| p.bound_by_other),
+        )?;
+        gauge(
+            &mut e,
+            PORT_SOCKETS,
+            "Number of sockets holding the watched port.",
+            ports.iter().map(|p| (port_labels(p), p.sockets as i64)),
+        )?;
+        gauge(
+            &mut e,
+            PORT_SOCKET_INFO,
+            "One series per (socket, owner process) on the watched port, at most socket_info_limit per port.",
+            socket_info(r),
+        )?;
+        gauge(
+            &mut e,
+            PORT_IN_DYNAMIC_RANGE,
+            "1 if the port lies inside the dynamic (ephemeral) port range; store=active is now, store=persistent is after the next boot.",
+            per_store(ports, |p| &p.in_range),
+        )?;
+        gauge(
+            &mut e,
+            PORT_EXCLUDED,
+            "1 if the port is excluded (reserved) from automatic assignment; store=active is now, store=persistent is after the next boot.",
+            per_store(ports, |p| &p.excluded),
+        )?;
         gauge(&mut e, PORT_REBOOT_RISK, "1 if after the next boot the port lies in the dynamic range and is not excluded, so a client can be handed it before the service starts.", ports.iter().filter_map(|p| p.reboot_risk().map(|v| (port_labels(p), i64::from(v)))))?;
         let range_series = |end: bool| -> Vec<(Labels, i64)> {
             r.ranges
                 .iter()
                 .filter_map(|((proto, fam, store), v)| {
                     let range = v.range?;
-                    let labels = vec![("protocol", proto.as_str().into()), ("family", fam.as_str().into()), ("store", store.as_str().into())];
+                    let labels =
+                        vec![("protocol", proto.as_str().into()), ("family", fam.as_str().into()), ("store", store.as_str().into())];
                     Some((labels, i64::from(if end { range.end } else { range.start })))
                 })
                 .collect()
@@ -144,23 +180,69 @@ impl Collector for Exposition {
         let pf = |(proto, fam): &(crate::model::Protocol, crate::model::Family)| -> Labels {
             vec![("protocol", proto.as_str().into()), ("family", fam.as_str().into())]
         };
-        gauge(&mut e, DYNAMIC_IN_USE, "Sockets whose local port lies in the active dynamic range.", r.dynamic_in_use.iter().map(|(k, v)| (pf(k), *v as i64)))?;
-        gauge(&mut e, DYNAMIC_AVAILABLE, "Ports in the active dynamic range that are not excluded.", r.dynamic_available.iter().map(|(k, v)| (pf(k), i64::from(*v))))?;
-        gauge(&mut e, OWNERS_RESOLVABLE, "0 when the exporter lacks the rights to map sockets to processes.", [(Labels::new(), i64::from(r.owners_resolvable))])?;
+        gauge(
+            &mut e,
+            DYNAMIC_IN_USE,
+            "Sockets whose local port lies in the active dynamic range.",
+            r.dynamic_in_use.iter().map(|(k, v)| (pf(k), *v as i64)),
+        )?;
+        gauge(
+            &mut e,
+            DYNAMIC_AVAILABLE,
+            "Ports in the active dynamic range that are not excluded.",
+            r.dynamic_available.iter().map(|(k, v)| (pf(k), i64::from(*v))),
+        )?;
+        gauge(
+            &mut e,
+            OWNERS_RESOLVABLE,
+            "0 when the exporter lacks the rights to map sockets to processes.",
+            [(Labels::new(), i64::from(r.owners_resolvable))],
+        )?;
         gauge(&mut e, REBOOT_REQUIRED, "1 when the host has a reboot pending.", r.reboot_required.map(|v| (Labels::new(), i64::from(v))))?;
-        gauge(&mut e, COLLECTOR_SUCCESS, "1 if the collector succeeded during this scrape.", r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], i64::from(c.success))))?;
-        gauge(&mut e, COLLECTOR_DURATION, "How long the collector took during this scrape.", r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], c.duration.as_secs_f64())))?;
+        gauge(
+            &mut e,
+            COLLECTOR_SUCCESS,
+            "1 if the collector succeeded during this scrape.",
+            r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], i64::from(c.success))),
+        )?;
+        gauge(
+            &mut e,
+            COLLECTOR_DURATION,
+            "How long the collector took during this scrape.",
+            r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], c.duration.as_secs_f64())),
+        )?;
         let build = vec![("version", self.meta.version.clone()), ("revision", self.meta.revision.clone())];
         gauge(&mut e, BUILD_INFO, "Version and revision of portwatch_exporter; always 1.", [(build, 1i64)])?;
         gauge(&mut e, RELOAD_OK, "1 if the last configuration load succeeded.", [(Labels::new(), i64::from(self.meta.reload_successful))])?;
-        gauge(&mut e, RELOAD_TS, "Time of the last successful configuration load, in seconds since the epoch.", [(Labels::new(), self.meta.reload_timestamp_seconds)])?;
+        gauge(
+            &mut e,
+            RELOAD_TS,
+            "Time of the last successful configuration load, in seconds since the epoch.",
+            [(Labels::new(), self.meta.reload_timestamp_seconds)],
+        )?;
         Ok(())
     }
 }
 
 /// Every metric name this module can emit; dashboards and rules are checked against it.
 pub const ALL: &[&str] = &[
-    PORT_BOUND, PORT_BOUND_BY_EXPECTED, PORT_BOUND_BY_OTHER, PORT_SOCKETS, PORT_SOCKET_INFO, PORT_IN_DYNAMIC_RANGE,
-    PORT_EXCLUDED, PORT_REBOOT_RISK, RANGE_START, RANGE_END, DYNAMIC_IN_USE, DYNAMIC_AVAILABLE, OWNERS_RESOLVABLE,
-    REBOOT_REQUIRED, COLLECTOR_SUCCESS, COLLECTOR_DURATION, BUILD_INFO, RELOAD_OK, RELOAD_TS,
+    PORT_BOUND,
+    PORT_BOUND_BY_EXPECTED,
+    PORT_BOUND_BY_OTHER,
+    PORT_SOCKETS,
+    PORT_SOCKET_INFO,
+    PORT_IN_DYNAMIC_RANGE,
+    PORT_EXCLUDED,
+    PORT_REBOOT_RISK,
+    RANGE_START,
+    RANGE_END,
+    DYNAMIC_IN_USE,
+    DYNAMIC_AVAILABLE,
+    OWNERS_RESOLVABLE,
+    REBOOT_REQUIRED,
+    COLLECTOR_SUCCESS,
+    COLLECTOR_DURATION,
+    BUILD_INFO,
+    RELOAD_OK,
+    RELOAD_TS,
 ];

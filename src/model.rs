@@ -58,7 +58,8 @@ pub enum SockState {
     FinWait1,
     FinWait2,
     TimeWait,
-    /// TCP: closed; UDP: bound but not connected ("unconn" in ss).
+    /// UDP: bound but not connected ("unconn" in ss). TCP: a socket in a
+    /// dump in this state is bound but neither listening nor connected.
     Close,
     CloseWait,
     LastAck,
@@ -91,8 +92,9 @@ impl SockState {
         }
     }
 
-    /// Label value. UDP sockets that are bound but unconnected are in the
-    /// kernel's CLOSE state; `ss` calls them UNCONN and so do we.
+    /// Label value. Sockets in the kernel's CLOSE state that a dump still
+    /// lists are bound: UDP ones are `unconn` (as in ss), TCP ones
+    /// `bound_inactive` (bind(2) without listen or connect; Linux 6.8+ dumps them).
     pub fn label(self, protocol: Protocol) -> String {
         let s = match self {
             SockState::Established => "established",
@@ -102,7 +104,7 @@ impl SockState {
             SockState::FinWait2 => "fin_wait2",
             SockState::TimeWait => "time_wait",
             SockState::Close if protocol == Protocol::Udp => "unconn",
-            SockState::Close => "close",
+            SockState::Close => "bound_inactive",
             SockState::CloseWait => "close_wait",
             SockState::LastAck => "last_ack",
             SockState::Listen => "listen",
@@ -151,7 +153,8 @@ impl PortRange {
     pub fn contains(&self, port: u16) -> bool {
         self.start <= port && port <= self.end
     }
-    pub fn len(&self) -> u32 {
+    /// Number of ports in the range (never 0: a range holds at least one port).
+    pub fn count(&self) -> u32 {
         u32::from(self.end) - u32::from(self.start) + 1
     }
 }

@@ -31,10 +31,7 @@ pub fn linux(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
         ranges.extend(at_risk.iter().map(|p| PortRange { start: p.port, end: p.port }));
         format_set(&PortSet::from_ranges(ranges))
     };
-    vec![
-        format!("echo 'net.ipv4.ip_local_reserved_ports = {}' > {DROP_IN}", merged(Store::Persistent)),
-        "sysctl --system".to_string(),
-    ]
+    vec![format!("echo 'net.ipv4.ip_local_reserved_ports = {}' > {DROP_IN}", merged(Store::Persistent)), "sysctl --system".to_string()]
 }
 
 /// One netsh line per port and family; the exclusion is per protocol.
@@ -43,7 +40,10 @@ pub fn windows(at_risk: &[&PortReport]) -> Vec<String> {
         .iter()
         .flat_map(|p| {
             ["ipv4", "ipv6"].map(|fam| {
-                format!("netsh int {fam} add excludedportrange protocol={} startport={} numberofports=1 store=persistent", p.protocol, p.port)
+                format!(
+                    "netsh int {fam} add excludedportrange protocol={} startport={} numberofports=1 store=persistent",
+                    p.protocol, p.port
+                )
             })
         })
         .collect()
@@ -103,9 +103,6 @@ mod tests {
     #[test]
     fn windows_remedy_is_the_netsh_line() {
         let p = port(1433);
-        assert_eq!(
-            windows(&[&p])[0],
-            "netsh int ipv4 add excludedportrange protocol=tcp startport=1433 numberofports=1 store=persistent"
-        );
+        assert_eq!(windows(&[&p])[0], "netsh int ipv4 add excludedportrange protocol=tcp startport=1433 numberofports=1 store=persistent");
     }
 }

@@ -74,7 +74,16 @@ fn garbage_procfs_and_sysctl_d_give_collector_success_0_not_a_panic() {
 fn help_and_version_explain_themselves() {
     let help = exporter().arg("--help").output().expect("runs");
     let text = String::from_utf8_lossy(&help.stdout);
-    for flag in ["--config.file", "--web.listen-address", "--web.telemetry-path", "--path.procfs", "--path.rootfs", "--log.level", "--log.format", "check"] {
+    for flag in [
+        "--config.file",
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--path.procfs",
+        "--path.rootfs",
+        "--log.level",
+        "--log.format",
+        "check",
+    ] {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
     let v = exporter().arg("--version").output().expect("runs");

@@ -29,8 +29,16 @@ fn fixture_host_tells_each_situation_apart() {
     assert_eq!(v(&format!("portwatch_port_sockets{pg}")), 3.0);
     assert_eq!(v(&format!("portwatch_port_bound_by_expected{pg}")), 1.0);
     assert_eq!(v(&format!("portwatch_port_bound_by_other{pg}")), 1.0);
-    assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "postgres"), ("pid", "101"), ("state", "established"), ("user", "postgres"), ("expected", "true")]));
-    assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "postgres"), ("pid", ""), ("state", "time_wait"), ("expected", "false")]));
+    assert!(has_series(
+        &m,
+        "portwatch_port_socket_info",
+        &[("name", "postgres"), ("pid", "101"), ("state", "established"), ("user", "postgres"), ("expected", "true")]
+    ));
+    assert!(has_series(
+        &m,
+        "portwatch_port_socket_info",
+        &[("name", "postgres"), ("pid", ""), ("state", "time_wait"), ("expected", "false")]
+    ));
     // Persistent: 1025-65000 from /usr/lib, reserved list last set by /run/sysctl.d/40-weka.conf.
     assert_eq!(v(r#"portwatch_dynamic_port_range_start{protocol="tcp",family="ipv4",store="persistent"}"#), 1025.0);
     assert_eq!(v(r#"portwatch_dynamic_port_range_end{protocol="tcp",family="ipv4",store="active"}"#), 65535.0);

@@ -85,7 +85,12 @@ mod tests {
 
     #[test]
     fn garbage_rows_are_errors() {
-        for bad in ["x\n0: zz:1 0 0A 0 0 0 0 0 1\n", "x\n0: 0100007F:1F90 0 0A\n", "x\n0: 0100007F:XYZ 0 0A 0 0 0 0 0 1\n", "x\n0: 0100007F:1F90 0 ZZ 0 0 0 0 0 1\n"] {
+        for bad in [
+            "x\n0: zz:1 0 0A 0 0 0 0 0 1\n",
+            "x\n0: 0100007F:1F90 0 0A\n",
+            "x\n0: 0100007F:XYZ 0 0A 0 0 0 0 0 1\n",
+            "x\n0: 0100007F:1F90 0 ZZ 0 0 0 0 0 1\n",
+        ] {
             assert!(parse_table(bad, Protocol::Tcp, Family::Ipv4).is_err(), "{bad:?}");
         }
         assert_eq!(parse_table("", Protocol::Udp, Family::Ipv4), Ok(vec![]));

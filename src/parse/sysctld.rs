@@ -77,10 +77,7 @@ pub struct Setting {
 }
 
 /// Applies parsed files (already in application order); last assignment wins.
-pub fn resolve<'a>(
-    files: impl IntoIterator<Item = (&'a str, &'a [Assignment])>,
-    key: &str,
-) -> Option<Setting> {
+pub fn resolve<'a>(files: impl IntoIterator<Item = (&'a str, &'a [Assignment])>, key: &str) -> Option<Setting> {
     let mut found = None;
     for (file, assignments) in files {
         for a in assignments.iter().filter(|a| a.key == key) {
@@ -100,7 +97,8 @@ mod tests {
 
     #[test]
     fn conf_lines_are_parsed_with_line_numbers() {
-        let text = "# comment\n; also\n\nnet.ipv4.ip_local_port_range = 1024 65000\n-net/ipv4/ip_local_reserved_ports=8080\ngarbage line\n = 5\n";
+        let text =
+            "# comment\n; also\n\nnet.ipv4.ip_local_port_range = 1024 65000\n-net/ipv4/ip_local_reserved_ports=8080\ngarbage line\n = 5\n";
         let (a, bad) = parse_conf(text);
         assert_eq!(
             a,

@@ -12,7 +12,9 @@ pub fn normalize(exposition: &str) -> String {
     exposition
         .lines()
         .map(|l| {
-            if l.starts_with("portwatch_scrape_collector_duration_seconds{") || l.starts_with("portwatch_config_last_reload_success_timestamp_seconds ") {
+            if l.starts_with("portwatch_scrape_collector_duration_seconds{")
+                || l.starts_with("portwatch_config_last_reload_success_timestamp_seconds ")
+            {
                 match l.rsplit_once(' ') {
                     Some((series, _)) => format!("{series} 0"),
                     None => l.to_string(),
@@ -37,20 +39,25 @@ pub fn assert_golden(name: &str, actual: &str) {
     }
     let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
     if want != actual {
-        let diff: Vec<String> = want
-            .lines()
-            .zip(actual.lines())
-            .filter(|(a, b)| a != b)
-            .take(10)
-            .map(|(a, b)| format!("- {a}\n+ {b}"))
-            .collect();
-        panic!("{} differs (UPDATE_GOLDEN=1 to accept):\n{}\n(lines: want {}, got {})", path.display(), diff.join("\n"), want.lines().count(), actual.lines().count());
+        let diff: Vec<String> =
+            want.lines().zip(actual.lines()).filter(|(a, b)| a != b).take(10).map(|(a, b)| format!("- {a}\n+ {b}")).collect();
+        panic!(
+            "{} differs (UPDATE_GOLDEN=1 to accept):\n{}\n(lines: want {}, got {})",
+            path.display(),
+            diff.join("\n"),
+            want.lines().count(),
+            actual.lines().count()
+        );
     }
 }
 
 /// Value of the one series whose line starts with `series` (name{labels...}).
 pub fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' ')).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    exposition
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Is some line of the exposition a series of `name` carrying every label pair?

@@ -133,7 +133,9 @@ impl LinuxSource {
             for f in Family::ALL {
                 match req.table {
                     SocketTable::Netlink => self.dump(f, *proto, ALL_STATES, &bc, |m| out.push(to_socket(*proto, &m)))?,
-                    SocketTable::Procfs => out.extend(self.procfs_table(*proto, f)?.into_iter().filter(|s| ports.binary_search(&s.port).is_ok())),
+                    SocketTable::Procfs => {
+                        out.extend(self.procfs_table(*proto, f)?.into_iter().filter(|s| ports.binary_search(&s.port).is_ok()))
+                    }
                 }
             }
         }

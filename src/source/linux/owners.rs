@@ -6,6 +6,7 @@
 //! - anything still missing triggers a scan that tries likely holders first
 //!   and stops as soon as every missing inode is found;
 //! - inodes nobody holds are cached as ownerless until they vanish.
+//!
 //! What is missed: an old process that receives an already-resolved socket
 //! by SCM_RIGHTS or pidfd_getfd(2) shows up only when a cached pair breaks.
 
@@ -156,7 +157,13 @@ impl OwnerCache {
     }
 
     /// Holders of other sockets on the same ports first, then newest pids.
-    fn search_order(&self, pids: &[Pid], wanted: &[Wanted], missing: &HashSet<Inode>, verified: &HashMap<Inode, Vec<(Pid, u32)>>) -> Vec<Pid> {
+    fn search_order(
+        &self,
+        pids: &[Pid],
+        wanted: &[Wanted],
+        missing: &HashSet<Inode>,
+        verified: &HashMap<Inode, Vec<(Pid, u32)>>,
+    ) -> Vec<Pid> {
         let missing_ports: HashSet<u16> = wanted.iter().filter(|w| missing.contains(&w.inode)).map(|w| w.port).collect();
         let mut hints: Vec<Pid> = wanted
             .iter()

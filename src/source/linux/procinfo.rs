@@ -18,13 +18,7 @@ pub struct ProcInfo {
 
 impl ProcInfo {
     pub fn new(procfs: PathBuf, rootfs: PathBuf) -> ProcInfo {
-        ProcInfo {
-            procfs,
-            passwd_path: rootfs.join("etc/passwd"),
-            passwd: HashMap::new(),
-            passwd_mtime: None,
-            cache: HashMap::new(),
-        }
+        ProcInfo { procfs, passwd_path: rootfs.join("etc/passwd"), passwd: HashMap::new(), passwd_mtime: None, cache: HashMap::new() }
     }
 
     fn refresh_passwd(&mut self) {
@@ -44,13 +38,14 @@ impl ProcInfo {
         for pid in pids {
             seen.push(pid);
             let dir = self.procfs.join(pid.to_string());
-            let stat = match std::fs::read(dir.join("stat")).map_err(|e| e.to_string()).and_then(|b| parse_stat(&b).map_err(|e| e.to_string())) {
-                Ok(s) => s,
-                Err(e) => {
-                    log::debug!("pid {pid}: {e}");
-                    continue;
-                }
-            };
+            let stat =
+                match std::fs::read(dir.join("stat")).map_err(|e| e.to_string()).and_then(|b| parse_stat(&b).map_err(|e| e.to_string())) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log::debug!("pid {pid}: {e}");
+                        continue;
+                    }
+                };
             let (comm, start) = stat;
             if let Some((cached_start, p)) = self.cache.get(&pid) {
                 if *cached_start == start && p.name == comm {
@@ -58,9 +53,7 @@ impl ProcInfo {
                     continue;
                 }
             }
-            let exe = std::fs::read_link(dir.join("exe"))
-                .ok()
-                .map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string());
+            let exe = std::fs::read_link(dir.join("exe")).ok().map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string());
             let user = std::fs::read_to_string(dir.join("status"))
                 .ok()
                 .and_then(|t| parse_status_uid(&t).ok())

@@ -74,17 +74,13 @@ pub struct Persistent {
 }
 
 pub fn persistent(rootfs: &Path) -> Persistent {
-    let mut out = Persistent {
-        range: DEFAULT_PORT_RANGE,
-        reserved: PortSet::default(),
-        range_from: None,
-        reserved_from: None,
-        problems: Vec::new(),
-    };
+    let mut out =
+        Persistent { range: DEFAULT_PORT_RANGE, reserved: PortSet::default(), range_from: None, reserved_from: None, problems: Vec::new() };
     let mut candidates = Vec::new();
     for (rank, dir) in SYSCTL_DIRS.iter().enumerate() {
         match std::fs::read_dir(rootfs.join(dir)) {
-            Ok(entries) => candidates.extend(entries.flatten().map(|e| Candidate { dir_rank: rank, name: e.file_name().to_string_lossy().into_owned() })),
+            Ok(entries) => candidates
+                .extend(entries.flatten().map(|e| Candidate { dir_rank: rank, name: e.file_name().to_string_lossy().into_owned() })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => out.problems.push(format!("listing {}: {e}", rootfs.join(dir).display())),
         }
