@@ -28,9 +28,10 @@ fn holders(p: &PortReport) -> String {
             let who = match (&h.pid, &h.process) {
                 (Some(pid), Some(proc_)) => format!("{pid}/{} ({})", proc_.name, proc_.user.as_deref().unwrap_or("?")),
                 (Some(pid), None) => format!("{pid}/?"),
-                _ => "no process".into(),
+                _ => "(no process)".into(),
             };
-            format!("{who} {}{}", h.state, if h.expected { "" } else { " [other]" })
+            let addr = if h.address.is_ipv6() { format!("[{}]", h.address) } else { h.address.to_string() };
+            format!("{who} {} {addr}{}", h.state, if h.expected { "" } else { " [other]" })
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -72,12 +73,12 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     }
     let others: Vec<&PortReport> = report.ports.iter().filter(|p| p.bound_by_other).collect();
     let at_risk: Vec<&PortReport> = report.ports.iter().filter(|p| p.reboot_risk() == Some(true)).collect();
+    if !others.is_empty() {
+        let _ = writeln!(out);
+    }
     for p in &others {
-        let _ = writeln!(
-            out,
-            "\n{} ({}/{}) is held by another owner: stop that process or move it to another port.",
-            p.name, p.protocol, p.port
-        );
+        let _ =
+            writeln!(out, "{} ({}/{}) is held by another owner: stop that process or move it to another port.", p.name, p.protocol, p.port);
     }
     if !at_risk.is_empty() {
         let names: Vec<String> = at_risk.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();

@@ -18,7 +18,6 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
-            eprintln!("portwatch_exporter: {e}");
             return ExitCode::from(check::CANNOT_RUN as u8);
         }
     };
@@ -54,7 +53,6 @@ fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
-            eprintln!("portwatch_exporter: {e}");
             ExitCode::FAILURE
         }
     }

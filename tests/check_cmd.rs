@@ -27,7 +27,7 @@ fn check_prints_table_and_exact_remedy_and_exits_1_on_problems() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("mssql (tcp/1433) is held by another owner"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("mssql") && l.contains("300/curl (root) established [other]")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("mssql") && l.contains("300/curl (root) established 10.0.0.7 [other]")), "{text}");
     // Keeps the persistent reservations of /run/sysctl.d/40-weka.conf and adds the ports at risk.
     assert!(
         text.contains("echo 'net.ipv4.ip_local_reserved_ports = 1433,5432,6379,8080,35000-37600,45000-47000' > /etc/sysctl.d/99-zz-portwatch-reserved-ports.conf"),
