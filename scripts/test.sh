@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  # prometheus: promtool; iproute2: ip netns; python3: socket peers;
+  # prometheus: promtool and the e2e server; prometheus-alertmanager: e2e paging;
+  # jsonnet: the mixin; iproute2: ip netns; python3: socket peers;
   # util-linux: setpriv for the unprivileged run.
-  apt-get install -y -q --no-install-recommends prometheus iproute2 python3 util-linux ca-certificates
+  apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager jsonnet iproute2 python3 util-linux ca-certificates
 else
   echo "warning: not root or no apt-get: assuming the tools are installed; root-only tests will not run" >&2
 fi

@@ -1,0 +1,128 @@
+// Prometheus alert rules. Every expression is unit-tested in tests/rules/.
+local linuxFix = 'add {{ $labels.port }} to net.ipv4.ip_local_reserved_ports in /etc/sysctl.d/99-zz-portwatch-reserved-ports.conf (keep the ports already listed there) and run `sysctl --system`';
+local windowsFix = '`netsh int ipv4 add excludedportrange protocol={{ $labels.protocol }} startport={{ $labels.port }} numberofports=1 store=persistent` (and the same for ipv6)';
+local checkHint = '`portwatch_exporter check` on the host prints the exact line.';
+
+{
+  local c = $._config,
+  local sel = c.portwatchSelector,
+  local runbook(name) = c.runbookBase + '#' + std.asciiLower(name),
+  local alert(name, severity, expr, forDuration, summary, description) = {
+    alert: name,
+    expr: expr,
+    'for': forDuration,
+    labels: { severity: severity },
+    annotations: { summary: summary, description: description, runbook_url: runbook(name) },
+  },
+  // Owner-based alerts are meaningless when the exporter cannot see owners.
+  local ownersVisible = 'unless on (job, instance) portwatch_owners_resolvable{%s} == 0' % sel,
+
+  prometheusAlerts+:: {
+    groups+: [{
+      name: 'portwatch',
+      rules: [
+        alert(
+          'PortwatchPortHeldByOther', 'critical',
+          |||
+            max by (job, instance, name, port, protocol) (portwatch_port_socket_info{%s, expected="false", state!="time_wait"})
+            %s
+          ||| % [sel, ownersVisible],
+          c.heldByOtherFor,
+          'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is held by another owner',
+          'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s on Linux, or %s on Windows, then restart the client. %s' % [linuxFix, windowsFix, checkHint],
+        ),
+        alert(
+          'PortwatchPortRebootRisk', 'warning',
+          |||
+            portwatch_port_reboot_risk{%s} == 1
+            unless on (job, instance) portwatch_reboot_required{%s} == 1
+          ||| % [sel, sel],
+          c.rebootRiskFor,
+          'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} can be taken by a client after the next reboot',
+          'After the next boot the port lies inside the dynamic (ephemeral) range and is not excluded, so a client starting before the service can be handed it. Exclude it persistently: %s on Linux, or %s on Windows. %s' % [linuxFix, windowsFix, checkHint],
+        ),
+        alert(
+          'PortwatchPortRebootRiskRebootPending', 'critical',
+          |||
+            portwatch_port_reboot_risk{%s} == 1
+            and on (job, instance) portwatch_reboot_required{%s} == 1
+          ||| % [sel, sel],
+          c.rebootPendingRiskFor,
+          'Reboot pending on {{ $labels.instance }} and port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) is not excluded from the dynamic range',
+          'A reboot is pending and after it the port can be handed to a client before the service starts. Fix it before the maintenance window: %s on Linux, or %s on Windows. %s' % [linuxFix, windowsFix, checkHint],
+        ),
+        alert(
+          'PortwatchExclusionNotPersistent', 'warning',
+          |||
+            portwatch_port_excluded_from_dynamic_range{%s, store="active"} == 1
+            and ignoring (store) portwatch_port_excluded_from_dynamic_range{%s, store="persistent"} == 0
+            and ignoring (store) portwatch_port_in_dynamic_range{%s, store="persistent"} == 1
+          ||| % [sel, sel, sel],
+          c.exclusionNotPersistentFor,
+          'Exclusion of port {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }} will not survive a reboot',
+          'The port is excluded from the dynamic range now (sysctl -w or netsh without store=persistent) but the next boot will not exclude it. Persist it: %s on Linux, or %s on Windows.' % [linuxFix, windowsFix],
+        ),
+        alert(
+          'PortwatchDynamicRangeDrift', 'warning',
+          |||
+            (
+              portwatch_dynamic_port_range_start{%s, store="active"} != ignoring (store) portwatch_dynamic_port_range_start{%s, store="persistent"}
+            ) or (
+              portwatch_dynamic_port_range_end{%s, store="active"} != ignoring (store) portwatch_dynamic_port_range_end{%s, store="persistent"}
+            )
+          ||| % [sel, sel, sel, sel],
+          c.rangeDriftFor,
+          'Dynamic port range on {{ $labels.instance }} ({{ $labels.protocol }}/{{ $labels.family }}) will change at the next boot',
+          'The active dynamic range differs from what the next boot applies (see portwatch_dynamic_port_range_start/end by store). Ports safe today may be inside the range after the reboot. Make them agree: on Linux set net.ipv4.ip_local_port_range in /etc/sysctl.d, on Windows `netsh int ipv4 set dynamicport tcp start=N num=M` (it is persistent).',
+        ),
+        alert(
+          'PortwatchDynamicPortsNearlyExhausted', 'warning',
+          |||
+            portwatch_dynamic_ports_in_use{%s} / portwatch_dynamic_ports_available{%s} > %g
+          ||| % [sel, sel, c.dynamicPortsUsedThreshold],
+          c.exhaustionFor,
+          'Dynamic ports on {{ $labels.instance }} ({{ $labels.protocol }}/{{ $labels.family }}) are {{ $value | humanizePercentage }} used',
+          'Sockets on ports of the dynamic range are close to the number of ports available in it; new outgoing connections will fail with EADDRNOTAVAIL (Linux) or WSAENOBUFS (Windows). Find the processes with many connections (ss -tanp), or widen the range.',
+        ),
+        alert(
+          'PortwatchExpectedOwnerMissing', 'warning',
+          |||
+            portwatch_port_bound_by_expected{%s} == 0
+            %s
+          ||| % [sel, ownersVisible],
+          c.expectedMissingFor,
+          'Expected owner of port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is missing',
+          'No socket on the port belongs to the expected process: the service is down, or another process holds the port (see PortwatchPortHeldByOther and portwatch_port_socket_info). Start the service; if it fails with "address already in use", free the port first.',
+        ),
+        alert(
+          'PortwatchCollectorFailing', 'warning',
+          'portwatch_scrape_collector_success{%s} == 0' % sel,
+          c.collectorFailingFor,
+          'portwatch collector {{ $labels.collector }} fails on {{ $labels.instance }}',
+          'The collector has failed for a while, so its metrics are missing or stale. The exporter logs say why (run it with --log.level=debug): unreadable /proc, garbage in sysctl.d (file and line are logged), or sock_diag unavailable.',
+        ),
+        alert(
+          'PortwatchOwnersNotResolvable', 'warning',
+          'portwatch_owners_resolvable{%s} == 0' % sel,
+          c.ownersUnresolvableFor,
+          'portwatch on {{ $labels.instance }} cannot map sockets to processes',
+          'The exporter lacks the rights to read other processes\' file descriptors, so owner-based alerts are silenced on this host. Run it as root or grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (the shipped systemd unit and DaemonSet do).',
+        ),
+        alert(
+          'PortwatchExporterDown', 'critical',
+          'up{%s} == 0' % sel,
+          c.exporterDownFor,
+          'portwatch exporter on {{ $labels.instance }} is down',
+          'Prometheus cannot scrape the exporter, so port conflicts on this host go unnoticed. Check the service (systemctl status portwatch_exporter) and its logs.',
+        ),
+        alert(
+          'PortwatchExporterAbsent', 'critical',
+          'absent(up{%s})' % sel,
+          c.exporterDownFor,
+          'No portwatch exporter is scraped at all',
+          'Prometheus has no target matching %s: the scrape config or service discovery lost the exporters.' % sel,
+        ),
+      ],
+    }],
+  },
+}

@@ -1,0 +1,31 @@
+// Everything a user may want to override, mixin style:
+//   (import 'mixin.libsonnet') + { _config+:: { portwatchSelector: 'job="node-portwatch"' } }
+{
+  _config+:: {
+    // Selects this exporter's series (and its `up` series).
+    portwatchSelector: 'job="portwatch"',
+    // How long a condition must hold before the alert fires.
+    heldByOtherFor: '2m',
+    rebootPendingRiskFor: '5m',
+    rebootRiskFor: '15m',
+    exclusionNotPersistentFor: '15m',
+    rangeDriftFor: '15m',
+    exhaustionFor: '10m',
+    expectedMissingFor: '5m',
+    collectorFailingFor: '10m',
+    ownersUnresolvableFor: '15m',
+    exporterDownFor: '5m',
+    // Share of the dynamic range in use above which ports are "nearly exhausted".
+    dynamicPortsUsedThreshold: 0.8,
+    // Where each alert's runbook lives; the alert name in lower case is the anchor.
+    // Set it to where your copy of this project's README is served.
+    runbookBase: 'README.md',
+    // Dashboards.
+    dashboardTags: ['portwatch'],
+    dashboardRefresh: '30s',
+    dashboardTimezone: 'utc',
+    // Grafana-managed alert rules: the UID of the Prometheus datasource they query.
+    grafanaDatasourceUid: 'prometheus',
+    grafanaFolder: 'portwatch',
+  },
+}

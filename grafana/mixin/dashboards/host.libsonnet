@@ -1,0 +1,119 @@
+// Host dashboard: every watched port of one instance as a row, its holders,
+// its state over time, the range bounds (active vs persistent), dynamic-port
+// usage, and collector health.
+local g = import 'lib.libsonnet';
+
+{
+  host(c)::
+    local s = 'job=~"$job", instance="$instance"';
+    local byPort(metric, extra='') = 'max by (name, port, protocol) (%s{%s%s})' % [metric, s, extra];
+    local portCols = [
+      ['portwatch_port_bound_by_expected', '', 'Expected owner', g.yesNo('holds it', 'absent', 'green', 'orange')],
+      ['portwatch_port_bound_by_other', '', 'Other holder', g.yesNo('YES', 'no')],
+      ['portwatch_port_sockets', '', 'Sockets', []],
+      ['portwatch_port_in_dynamic_range', ', store="active"', 'In range now', g.yesNo('yes', 'no', 'orange', 'green')],
+      ['portwatch_port_excluded_from_dynamic_range', ', store="active"', 'Excluded now', g.yesNo('yes', 'no', 'green', 'text')],
+      ['portwatch_port_excluded_from_dynamic_range', ', store="persistent"', 'Excluded after reboot', g.yesNo('yes', 'no', 'green', 'text')],
+      ['portwatch_port_reboot_risk', '', 'Reboot risk', g.yesNo('AT RISK', 'safe')],
+    ];
+    local ports = g.panel(
+      'table', 'Watched ports',
+      [g.target(byPort(col[0], col[1]), instant=true, format='table') for col in portCols],
+      0, 1, 24, 9,
+      'One row per watched port: who holds it, whether it is in the dynamic range, and whether it is excluded now and after the next reboot.',
+    ) + {
+      transformations: [
+        { id: 'merge', options: {} },
+        { id: 'organize', options: {
+          excludeByName: { Time: true },
+          renameByName: { ['Value #' + std.char(65 + i)]: portCols[i][2] for i in std.range(0, std.length(portCols) - 1) },
+        } },
+      ],
+      fieldConfig: {
+        defaults: { custom: { align: 'auto', cellOptions: { type: 'auto' } } },
+        overrides: [
+          {
+            matcher: { id: 'byName', options: col[2] },
+            properties: [{ id: 'mappings', value: col[3] }, { id: 'custom.cellOptions', value: { type: 'color-text' } }],
+          }
+          for col in portCols
+          if std.length(col[3]) > 0
+        ],
+      },
+    };
+    local holders = g.panel(
+      'table', 'Holders',
+      [g.target('portwatch_port_socket_info{%s}' % s, instant=true, format='table')],
+      0, 10, 24, 8,
+      'One row per (socket, owner process) on a watched port, unexpected holders first. An empty pid means no process holds the socket (TIME_WAIT) or it could not be identified.',
+    ) + {
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, job: true, instance: true } } }],
+    };
+    local timeline = g.panel(
+      'state-timeline', 'Port state over time',
+      [g.target('max by (name) (portwatch_port_bound_by_expected{%s}) + 2 * max by (name) (portwatch_port_bound_by_other{%s})' % [s, s], '{{name}}')],
+      0, 18, 24, 8,
+      'free / expected / other / expected+other, per watched port.',
+    ) + {
+      fieldConfig: {
+        defaults: {
+          mappings: [{ type: 'value', options: {
+            '0': { text: 'free', color: 'text', index: 0 },
+            '1': { text: 'expected', color: 'green', index: 1 },
+            '2': { text: 'other', color: 'red', index: 2 },
+            '3': { text: 'expected + other', color: 'orange', index: 3 },
+          } }],
+        },
+        overrides: [],
+      },
+      options: { mergeValues: true, showValue: 'auto', rowHeight: 0.9 },
+    };
+    local riskTimeline = g.panel(
+      'state-timeline', 'Reboot risk over time',
+      [g.target('max by (name) (portwatch_port_reboot_risk{%s})' % s, '{{name}}')],
+      0, 26, 24, 6,
+    ) + { fieldConfig: { defaults: { mappings: g.yesNo('at risk', 'safe') }, overrides: [] } };
+    local bounds = g.panel(
+      'timeseries', 'Dynamic range bounds: active vs persistent',
+      [
+        g.target('portwatch_dynamic_port_range_start{%s}' % s, 'start {{protocol}}/{{family}} {{store}}'),
+        g.target('portwatch_dynamic_port_range_end{%s}' % s, 'end {{protocol}}/{{family}} {{store}}'),
+      ],
+      0, 33, 12, 8,
+      'When active and persistent differ, the range changes at the next boot.',
+    ) + { fieldConfig: { defaults: { decimals: 0, unit: 'none' }, overrides: [] } };
+    local usage = g.panel(
+      'timeseries', 'Dynamic ports: in use vs available',
+      [
+        g.target('portwatch_dynamic_ports_in_use{%s}' % s, 'in use {{protocol}}/{{family}}'),
+        g.target('portwatch_dynamic_ports_available{%s}' % s, 'available {{protocol}}/{{family}}'),
+      ],
+      12, 33, 12, 8,
+    );
+    local stat(title, expr, x, mappings) = g.panel('stat', title, [g.target(expr, instant=true)], x, 42, 6, 4) + {
+      fieldConfig: { defaults: { mappings: mappings }, overrides: [] },
+      options: { colorMode: 'background', graphMode: 'none', reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } },
+    };
+    local health = [
+      stat('Reboot pending', 'portwatch_reboot_required{%s}' % s, 0, g.yesNo('pending', 'no', 'orange', 'green')),
+      stat('Owners resolvable', 'portwatch_owners_resolvable{%s}' % s, 6, g.yesNo('yes', 'NO', 'green', 'red')),
+      stat('Failing collectors', 'count(portwatch_scrape_collector_success{%s} == 0) or vector(0)' % s, 12, []),
+      stat('Exporter up', 'up{%s}' % s, 18, g.yesNo('up', 'DOWN', 'green', 'red')),
+    ];
+    local durations = g.panel(
+      'timeseries', 'Collector duration',
+      [g.target('portwatch_scrape_collector_duration_seconds{%s}' % s, '{{collector}}')],
+      0, 46, 12, 8,
+    ) + { fieldConfig: { defaults: { unit: 's' }, overrides: [] } };
+    local successes = g.panel(
+      'state-timeline', 'Collector success',
+      [g.target('portwatch_scrape_collector_success{%s}' % s, '{{collector}}')],
+      12, 46, 12, 8,
+    ) + { fieldConfig: { defaults: { mappings: g.yesNo('ok', 'FAILED', 'green', 'red') }, overrides: [] } };
+    g.dashboard(
+      'portwatch-host', 'portwatch / Host',
+      'Who holds each watched port on one host, and will it still be free after a reboot.',
+      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes],
+      c.dashboardTags, c.dashboardRefresh, c.dashboardTimezone,
+    ),
+}

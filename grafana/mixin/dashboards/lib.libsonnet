@@ -1,0 +1,105 @@
+// Small builders for Grafana 10+ dashboard JSON (schemaVersion 39), so the
+// dashboards stay readable without external jsonnet libraries.
+{
+  ds:: { type: 'prometheus', uid: '${datasource}' },
+
+  target(expr, legend='', instant=false, format='time_series', refId='A'):: {
+    datasource: $.ds,
+    expr: expr,
+    legendFormat: legend,
+    refId: refId,
+    instant: instant,
+    range: !instant,
+    format: format,
+  },
+
+  variables(selector):: [
+    {
+      name: 'datasource',
+      label: 'Data source',
+      type: 'datasource',
+      query: 'prometheus',
+      current: {},
+      hide: 0,
+      refresh: 1,
+      regex: '',
+      options: [],
+    },
+    {
+      name: 'job',
+      label: 'Job',
+      type: 'query',
+      datasource: $.ds,
+      query: { query: 'label_values(portwatch_build_info, job)', refId: 'job' },
+      definition: 'label_values(portwatch_build_info, job)',
+      current: {},
+      includeAll: true,
+      multi: true,
+      refresh: 2,
+      sort: 1,
+      hide: 0,
+      regex: '',
+      options: [],
+    },
+    {
+      name: 'instance',
+      label: 'Instance',
+      type: 'query',
+      datasource: $.ds,
+      query: { query: 'label_values(portwatch_build_info{job=~"$job"}, instance)', refId: 'instance' },
+      definition: 'label_values(portwatch_build_info{job=~"$job"}, instance)',
+      current: {},
+      includeAll: false,
+      multi: false,
+      refresh: 2,
+      sort: 1,
+      hide: 0,
+      regex: '',
+      options: [],
+    },
+  ],
+
+  panel(type, title, targets, x, y, w, h, description=''):: {
+    type: type,
+    title: title,
+    description: description,
+    datasource: $.ds,
+    gridPos: { x: x, y: y, w: w, h: h },
+    targets: [t { refId: std.char(65 + i) } for i in std.range(0, std.length(targets) - 1) for t in [targets[i]]],
+    options: {},
+    fieldConfig: { defaults: {}, overrides: [] },
+  },
+
+  row(title, y):: { type: 'row', title: title, collapsed: false, gridPos: { x: 0, y: y, w: 24, h: 1 }, panels: [] },
+
+  // Value mappings for 0/1 gauges.
+  yesNo(yesText, noText, yesColor='red', noColor='green'):: [{
+    type: 'value',
+    options: {
+      '0': { text: noText, color: noColor, index: 0 },
+      '1': { text: yesText, color: yesColor, index: 1 },
+    },
+  }],
+
+  dashboard(uid, title, description, panels, tags, refresh, timezone):: {
+    uid: uid,
+    title: title,
+    description: description,
+    tags: tags,
+    timezone: timezone,
+    editable: true,
+    graphTooltip: 1,
+    refresh: refresh,
+    schemaVersion: 39,
+    version: 1,
+    time: { from: 'now-6h', to: 'now' },
+    timepicker: {},
+    fiscalYearStartMonth: 0,
+    liveNow: false,
+    weekStart: '',
+    links: [],
+    annotations: { list: [] },
+    templating: { list: $.variables('') },
+    panels: panels,
+  },
+}

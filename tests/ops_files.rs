@@ -1,0 +1,88 @@
+//! Ops files are code: rendered mixin files are fresh, rules pass promtool's
+//! checks and unit tests, and every metric that dashboards and rules use is
+//! one the exporter emits.
+
+mod common;
+
+use common::require_tool;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn rendered_mixin_files_are_not_stale() {
+    if !require_tool("jsonnet") {
+        return;
+    }
+    run_ok(Command::new("bash").arg(root().join("scripts/render-mixin.sh")).arg("--check"));
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_and_unit_tests() {
+    if !require_tool("promtool") || !require_tool("jsonnet") {
+        return;
+    }
+    let rules = root().join("deploy/prometheus/portwatch.rules.yml");
+    run_ok(Command::new("promtool").arg("check").arg("rules").arg(&rules));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&rules, dir.path().join("portwatch.rules.yml")).expect("copy rules");
+    let yaml = run_ok(
+        Command::new("jsonnet")
+            .arg("-S")
+            .arg("-J")
+            .arg(root())
+            .arg("-e")
+            .arg("std.manifestYamlDoc(import 'tests/rules/portwatch.test.jsonnet', quote_keys=false)"),
+    );
+    std::fs::write(dir.path().join("test.yml"), yaml).expect("write test");
+    let text = run_ok(Command::new("promtool").arg("test").arg("rules").arg(dir.path().join("test.yml")));
+    assert!(text.contains("SUCCESS"), "{text}");
+}
+
+/// Metric names (portwatch_*) mentioned in a file.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("portwatch_") {
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        out.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn every_metric_in_dashboards_and_rules_is_exported() {
+    let golden = std::fs::read_to_string(root().join("tests/golden/host1.prom")).expect("golden");
+    let files = [
+        "deploy/prometheus/portwatch.rules.yml",
+        "grafana/dashboards/portwatch-host.json",
+        "grafana/dashboards/portwatch-fleet.json",
+        "grafana/provisioning/alerting/portwatch.yaml",
+    ];
+    let mut checked = 0;
+    for f in files {
+        let text = std::fs::read_to_string(root().join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        for name in metric_names(&text) {
+            // Skip names that are not metrics: the exporter's own binary name in texts.
+            if name == "portwatch_exporter" {
+                continue;
+            }
+            assert!(portwatch_exporter::metrics::ALL.contains(&name.as_str()), "{f} uses {name}, which the exporter does not define");
+            assert!(golden.contains(&format!("\n{name}")), "{f} uses {name}, absent from the golden exposition");
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "expected many metric references, found {checked}");
+}

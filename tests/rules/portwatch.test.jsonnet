@@ -1,0 +1,160 @@
+// promtool unit tests for every shipped alert rule: firing, not firing and
+// escalation. Rendered to YAML by tests/ops_files.rs, then `promtool test rules`.
+// Expected annotations are the rule's templates with the labels filled in, so
+// a template naming a missing label fails here.
+local mixin = import '../../grafana/mixin/mixin.libsonnet';
+local rules = { [r.alert]: r for r in mixin.prometheusAlerts.groups[0].rules };
+
+local expand(text, labels) = std.foldl(function(t, k) std.strReplace(t, '{{ $labels.%s }}' % k, labels[k]), std.objectFields(labels), text);
+local fire(name, labels, value_text=null) = {
+  exp_labels: labels { severity: rules[name].labels.severity },
+  exp_annotations: {
+    [k]: (if k == 'summary' && value_text != null then std.strReplace(expand(rules[name].annotations[k], labels), '{{ $value | humanizePercentage }}', value_text) else expand(rules[name].annotations[k], labels))
+    for k in std.objectFields(rules[name].annotations)
+  },
+};
+local at(t, name, alerts) = { eval_time: t, alertname: name, exp_alerts: alerts };
+
+local h = { job: 'portwatch', instance: 'h1' };
+local sel(m, extra={}) = m + '{' + std.join(',', ['%s="%s"' % [k, (h + extra)[k]] for k in std.objectFields(h + extra)]) + '}';
+local pg = { name: 'pg', port: '5432', protocol: 'tcp' };
+local series(m, extra, values) = { series: sel(m, extra), values: values };
+local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: state, pid: '42', process: 'nc', user: 'root', expected: expected };
+
+{
+  rule_files: ['portwatch.rules.yml'],
+  evaluation_interval: '1m',
+  tests: [
+    {
+      name: 'held by another process: fires after 2m, ignores TIME_WAIT and expected sockets',
+      interval: '1m',
+      input_series: [
+        series('portwatch_port_socket_info', info('listen', 'false'), '1x10'),
+        series('portwatch_port_socket_info', info('time_wait', 'false') { name: 'web', port: '80', pid: '', process: '', user: '' }, '1x10'),
+        series('portwatch_port_socket_info', info('listen', 'true') { name: 'ssh', port: '22' }, '1x10'),
+        series('portwatch_owners_resolvable', {}, '1x10'),
+      ],
+      alert_rule_test: [
+        at('1m', 'PortwatchPortHeldByOther', []),
+        at('3m', 'PortwatchPortHeldByOther', [fire('PortwatchPortHeldByOther', h + pg)]),
+      ],
+    },
+    {
+      name: 'owners not resolvable silences owner alerts and raises its own',
+      interval: '1m',
+      input_series: [
+        series('portwatch_port_socket_info', info('listen', 'false') { pid: '', process: '', user: '' }, '1x30'),
+        series('portwatch_port_bound_by_expected', pg, '0x30'),
+        series('portwatch_owners_resolvable', {}, '0x30'),
+      ],
+      alert_rule_test: [
+        at('20m', 'PortwatchPortHeldByOther', []),
+        at('20m', 'PortwatchExpectedOwnerMissing', []),
+        at('20m', 'PortwatchOwnersNotResolvable', [fire('PortwatchOwnersNotResolvable', h)]),
+      ],
+    },
+    {
+      name: 'reboot risk is a warning, escalated to critical when a reboot is pending',
+      interval: '1m',
+      input_series: [
+        series('portwatch_port_reboot_risk', pg, '1x40'),
+        series('portwatch_reboot_required', {}, '0x19 1x20'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchPortRebootRisk', []),
+        at('16m', 'PortwatchPortRebootRisk', [fire('PortwatchPortRebootRisk', h + pg)]),
+        at('16m', 'PortwatchPortRebootRiskRebootPending', []),
+        at('30m', 'PortwatchPortRebootRisk', []),
+        at('30m', 'PortwatchPortRebootRiskRebootPending', [fire('PortwatchPortRebootRiskRebootPending', h + pg)]),
+      ],
+    },
+    {
+      name: 'no reboot risk, no alert',
+      interval: '1m',
+      input_series: [series('portwatch_port_reboot_risk', pg, '0x30'), series('portwatch_reboot_required', {}, '1x30')],
+      alert_rule_test: [at('20m', 'PortwatchPortRebootRisk', []), at('20m', 'PortwatchPortRebootRiskRebootPending', [])],
+    },
+    {
+      name: 'exclusion made now but not persisted',
+      interval: '1m',
+      input_series: [
+        series('portwatch_port_excluded_from_dynamic_range', pg { store: 'active' }, '1x30'),
+        series('portwatch_port_excluded_from_dynamic_range', pg { store: 'persistent' }, '0x20 1x10'),
+        series('portwatch_port_in_dynamic_range', pg { store: 'persistent' }, '1x30'),
+      ],
+      alert_rule_test: [
+        at('16m', 'PortwatchExclusionNotPersistent', [fire('PortwatchExclusionNotPersistent', h + pg { store: 'active' })]),
+        at('25m', 'PortwatchExclusionNotPersistent', []),
+      ],
+    },
+    {
+      name: 'range drift: active differs from persistent',
+      interval: '1m',
+      input_series: [
+        series('portwatch_dynamic_port_range_start', { protocol: 'tcp', family: 'ipv4', store: 'active' }, '1024x30'),
+        series('portwatch_dynamic_port_range_start', { protocol: 'tcp', family: 'ipv4', store: 'persistent' }, '32768x30'),
+        series('portwatch_dynamic_port_range_end', { protocol: 'tcp', family: 'ipv4', store: 'active' }, '65535x30'),
+        series('portwatch_dynamic_port_range_end', { protocol: 'tcp', family: 'ipv4', store: 'persistent' }, '60999x30'),
+        series('portwatch_dynamic_port_range_start', { protocol: 'udp', family: 'ipv4', store: 'active' }, '32768x30'),
+        series('portwatch_dynamic_port_range_start', { protocol: 'udp', family: 'ipv4', store: 'persistent' }, '32768x30'),
+        series('portwatch_dynamic_port_range_end', { protocol: 'udp', family: 'ipv4', store: 'active' }, '60999x30'),
+        series('portwatch_dynamic_port_range_end', { protocol: 'udp', family: 'ipv4', store: 'persistent' }, '60999x30'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchDynamicRangeDrift', []),
+        at('20m', 'PortwatchDynamicRangeDrift', [fire('PortwatchDynamicRangeDrift', h { protocol: 'tcp', family: 'ipv4' })]),
+      ],
+    },
+    {
+      name: 'dynamic ports nearly exhausted above the threshold only',
+      interval: '1m',
+      input_series: [
+        series('portwatch_dynamic_ports_in_use', { protocol: 'tcp', family: 'ipv4' }, '900x30'),
+        series('portwatch_dynamic_ports_available', { protocol: 'tcp', family: 'ipv4' }, '1000x30'),
+        series('portwatch_dynamic_ports_in_use', { protocol: 'udp', family: 'ipv4' }, '100x30'),
+        series('portwatch_dynamic_ports_available', { protocol: 'udp', family: 'ipv4' }, '1000x30'),
+      ],
+      alert_rule_test: [
+        at('5m', 'PortwatchDynamicPortsNearlyExhausted', []),
+        at('15m', 'PortwatchDynamicPortsNearlyExhausted', [fire('PortwatchDynamicPortsNearlyExhausted', h { protocol: 'tcp', family: 'ipv4' }, '90%')]),
+      ],
+    },
+    {
+      name: 'expected owner missing: free port, then back',
+      interval: '1m',
+      input_series: [series('portwatch_port_bound_by_expected', pg, '0x10 1x10'), series('portwatch_owners_resolvable', {}, '1x20')],
+      alert_rule_test: [
+        at('6m', 'PortwatchExpectedOwnerMissing', [fire('PortwatchExpectedOwnerMissing', h + pg)]),
+        at('15m', 'PortwatchExpectedOwnerMissing', []),
+      ],
+    },
+    {
+      name: 'collector failing for a while',
+      interval: '1m',
+      input_series: [
+        series('portwatch_scrape_collector_success', { collector: 'sysctld' }, '0x20'),
+        series('portwatch_scrape_collector_success', { collector: 'sockets' }, '1x20'),
+      ],
+      alert_rule_test: [
+        at('5m', 'PortwatchCollectorFailing', []),
+        at('12m', 'PortwatchCollectorFailing', [fire('PortwatchCollectorFailing', h { collector: 'sysctld' })]),
+      ],
+    },
+    {
+      name: 'exporter down, then absent',
+      interval: '1m',
+      input_series: [series('up', {}, '1 0x10')],
+      alert_rule_test: [
+        at('3m', 'PortwatchExporterDown', []),
+        at('7m', 'PortwatchExporterDown', [fire('PortwatchExporterDown', h)]),
+        at('7m', 'PortwatchExporterAbsent', []),
+      ],
+    },
+    {
+      name: 'no target at all',
+      interval: '1m',
+      input_series: [{ series: 'up{job="other",instance="x"}', values: '1x10' }],
+      alert_rule_test: [at('7m', 'PortwatchExporterAbsent', [fire('PortwatchExporterAbsent', { job: 'portwatch' })])],
+    },
+  ],
+}
