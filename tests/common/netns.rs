@@ -110,6 +110,39 @@ impl Netns {
         panic!("exporter did not answer in namespace {}", self.name);
     }
 
+    /// Starts any command (built with [`Netns::cmd`]) and stops it on drop.
+    pub fn spawn(&mut self, mut cmd: Command) {
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        self.children.push(child);
+    }
+
+    /// Runs `f` on a thread that joined this namespace.
+    pub fn within<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let ns_file = std::fs::File::open(format!("/run/netns/{}", self.name)).expect("namespace file");
+        std::thread::spawn(move || {
+            // SAFETY: joins this thread (only) to the namespace; the fd is valid.
+            assert_eq!(unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+            f()
+        })
+        .join()
+        .expect("namespace thread")
+    }
+
+    /// GET http://127.0.0.1:PORT/PATH inside the namespace: (status line, body).
+    /// HTTP/1.0, so no server answers with chunked encoding.
+    pub fn http_get(&self, port: u16, path: &str) -> Option<(String, String)> {
+        let path = path.to_string();
+        self.within(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+            write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+            let mut body = String::new();
+            s.read_to_string(&mut body).ok()?;
+            let (head, rest) = body.split_once("\r\n\r\n")?;
+            Some((head.lines().next().unwrap_or("").to_string(), rest.to_string()))
+        })
+    }
+
     fn try_get(&self, path: &str) -> Option<String> {
         let ns_file = std::fs::File::open(format!("/run/netns/{}", self.name)).ok()?;
         let path = path.to_string();

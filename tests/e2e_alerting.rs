@@ -1,0 +1,213 @@
+//! End to end, root only: the exporter in a throwaway namespace where a client
+//! holds the watched port as its ephemeral source port; a real Prometheus
+//! (Debian package) scrapes it with the shipped rules; a real Alertmanager
+//! delivers to a webhook run by this test. Every dashboard query runs against
+//! that Prometheus. Then the host is fixed and the alert must resolve.
+//!
+//! The rules are rendered from the same mixin with `for:` durations of 0s,
+//! so the test takes seconds: same expressions, shorter windows.
+
+mod common;
+#[path = "common/netns.rs"]
+mod netns;
+
+use common::{require_root, require_tool};
+use netns::Netns;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PROM_PORT: u16 = 9090;
+const AM_PORT: u16 = 9093;
+const HOOK_PORT: u16 = 9799;
+const INSTANCE: &str = "127.0.0.1:9795";
+
+fn write(path: &Path, text: &str) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("mkdir");
+    }
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Collects webhook bodies posted by Alertmanager.
+fn webhook(ns: &Netns) -> Arc<Mutex<Vec<Value>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = ns.within(|| TcpListener::bind(("127.0.0.1", HOOK_PORT)).expect("webhook bind"));
+    let store = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(1000) {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+            let mut len = 0usize;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; len.min(1 << 20)];
+            if reader.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    store.lock().expect("lock").push(v);
+                }
+            }
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    seen
+}
+
+/// Waits until a notification for `alert` with `status` arrives.
+fn await_notification(seen: &Arc<Mutex<Vec<Value>>>, alert: &str, status: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let found = seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+            .find(|a| a["labels"]["alertname"] == alert && a["status"] == status);
+        if let Some(a) = found {
+            return a;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no {status} notification for {alert} within {timeout:?}; got {:?}", seen.lock().expect("lock"));
+}
+
+fn encode(q: &str) -> String {
+    q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+fn query(ns: &Netns, expr: &str) -> Value {
+    let (status, body) = ns.http_get(PROM_PORT, &format!("/api/v1/query?query={}", encode(expr))).expect("prometheus answers");
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{status} {body}: {e}"));
+    assert_eq!(v["status"], "success", "query {expr} failed: {body}");
+    v
+}
+
+/// Every `expr` in a dashboard, with template variables substituted.
+fn dashboard_queries(path: &Path) -> Vec<(String, String)> {
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().cloned().unwrap_or_default() {
+            let expr = t["expr"].as_str().expect("expr").replace("$job", "portwatch").replace("$instance", INSTANCE);
+            out.push((p["title"].as_str().unwrap_or("").to_string(), expr));
+        }
+    }
+    out
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
+    let name = "alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root";
+    if !require_root(name) || !["prometheus", "prometheus-alertmanager", "jsonnet", "python3"].iter().all(|t| require_tool(t)) {
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let t = tmp.path();
+    let rootfs = t.join("root");
+    write(&rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+    write(&rootfs.join("run/reboot-required"), "*** System restart required ***\n");
+    write(&t.join("portwatch.yml"), "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n");
+
+    // Rules: the shipped mixin with every `for:` at 0s.
+    let fast = "{ _config+:: { heldByOtherFor: '0s', rebootPendingRiskFor: '0s', rebootRiskFor: '0s', exclusionNotPersistentFor: '0s', rangeDriftFor: '0s', exhaustionFor: '0s', expectedMissingFor: '0s', collectorFailingFor: '0s', ownersUnresolvableFor: '0s', exporterDownFor: '0s' } }";
+    let rules = Command::new("jsonnet")
+        .arg("-S")
+        .arg("-J")
+        .arg(repo)
+        .arg("-e")
+        .arg(format!("std.manifestYamlDoc(((import 'grafana/mixin/mixin.libsonnet') + {fast}).prometheusAlerts, quote_keys=false)"))
+        .output()
+        .expect("jsonnet");
+    assert!(rules.status.success(), "{}", String::from_utf8_lossy(&rules.stderr));
+    write(&t.join("rules.yml"), &String::from_utf8_lossy(&rules.stdout));
+    write(
+        &t.join("prometheus.yml"),
+        &format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{AM_PORT}']}}]\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['{INSTANCE}']}}]\n",
+            t.join("rules.yml").display()
+        ),
+    );
+    write(
+        &t.join("alertmanager.yml"),
+        &format!("route: {{receiver: hook, group_by: [alertname, name], group_wait: 1s, group_interval: 1s, repeat_interval: 1h}}\nreceivers:\n  - name: hook\n    webhook_configs: [{{url: 'http://127.0.0.1:{HOOK_PORT}/', send_resolved: true}}]\n"),
+    );
+
+    // The collision: a one-port range hands 40000 to the client; then widen it
+    // so Prometheus and Alertmanager have ports of their own.
+    let mut ns = Netns::new("e2e");
+    ns.sysctl("net.ipv4.ip_local_port_range", "40000 40000");
+    ns.peer("server", "listen-tcp", "127.0.0.1", 5000);
+    assert_eq!(ns.peer("client", "connect-tcp", "127.0.0.1", 5000).port, 40000);
+    ns.sysctl("net.ipv4.ip_local_port_range", "40000 49999");
+    let root = rootfs.display().to_string();
+    ns.exporter(&["--config.file", &t.join("portwatch.yml").display().to_string(), "--path.rootfs", &root]);
+    let hook = webhook(&ns);
+    let mut am = ns.cmd("prometheus-alertmanager");
+    am.arg(format!("--config.file={}", t.join("alertmanager.yml").display()))
+        .arg(format!("--storage.path={}", t.join("am").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{AM_PORT}"))
+        .arg("--cluster.listen-address=");
+    ns.spawn(am);
+    let mut prom = ns.cmd("prometheus");
+    prom.arg(format!("--config.file={}", t.join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", t.join("prom").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{PROM_PORT}"))
+        .arg("--rules.alert.resend-delay=1s");
+    ns.spawn(prom);
+
+    // Fires: held by another process, and reboot risk escalated (reboot pending).
+    let held = await_notification(&hook, "PortwatchPortHeldByOther", "firing", Duration::from_secs(90));
+    assert_eq!(held["labels"]["port"], "40000");
+    assert_eq!(held["labels"]["severity"], "critical");
+    let risk = await_notification(&hook, "PortwatchPortRebootRiskRebootPending", "firing", Duration::from_secs(30));
+    assert!(risk["annotations"]["description"].as_str().unwrap_or("").contains("ip_local_reserved_ports"));
+
+    // Every dashboard query runs and returns data in this scenario.
+    wait_for("several scrapes", Duration::from_secs(30), || {
+        query(&ns, "count_over_time(up{job=\"portwatch\"}[1m])")["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            >= 3.0
+    });
+    let mut checked = 0;
+    for dash in ["grafana/dashboards/portwatch-host.json", "grafana/dashboards/portwatch-fleet.json"] {
+        for (title, expr) in dashboard_queries(&repo.join(dash)) {
+            let v = query(&ns, &expr);
+            let n = v["data"]["result"].as_array().map_or(0, Vec::len);
+            assert!(n > 0, "{dash} panel {title:?}: no data for {expr}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} panel queries");
+
+    // The fix: reserve the port now and persist it, as `check` says.
+    ns.sysctl("net.ipv4.ip_local_reserved_ports", "40000");
+    write(&rootfs.join("etc/sysctl.d/99-zz-portwatch-reserved-ports.conf"), "net.ipv4.ip_local_reserved_ports = 40000\n");
+    let resolved = await_notification(&hook, "PortwatchPortRebootRiskRebootPending", "resolved", Duration::from_secs(60));
+    assert_eq!(resolved["labels"]["name"], "app");
+    let risk_now = query(&ns, "portwatch_port_reboot_risk{name=\"app\"}");
+    assert_eq!(risk_now["data"]["result"][0]["value"][1], "0");
+}
