@@ -1,4 +1,5 @@
 //! Throwaway network namespaces (`ip netns`), peers that hold sockets in
+#![allow(dead_code)]
 //! them, the exporter run inside them, and HTTP from a thread that joined
 //! the namespace with setns(2). Everything is torn down on drop.
 
