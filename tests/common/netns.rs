@@ -1,7 +1,7 @@
 //! Throwaway network namespaces (`ip netns`), peers that hold sockets in
-#![allow(dead_code)]
 //! them, the exporter run inside them, and HTTP from a thread that joined
 //! the namespace with setns(2). Everything is torn down on drop.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
