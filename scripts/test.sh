@@ -6,16 +6,43 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
   # prometheus: promtool and the e2e server; prometheus-alertmanager: e2e paging;
-  # jsonnet: the mixin; iproute2: ip netns; python3: socket peers;
-  # util-linux: setpriv for the unprivileged run.
-  apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager jsonnet iproute2 python3 util-linux ca-certificates
+  # jsonnet: the mixin; iproute2: ip netns; python3(-venv): socket peers and
+  # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify.
+  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd ca-certificates"
+  command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $pkgs
 else
   echo "warning: not root or no apt-get: assuming the tools are installed; root-only tests will not run" >&2
 fi
 rustup component add clippy rustfmt >/dev/null 2>&1 || true
+rustup target add x86_64-unknown-linux-musl
 
+echo "== offline validators (npm: @grafana/schema, prometheus-operator models; PyPI: kubernetes-validate)"
+npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+python3 -m venv target/ci-venv
+target/ci-venv/bin/pip install -q kubernetes-validate==1.37.0
+
+echo "== format, lint"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo test"
 cargo test --locked --all-targets
+
+echo "== dashboards and Kubernetes manifests"
+node tests/js/validate-dashboards.mjs
+node tests/js/validate-k8s-crds.mjs
+target/ci-venv/bin/kubernetes-validate --strict deploy/kubernetes/daemonset.yaml deploy/kubernetes/service.yaml
+
+echo "== static musl binary (what deploy/Dockerfile ships)"
+cargo build --release --locked --target x86_64-unknown-linux-musl
+musl=target/x86_64-unknown-linux-musl/release/portwatch_exporter
+"$musl" --version
+if ldd "$musl" >/dev/null 2>&1; then
+  echo "error: $musl is dynamically linked" >&2
+  exit 1
+fi
+echo "all checks passed"

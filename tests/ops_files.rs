@@ -86,3 +86,23 @@ fn every_metric_in_dashboards_and_rules_is_exported() {
     }
     assert!(checked > 30, "expected many metric references, found {checked}");
 }
+
+/// The shipped unit, with ExecStart pointed at the binary under test, makes
+/// `systemd-analyze verify` print nothing.
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    if !require_tool("systemd-analyze") {
+        return;
+    }
+    let unit = std::fs::read_to_string(root().join("deploy/systemd/portwatch_exporter.service")).expect("unit");
+    assert!(unit.contains("ExecStart=/usr/local/bin/portwatch_exporter "), "unit must start the installed binary");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("portwatch_exporter.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/portwatch_exporter", env!("CARGO_BIN_EXE_portwatch_exporter"))).expect("write");
+    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().expect("systemd-analyze");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify printed:\n{text}");
+    for needed in ["CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE", "NoNewPrivileges=yes", "ProtectSystem=strict", "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX"] {
+        assert!(unit.contains(needed), "unit lacks {needed}");
+    }
+}

@@ -33,7 +33,7 @@ local g = import 'lib.libsonnet';
     );
     // The fleet view selects any number of instances.
     d + { templating: { list: [
-      if v.name == 'instance' then v { multi: true, includeAll: true, query: { query: 'label_values(portwatch_build_info{job=~"$job"}, instance)', refId: 'instance' } } else v
+      if v.name == 'instance' then v { multi: true, includeAll: true, current: { text: 'All', value: '$__all' }, query: { query: 'label_values(portwatch_build_info{job=~"$job"}, instance)', refId: 'instance' } } else v
       for v in d.templating.list
     ] } },
 }
