@@ -41,8 +41,9 @@ echo "== static musl binary (what deploy/Dockerfile ships)"
 cargo build --release --locked --target x86_64-unknown-linux-musl
 musl=target/x86_64-unknown-linux-musl/release/portwatch_exporter
 "$musl" --version
-if ldd "$musl" >/dev/null 2>&1; then
-  echo "error: $musl is dynamically linked" >&2
+if ldd "$musl" 2>&1 | grep -q '=>'; then
+  echo "error: $musl links shared libraries:" >&2
+  ldd "$musl" >&2
   exit 1
 fi
 echo "all checks passed"
