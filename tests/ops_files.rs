@@ -102,7 +102,12 @@ fn systemd_unit_passes_systemd_analyze_verify() {
     let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().expect("systemd-analyze");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify printed:\n{text}");
-    for needed in ["CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE", "NoNewPrivileges=yes", "ProtectSystem=strict", "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX"] {
+    for needed in [
+        "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX",
+    ] {
         assert!(unit.contains(needed), "unit lacks {needed}");
     }
 }

@@ -1,0 +1,362 @@
+//! Scrape cost at up to 80k sockets, side by side with `ss` and the kernel's
+//! own floor (a raw NETLINK_SOCK_DIAG dump of every TCP socket), in one run.
+//! Not a timed test: it prints figures and ratios; nothing is asserted.
+//!
+//!   sudo cargo bench --bench scrape                      # sweep 1k,10k,40k,80k sockets, 400 processes
+//!   sudo cargo bench --bench scrape -- --sockets 2000 --procs 20 --scrapes 20   # CI smoke size
+//!
+//! It re-executes itself under `unshare --net`: the namespace is anonymous and
+//! vanishes with its last process, and every process it starts dies with it
+//! (PR_SET_PDEATHSIG), so an interrupted run leaves nothing behind.
+
+use portwatch_exporter::parse::inet_diag::{build_request, for_each_msg, Progress, ALL_STATES};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXPORTER: &str = env!("CARGO_BIN_EXE_portwatch_exporter");
+const WATCHED_FIRST: u16 = 6000;
+const WATCHED: u16 = 20;
+
+struct Args {
+    sockets: Vec<usize>,
+    procs: usize,
+    scrapes: usize,
+    rounds: usize,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args { sockets: vec![1_000, 10_000, 40_000, 80_000], procs: 400, scrapes: 40, rounds: 3 };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let val = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--sockets" => a.sockets = val.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--procs" => a.procs = val.parse().unwrap_or(a.procs),
+            "--scrapes" => a.scrapes = val.parse().unwrap_or(a.scrapes),
+            "--rounds" => a.rounds = val.parse().unwrap_or(a.rounds),
+            _ => {
+                i += 1;
+                continue; // cargo passes --bench; ignore what is not ours
+            }
+        }
+        i += 2;
+    }
+    assert!(!a.sockets.is_empty() && a.procs > 0 && a.scrapes > 0 && a.rounds > 0, "bad arguments");
+    a
+}
+
+/// Children die with us, even on SIGKILL.
+fn dies_with_parent(cmd: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe; called between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    }
+}
+
+/// Holder mode: K/2 loopback connections to our own listener, both ends held.
+fn holder(k: usize) -> ! {
+    let l = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let addr = l.local_addr().expect("addr");
+    let mut held = Vec::with_capacity(k);
+    for _ in 0..k / 2 {
+        held.push(TcpStream::connect(addr).expect("connect"));
+        held.push(l.accept().expect("accept").0);
+    }
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stdin().read(&mut [0u8; 1]);
+    std::process::exit(0);
+}
+
+fn sh(cmd: &str) {
+    let ok = Command::new("sh").arg("-c").arg(cmd).status().is_ok_and(|s| s.success());
+    assert!(ok, "{cmd} failed");
+}
+
+fn timed(f: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+fn run_quiet(cmd: &str) -> Duration {
+    timed(|| {
+        let out = Command::new("sh").arg("-c").arg(format!("{cmd} > /dev/null")).status().expect("sh");
+        assert!(out.success(), "{cmd}");
+    })
+}
+
+/// The kernel's floor: one dump of every TCP socket (IPv4 and IPv6), counted.
+fn raw_dump() -> (Duration, usize) {
+    let mut n = 0;
+    let d = timed(|| {
+        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+            // SAFETY: plain netlink socket calls with checked results.
+            unsafe {
+                let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 4);
+                assert!(fd >= 0);
+                let req = build_request(family, libc::IPPROTO_TCP as u8, ALL_STATES, &[], 1);
+                assert!(libc::send(fd, req.as_ptr().cast(), req.len(), 0) > 0);
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let r = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+                    assert!(r > 0, "recv");
+                    if for_each_msg(&buf[..r as usize], |_| n += 1).expect("dump") == Progress::Done {
+                        break;
+                    }
+                }
+                libc::close(fd);
+            }
+        }
+    });
+    (d, n)
+}
+
+fn scrape() -> Duration {
+    timed(|| {
+        let mut s = TcpStream::connect("127.0.0.1:9795").expect("exporter");
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").expect("write");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read");
+        assert!(body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200"), "{body}");
+    })
+}
+
+fn start_exporter(config: &str, extra: &[&str]) -> Child {
+    let child = dies_with_parent(
+        Command::new(EXPORTER)
+            .args(["--config.file", config, "--web.listen-address", "127.0.0.1:9795", "--log.level", "error"])
+            .args(extra),
+    )
+    .spawn()
+    .expect("exporter");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect("127.0.0.1:9795").is_err() {
+        assert!(Instant::now() < deadline, "exporter did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn stop(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// (peak RSS KiB, CPU seconds used so far) of a process.
+fn proc_usage(pid: u32) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // utime and stime are fields 14 and 15; after ')' the first field is 3.
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (hwm, ticks as f64 / hz)
+}
+
+fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+struct Row {
+    sockets: usize,
+    cold: Duration,
+    p50: Duration,
+    p95: Duration,
+    noeph_cold: Duration,
+    noeph_p50: Duration,
+    ss_p: Duration,
+    ss: Duration,
+    ss_sport: Duration,
+    raw: Duration,
+    raw_count: usize,
+    rss_kib: u64,
+    cpu_per_scrape: f64,
+}
+
+fn run_case(sockets: usize, a: &Args, config: &str) -> Row {
+    let procs = a.procs.min(sockets / 2).max(1);
+    let per = (sockets / procs).max(2);
+    let me = std::env::current_exe().expect("exe");
+    let mut holders = Vec::new();
+    for _ in 0..procs {
+        let mut c = dies_with_parent(Command::new(&me).env("PWBENCH_HOLDER", per.to_string()).stdin(Stdio::piped()).stdout(Stdio::piped()))
+            .spawn()
+            .expect("holder");
+        let mut line = String::new();
+        BufReader::new(c.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("holder ready");
+        assert_eq!(line.trim(), "ready");
+        holders.push(c);
+    }
+    let port = WATCHED_FIRST;
+    let ss_sport = format!("ss -tanp 'sport = :{port}'");
+    let mut warm = Vec::new();
+    let (mut ss_p, mut ss_t, mut ss_s, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut raw_count = 0;
+
+    let exp = start_exporter(config, &[]);
+    let cold = scrape();
+    let (_, cpu0) = proc_usage(exp.id());
+    for _ in 0..a.rounds {
+        for _ in 0..a.scrapes / a.rounds {
+            warm.push(scrape());
+        }
+        ss_p.push(run_quiet("ss -tanp"));
+        ss_t.push(run_quiet("ss -tan"));
+        ss_s.push(run_quiet(&ss_sport));
+        let (d, n) = raw_dump();
+        raw.push(d);
+        raw_count = n;
+    }
+    let (rss_kib, cpu1) = proc_usage(exp.id());
+    let cpu_per_scrape = (cpu1 - cpu0) / warm.len() as f64;
+    stop(exp);
+
+    let exp = start_exporter(config, &["--no-collector.ephemeral"]);
+    let noeph_cold = scrape();
+    let mut noeph: Vec<Duration> = (0..a.scrapes).map(|_| scrape()).collect();
+    stop(exp);
+    for h in holders {
+        stop(h);
+    }
+    Row {
+        sockets,
+        cold,
+        p50: pct(&mut warm.clone(), 0.5),
+        p95: pct(&mut warm, 0.95),
+        noeph_cold,
+        noeph_p50: pct(&mut noeph, 0.5),
+        ss_p: pct(&mut ss_p, 0.5),
+        ss: pct(&mut ss_t, 0.5),
+        ss_sport: pct(&mut ss_s, 0.5),
+        raw: pct(&mut raw, 0.5),
+        raw_count,
+        rss_kib,
+        cpu_per_scrape,
+    }
+}
+
+fn main() {
+    if let Ok(k) = std::env::var("PWBENCH_HOLDER") {
+        holder(k.parse().expect("holder count"));
+    }
+    let args = parse_args();
+    if std::env::var_os("PWBENCH_INNER").is_none() {
+        // SAFETY: geteuid has no preconditions.
+        assert!(unsafe { libc::geteuid() } == 0, "the benchmark needs root: it creates a network namespace");
+        let status = Command::new("unshare")
+            .arg("--net")
+            .arg("--")
+            .arg(std::env::current_exe().expect("exe"))
+            .args(std::env::args().skip(1))
+            .env("PWBENCH_INNER", "1")
+            .status()
+            .expect("unshare");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    sh("ip link set lo up");
+    sh("echo '1024 65535' > /proc/sys/net/ipv4/ip_local_port_range");
+    // Raise the fd limit for the holders and the listeners below.
+    // SAFETY: setrlimit with a valid struct.
+    unsafe {
+        let lim = libc::rlimit { rlim_cur: 65536, rlim_max: 65536 };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    // Watched ports: 10 listeners, one client holding a watched port as its source, 9 free.
+    let listeners: Vec<TcpListener> = (0..10).map(|i| TcpListener::bind(("0.0.0.0", WATCHED_FIRST + i)).expect("listener")).collect();
+    let client = {
+        let s = std::net::TcpListener::bind("127.0.0.1:0").expect("peer");
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+        let addr = |p: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: p.to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes([127, 0, 0, 1]) },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        // SAFETY: fd is fresh; addresses are valid sockaddr_in.
+        unsafe {
+            let src = addr(WATCHED_FIRST + 10);
+            assert_eq!(libc::bind(fd, (&src as *const libc::sockaddr_in).cast(), len), 0);
+            let dst = addr(s.local_addr().expect("addr").port());
+            assert_eq!(libc::connect(fd, (&dst as *const libc::sockaddr_in).cast(), len), 0);
+        }
+        (s, fd)
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bench.yml");
+    let mut yaml = String::from("ports:\n");
+    for i in 0..WATCHED {
+        yaml.push_str(&format!("  - name: p{i}\n    port: {}\n    expect: {{process: svc}}\n", WATCHED_FIRST + i));
+    }
+    std::fs::write(&config, yaml).expect("config");
+    let config = config.display().to_string();
+
+    let rows: Vec<Row> = args.sockets.iter().map(|&n| run_case(n, &args, &config)).collect();
+    drop(listeners);
+    drop(client);
+
+    println!(
+        "\nportwatch_exporter scrape cost, {} processes, {} watched ports, {} warm scrapes, medians over {} rounds (times in ms)\n",
+        args.procs, WATCHED, args.scrapes, args.rounds
+    );
+    println!("| sockets | dump count | scrape cold | warm p50 | warm p95 | p50 no-ephemeral | cold no-ephemeral | ss -tanp | ss -tan | ss -tanp sport | raw dump | p50/ss -tanp | p50/ss -tan | p50/raw | cold/ss -tanp | peak RSS MiB | CPU ms/scrape |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let ratio = |a: Duration, b: Duration| format!("{:.3}", a.as_secs_f64() / b.as_secs_f64());
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} |",
+            r.sockets,
+            r.raw_count,
+            ms(r.cold),
+            ms(r.p50),
+            ms(r.p95),
+            ms(r.noeph_p50),
+            ms(r.noeph_cold),
+            ms(r.ss_p),
+            ms(r.ss),
+            ms(r.ss_sport),
+            ms(r.raw),
+            ratio(r.p50, r.ss_p),
+            ratio(r.p50, r.ss),
+            ratio(r.p50, r.raw),
+            ratio(r.cold, r.ss_p),
+            r.rss_kib as f64 / 1024.0,
+            r.cpu_per_scrape * 1e3
+        );
+    }
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        if rows.len() > 1 {
+            let g = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+            println!(
+                "\ngrowth {} -> {} sockets: warm p50 x{:.1}, no-ephemeral p50 x{:.1}, raw dump x{:.1}",
+                first.sockets,
+                last.sockets,
+                g(last.p50, first.p50),
+                g(last.noeph_p50, first.noeph_p50),
+                g(last.raw, first.raw)
+            );
+        }
+        println!("\ntargets at {} sockets (not asserted):", last.sockets);
+        let check = |name: &str, ok: bool| println!("  {} {name}", if ok { "MET   " } else { "MISSED" });
+        check("warm p50 <= 1/50 of ss -tanp", last.p50 * 50 <= last.ss_p);
+        check("warm p50 <= 1.3x raw dump", last.p50.as_secs_f64() <= 1.3 * last.raw.as_secs_f64());
+        check("cold <= 1/5 of ss -tanp", last.cold * 5 <= last.ss_p);
+        check("peak RSS <= 16 MiB", last.rss_kib <= 16 * 1024);
+    }
+}
