@@ -173,6 +173,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
+#[derive(Debug)]
 struct Row {
     sockets: usize,
     cold: Duration,
@@ -251,24 +252,77 @@ fn run_case(sockets: usize, a: &Args, config: &str) -> Row {
     }
 }
 
+impl Row {
+    fn to_line(&self) -> String {
+        let d = |d: Duration| d.as_nanos().to_string();
+        format!(
+            "ROW {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            self.sockets,
+            d(self.cold),
+            d(self.p50),
+            d(self.p95),
+            d(self.noeph_cold),
+            d(self.noeph_p50),
+            d(self.ss_p),
+            d(self.ss),
+            d(self.ss_sport),
+            d(self.raw),
+            self.raw_count,
+            self.rss_kib,
+            self.cpu_per_scrape
+        )
+    }
+
+    fn from_line(line: &str) -> Option<Row> {
+        let f: Vec<&str> = line.strip_prefix("ROW ")?.split(' ').collect();
+        let d = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_nanos);
+        Some(Row {
+            sockets: f.first()?.parse().ok()?,
+            cold: d(1)?,
+            p50: d(2)?,
+            p95: d(3)?,
+            noeph_cold: d(4)?,
+            noeph_p50: d(5)?,
+            ss_p: d(6)?,
+            ss: d(7)?,
+            ss_sport: d(8)?,
+            raw: d(9)?,
+            raw_count: f.get(10)?.parse().ok()?,
+            rss_kib: f.get(11)?.parse().ok()?,
+            cpu_per_scrape: f.get(12)?.parse().ok()?,
+        })
+    }
+}
+
+/// One sweep size in a fresh namespace of its own, so no TIME_WAIT of a
+/// previous size is counted.
+fn run_isolated(sockets: usize) -> Row {
+    let out = Command::new("unshare")
+        .arg("--net")
+        .arg("--")
+        .arg(std::env::current_exe().expect("exe"))
+        .args(std::env::args().skip(1))
+        .env("PWBENCH_CASE", sockets.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("unshare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "case {sockets} failed: {text}");
+    text.lines().find_map(Row::from_line).unwrap_or_else(|| panic!("case {sockets} printed no row: {text}"))
+}
+
 fn main() {
     if let Ok(k) = std::env::var("PWBENCH_HOLDER") {
         holder(k.parse().expect("holder count"));
     }
     let args = parse_args();
-    if std::env::var_os("PWBENCH_INNER").is_none() {
+    let Some(case) = std::env::var("PWBENCH_CASE").ok().and_then(|v| v.parse::<usize>().ok()) else {
         // SAFETY: geteuid has no preconditions.
-        assert!(unsafe { libc::geteuid() } == 0, "the benchmark needs root: it creates a network namespace");
-        let status = Command::new("unshare")
-            .arg("--net")
-            .arg("--")
-            .arg(std::env::current_exe().expect("exe"))
-            .args(std::env::args().skip(1))
-            .env("PWBENCH_INNER", "1")
-            .status()
-            .expect("unshare");
-        std::process::exit(status.code().unwrap_or(1));
-    }
+        assert!(unsafe { libc::geteuid() } == 0, "the benchmark needs root: it creates network namespaces");
+        let rows: Vec<Row> = args.sockets.iter().map(|&n| run_isolated(n)).collect();
+        report(&args, &rows);
+        return;
+    };
     sh("ip link set lo up");
     sh("echo '1024 65535' > /proc/sys/net/ipv4/ip_local_port_range");
     // Raise the fd limit for the holders and the listeners below.
@@ -307,17 +361,20 @@ fn main() {
     std::fs::write(&config, yaml).expect("config");
     let config = config.display().to_string();
 
-    let rows: Vec<Row> = args.sockets.iter().map(|&n| run_case(n, &args, &config)).collect();
+    let row = run_case(case, &args, &config);
     drop(listeners);
     drop(client);
+    println!("{}", row.to_line());
+}
 
+fn report(args: &Args, rows: &[Row]) {
     println!(
         "\nportwatch_exporter scrape cost, {} processes, {} watched ports, {} warm scrapes, medians over {} rounds (times in ms)\n",
         args.procs, WATCHED, args.scrapes, args.rounds
     );
     println!("| sockets | dump count | scrape cold | warm p50 | warm p95 | p50 no-ephemeral | cold no-ephemeral | ss -tanp | ss -tan | ss -tanp sport | raw dump | p50/ss -tanp | p50/ss -tan | p50/raw | cold/ss -tanp | peak RSS MiB | CPU ms/scrape |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
+    for r in rows {
         let ratio = |a: Duration, b: Duration| format!("{:.3}", a.as_secs_f64() / b.as_secs_f64());
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} |",

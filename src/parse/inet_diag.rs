@@ -6,6 +6,10 @@ use super::{invalid, ParseError};
 use crate::model::PortRange;
 
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// The legacy TCP request (`struct inet_diag_req`): the kernel dumps it with
+/// family AF_UNSPEC, so one walk of the TCP hash returns IPv4 and IPv6.
+pub const TCPDIAG_GETSOCK: u16 = 18;
+const REQ_V1_LEN: usize = 60;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
@@ -55,25 +59,25 @@ fn op(code: u8, yes: u8, no: u16) -> [u8; 4] {
     [code, yes, n[0], n[1]]
 }
 
-/// Bytecode accepting sockets whose source port is any of `ports`
-/// (sorted, deduplicated). Groups of `S_GE p, S_LE p` are chained with JMP,
-/// the way ss(8) compiles an OR, so the kernel's audit can walk them.
-pub fn port_filter(ports: &[u16]) -> Vec<u8> {
-    let n = ports.len();
+/// Bytecode accepting sockets whose source port lies in any of `ranges`
+/// (inclusive). Groups of `S_GE lo, S_LE hi` are chained with JMP, the way
+/// ss(8) compiles an OR, so the kernel's audit can walk them.
+pub fn ranges_filter(ranges: &[PortRange]) -> Vec<u8> {
+    let n = ranges.len();
     if n == 0 {
         return Vec::new();
     }
     let total = 16 * n + 4 * (n - 1);
     let mut bc = Vec::with_capacity(total);
-    for (i, &p) in ports.iter().enumerate() {
+    for (i, r) in ranges.iter().enumerate() {
         let g = 20 * i;
         let last = i + 1 == n;
         // Where a failed comparison goes: the next group, or past the end (reject).
         let fail = |at: usize| if last { total - at + 4 } else { g + 20 - at };
         bc.extend(op(BC_S_GE, 8, fail(g) as u16));
-        bc.extend(op(0, 0, p));
+        bc.extend(op(0, 0, r.start));
         bc.extend(op(BC_S_LE, 8, fail(g + 8) as u16));
-        bc.extend(op(0, 0, p));
+        bc.extend(op(0, 0, r.end));
         if !last {
             let at = g + 16;
             bc.extend(op(BC_JMP, 4, (total - at) as u16));
@@ -82,14 +86,9 @@ pub fn port_filter(ports: &[u16]) -> Vec<u8> {
     bc
 }
 
-/// Bytecode accepting sockets whose source port lies in `range`.
-pub fn range_filter(range: PortRange) -> Vec<u8> {
-    let mut bc = Vec::with_capacity(16);
-    bc.extend(op(BC_S_GE, 8, 20));
-    bc.extend(op(0, 0, range.start));
-    bc.extend(op(BC_S_LE, 8, 12));
-    bc.extend(op(0, 0, range.end));
-    bc
+/// Bytecode accepting sockets whose source port is any of `ports`.
+pub fn port_filter(ports: &[u16]) -> Vec<u8> {
+    ranges_filter(&ports.iter().map(|&p| PortRange { start: p, end: p }).collect::<Vec<_>>())
 }
 
 /// A dump request: `inet_diag_req_v2` plus an optional bytecode attribute.
@@ -106,6 +105,28 @@ pub fn build_request(family: u8, protocol: u8, states: u32, bytecode: &[u8], seq
     m.extend([family, protocol, 0, 0]);
     m.extend(states.to_ne_bytes());
     m.extend([0u8; 48]);
+    if !bytecode.is_empty() {
+        m.extend((attr_len as u16).to_ne_bytes());
+        m.extend(INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        m.extend(bytecode);
+    }
+    m
+}
+
+/// A legacy TCP dump request (`struct inet_diag_req`): both families in one walk.
+pub fn build_tcp_compat_request(states: u32, bytecode: &[u8], seq: u32) -> Vec<u8> {
+    let attr_len = if bytecode.is_empty() { 0 } else { 4 + bytecode.len() };
+    let total = NLMSG_HDR + REQ_V1_LEN + attr_len;
+    let mut m = Vec::with_capacity(total);
+    m.extend((total as u32).to_ne_bytes());
+    m.extend(TCPDIAG_GETSOCK.to_ne_bytes());
+    m.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    m.extend(seq.to_ne_bytes());
+    m.extend(0u32.to_ne_bytes());
+    m.extend([0u8, 0, 0, 0]); // family (ignored for dumps), src_len, dst_len, ext
+    m.extend([0u8; 48]);
+    m.extend(states.to_ne_bytes());
+    m.extend(0u32.to_ne_bytes()); // idiag_dbs
     if !bytecode.is_empty() {
         m.extend((attr_len as u16).to_ne_bytes());
         m.extend(INET_DIAG_REQ_BYTECODE.to_ne_bytes());
@@ -139,7 +160,7 @@ pub fn for_each_msg(buf: &[u8], mut f: impl FnMut(DiagMsg)) -> Result<Progress, 
                 let errno = u32_at(body, 0).map(|e| e as i32).ok_or_else(|| bad("an error code"))?;
                 return Err(DiagError::Errno(-errno));
             }
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 if body.len() < DIAG_MSG_LEN {
                     return Err(bad("an inet_diag_msg"));
                 }

@@ -83,11 +83,30 @@ fn port_filter_accepts_exactly_the_listed_ports() {
 
 #[test]
 fn range_filter_accepts_the_inclusive_range() {
-    let bc = range_filter(PortRange { start: 32768, end: 60999 });
+    let bc = ranges_filter(&[PortRange { start: 32768, end: 60999 }]);
     assert!(audit(&bc));
     for (p, want) in [(32767, false), (32768, true), (45000, true), (60999, true), (61000, false)] {
         assert_eq!(run(&bc, p), want, "{p}");
     }
+}
+
+#[test]
+fn ranges_and_single_ports_combine() {
+    let bc = ranges_filter(&[PortRange { start: 22, end: 22 }, PortRange { start: 1024, end: 2047 }, PortRange { start: 5432, end: 5432 }]);
+    assert!(audit(&bc));
+    for (p, want) in [(21, false), (22, true), (1023, false), (1024, true), (2047, true), (2048, false), (5432, true), (5433, false)] {
+        assert_eq!(run(&bc, p), want, "{p}");
+    }
+}
+
+#[test]
+fn compat_request_layout() {
+    let bc = port_filter(&[80]);
+    let req = build_tcp_compat_request(ALL_STATES, &bc, 3);
+    assert_eq!(req.len(), 16 + 60 + 4 + bc.len());
+    assert_eq!(u16::from_ne_bytes([req[4], req[5]]), TCPDIAG_GETSOCK);
+    assert_eq!(u32::from_ne_bytes(req[68..72].try_into().expect("4")), ALL_STATES, "states follow the socket id");
+    assert_eq!(u16::from_ne_bytes([req[78], req[79]]), 1, "bytecode attribute type");
 }
 
 #[test]

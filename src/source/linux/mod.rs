@@ -5,48 +5,20 @@
 mod netlink;
 mod owners;
 mod procinfo;
+mod sockets;
 mod sys;
 pub mod sysctl;
 
-use super::{timed, Paths, Request, SocketTable};
-use crate::model::{CollectorStatus, Family, Inode, Protocol, RangeView, Snapshot, SockState, Socket, Store};
-use crate::parse::inet_diag::{port_filter, range_filter, DiagMsg, ALL_STATES, LISTEN_ONLY};
-use crate::parse::procnet::parse_table;
-use netlink::DiagSocket;
+use super::{timed, Paths, Request};
+use crate::model::{CollectorStatus, Family, Protocol, RangeView, Snapshot, Store};
 use owners::{OwnerCache, Wanted};
 use procinfo::ProcInfo;
-use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-const AF_INET: u8 = libc::AF_INET as u8;
-const AF_INET6: u8 = libc::AF_INET6 as u8;
-
-fn af(f: Family) -> u8 {
-    match f {
-        Family::Ipv4 => AF_INET,
-        Family::Ipv6 => AF_INET6,
-    }
-}
-
-fn ipproto(p: Protocol) -> u8 {
-    match p {
-        Protocol::Tcp => libc::IPPROTO_TCP as u8,
-        Protocol::Udp => libc::IPPROTO_UDP as u8,
-    }
-}
-
-fn to_socket(protocol: Protocol, m: &DiagMsg) -> Socket {
-    let (family, local) = if m.family == AF_INET6 {
-        (Family::Ipv6, IpAddr::V6(Ipv6Addr::from(m.src)))
-    } else {
-        (Family::Ipv4, IpAddr::V4(Ipv4Addr::new(m.src[0], m.src[1], m.src[2], m.src[3])))
-    };
-    Socket { protocol, family, local, port: m.sport, state: SockState::from_kernel(m.state), inode: Inode::from(m.inode) }
-}
+use sockets::{Plan, SocketReader};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub struct LinuxSource {
     paths: Paths,
-    diag: Option<DiagSocket>,
+    sockets: SocketReader,
     owners: OwnerCache,
     procinfo: ProcInfo,
     last_problems: Vec<String>,
@@ -57,8 +29,8 @@ impl LinuxSource {
         LinuxSource {
             owners: OwnerCache::new(paths.procfs.clone()),
             procinfo: ProcInfo::new(paths.procfs.clone(), paths.rootfs.clone()),
+            sockets: SocketReader::new(paths.procfs.clone()),
             paths,
-            diag: None,
             last_problems: Vec::new(),
         }
     }
@@ -68,96 +40,31 @@ impl LinuxSource {
         self.owners.clear();
     }
 
-    /// Runs one dump on the shared socket; a failed dump drops the socket so
-    /// no half-read reply is mistaken for the next one.
-    fn dump(&mut self, family: Family, protocol: Protocol, states: u32, bc: &[u8], f: impl FnMut(DiagMsg)) -> Result<(), String> {
-        let sock = match self.diag.take() {
-            Some(s) => s,
-            None => DiagSocket::open().map_err(|e| e.to_string())?,
-        };
-        let mut sock = sock;
-        let r = sock.dump(af(family), ipproto(protocol), states, bc, f);
-        if r.is_ok() {
-            self.diag = Some(sock);
-        }
-        r.map_err(|e| format!("{protocol}/{}: {e}", family.as_str()))
-    }
-
-    /// A whole text table from procfs; a missing IPv6 table means no IPv6.
-    fn procfs_table(&self, protocol: Protocol, family: Family) -> Result<Vec<Socket>, String> {
-        let name = match (protocol, family) {
-            (Protocol::Tcp, Family::Ipv4) => "tcp",
-            (Protocol::Tcp, Family::Ipv6) => "tcp6",
-            (Protocol::Udp, Family::Ipv4) => "udp",
-            (Protocol::Udp, Family::Ipv6) => "udp6",
-        };
-        let path = self.paths.procfs.join("net").join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
-            Err(e) => Err(format!("reading {}: {e}", path.display())),
-        }
-    }
-
-    fn listening_ports(&mut self, table: SocketTable) -> Result<BTreeSet<u16>, String> {
-        let mut ports = BTreeSet::new();
-        for f in Family::ALL {
-            match table {
-                SocketTable::Netlink => self.dump(f, Protocol::Tcp, LISTEN_ONLY, &[], |m| {
-                    ports.insert(m.sport);
-                })?,
-                SocketTable::Procfs => {
-                    ports.extend(self.procfs_table(Protocol::Tcp, f)?.iter().filter(|s| s.state == SockState::Listen).map(|s| s.port))
-                }
-            }
-        }
-        Ok(ports)
-    }
-
-    fn sockets(&mut self, req: &Request) -> Result<Vec<Socket>, String> {
-        let mut by_proto: Vec<(Protocol, Vec<u16>)> = Vec::new();
+    /// Sockets on watched ports, and the dynamic-range count, in one pass per protocol.
+    fn sockets(&mut self, req: &Request, snap: &mut Snapshot) -> Result<(), String> {
+        let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
         match &req.ports {
             Some(ports) => {
-                for p in Protocol::ALL {
-                    let mut list: Vec<u16> = ports.iter().filter(|(proto, _)| *proto == p).map(|(_, port)| *port).collect();
-                    list.sort_unstable();
-                    list.dedup();
-                    by_proto.push((p, list));
+                for (proto, port) in ports {
+                    watched.entry(*proto).or_default().push(*port);
                 }
             }
-            None => by_proto.push((Protocol::Tcp, self.listening_ports(req.table)?.into_iter().collect())),
-        }
-        let mut out = Vec::new();
-        for (proto, ports) in by_proto.iter().filter(|(_, p)| !p.is_empty()) {
-            let bc = port_filter(ports);
-            for f in Family::ALL {
-                match req.table {
-                    SocketTable::Netlink => self.dump(f, *proto, ALL_STATES, &bc, |m| out.push(to_socket(*proto, &m)))?,
-                    SocketTable::Procfs => {
-                        out.extend(self.procfs_table(*proto, f)?.into_iter().filter(|s| ports.binary_search(&s.port).is_ok()))
-                    }
-                }
+            None => {
+                watched.insert(Protocol::Tcp, self.sockets.listening_ports(req.table)?.into_iter().collect());
             }
         }
-        out.sort();
-        Ok(out)
-    }
-
-    fn ephemeral(&mut self, snap: &mut Snapshot, table: SocketTable) -> Result<(), String> {
-        let Some(range) = snap.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Active)).and_then(|v| v.range) else {
-            return Err("active range unknown".into());
-        };
-        let bc = range_filter(range);
-        for p in Protocol::ALL {
-            for f in Family::ALL {
-                let mut n = 0u64;
-                match table {
-                    SocketTable::Netlink => self.dump(f, p, ALL_STATES, &bc, |_| n += 1)?,
-                    SocketTable::Procfs => n = self.procfs_table(p, f)?.iter().filter(|s| range.contains(s.port)).count() as u64,
-                }
-                snap.dynamic_in_use.insert((p, f), n);
+        let range = if req.ephemeral { snap.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Active)).and_then(|v| v.range) } else { None };
+        for proto in Protocol::ALL {
+            let mut ports = watched.remove(&proto).unwrap_or_default();
+            ports.sort_unstable();
+            ports.dedup();
+            let pass = self.sockets.pass(req.table, proto, &Plan { watched: ports, range })?;
+            snap.sockets.extend(pass.sockets);
+            for (family, n) in pass.in_range {
+                snap.dynamic_in_use.insert((proto, family), n);
             }
         }
+        snap.sockets.sort();
         Ok(())
     }
 
@@ -197,14 +104,23 @@ impl LinuxSource {
             Ok(())
         });
         timed(&mut status, "sysctld", || self.persistent(&mut snap));
-        timed(&mut status, "sockets", || {
-            snap.sockets = self.sockets(req)?;
-            Ok(())
-        });
-        timed(&mut status, "owners", || self.owners(&mut snap));
+        timed(&mut status, "sockets", || self.sockets(req, &mut snap));
         if req.ephemeral {
-            timed(&mut status, "ephemeral", || self.ephemeral(&mut snap, req.table));
+            // The count comes from the sockets pass; its time is counted there.
+            let sockets_ok = status.last().is_some_and(|s| s.success);
+            let range_known = snap.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Active)).is_some_and(|v| v.range.is_some());
+            if !(sockets_ok && range_known) {
+                snap.dynamic_in_use.clear();
+            }
+            timed(&mut status, "ephemeral", || {
+                if sockets_ok && range_known {
+                    Ok(())
+                } else {
+                    Err("no active range or no socket dump".into())
+                }
+            });
         }
+        timed(&mut status, "owners", || self.owners(&mut snap));
         let rootfs = self.paths.rootfs.clone();
         timed(&mut status, "reboot", || {
             snap.reboot_required = Some(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| rootfs.join(p).exists()));

@@ -1,7 +1,7 @@
 //! A NETLINK_SOCK_DIAG socket that dumps inet sockets with kernel-side
 //! filtering by state and local port. Wire format: crate::parse::inet_diag.
 
-use crate::parse::inet_diag::{build_request, for_each_msg, DiagError, DiagMsg, Progress};
+use crate::parse::inet_diag::{for_each_msg, DiagError, DiagMsg, Progress};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -21,7 +21,6 @@ pub enum NetlinkError {
 pub struct DiagSocket {
     fd: OwnedFd,
     buf: Vec<u8>,
-    seq: u32,
 }
 
 impl DiagSocket {
@@ -52,13 +51,11 @@ impl DiagSocket {
                 std::mem::size_of::<libc::c_int>() as u32,
             );
         }
-        Ok(DiagSocket { fd, buf: vec![0; RECV_BUF], seq: 0 })
+        Ok(DiagSocket { fd, buf: vec![0; RECV_BUF] })
     }
 
-    /// Dumps sockets of one family and protocol, calling `f` for each.
-    pub fn dump(&mut self, family: u8, protocol: u8, states: u32, bytecode: &[u8], mut f: impl FnMut(DiagMsg)) -> Result<(), NetlinkError> {
-        self.seq = self.seq.wrapping_add(1);
-        let req = build_request(family, protocol, states, bytecode, self.seq);
+    /// Sends a dump request (see crate::parse::inet_diag) and calls `f` for each socket.
+    pub fn dump(&mut self, req: &[u8], mut f: impl FnMut(DiagMsg)) -> Result<(), NetlinkError> {
         // SAFETY: req is a valid buffer of req.len() bytes.
         let sent = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
         if sent < 0 {

@@ -1,10 +1,12 @@
 //! Socket inode -> owner pids, from `/proc/PID/fd`, without a full scan on
 //! every scrape:
 //! - cached (pid, fd) pairs are checked with one readlink each;
-//! - processes not seen before are scanned once, in full (fork and socket
-//!   activation hand sockets to new processes);
-//! - anything still missing triggers a scan that tries likely holders first
-//!   and stops as soon as every missing inode is found;
+//! - processes that appeared since the last scrape are scanned once, in full
+//!   (fork and socket activation hand sockets to new processes);
+//! - anything still missing (everything, on the first scrape) triggers a scan
+//!   that tries likely holders first and stops as soon as every missing inode
+//!   is found, so a socket shared by several processes may show only the
+//!   first holder found;
 //! - inodes nobody holds are cached as ownerless until they vanish.
 //!
 //! What is missed: an old process that receives an already-resolved socket
@@ -108,10 +110,12 @@ impl OwnerCache {
         }
         let mut res = Resolution::default();
 
-        // 2. Scan processes not seen before, in full.
-        let mut new_pids: Vec<Pid> = pids_now.iter().copied().filter(|p| !self.known_pids.contains(p)).collect();
-        new_pids.sort_unstable();
+        // 2. Scan processes that appeared since the last scrape, in full. On
+        //    the first scrape every process is new: leave them to step 3.
         let cold = self.known_pids.is_empty();
+        let mut new_pids: Vec<Pid> =
+            if cold { Vec::new() } else { pids_now.iter().copied().filter(|p| !self.known_pids.contains(p)).collect() };
+        new_pids.sort_unstable();
         if cold {
             self.denied = 0;
         }
@@ -156,7 +160,8 @@ impl OwnerCache {
         Ok(res)
     }
 
-    /// Holders of other sockets on the same ports first, then newest pids.
+    /// Holders of other sockets on the same ports first, then oldest pids
+    /// (services usually start early).
     fn search_order(
         &self,
         pids: &[Pid],
@@ -176,7 +181,7 @@ impl OwnerCache {
         hints.dedup();
         let hinted: HashSet<Pid> = hints.iter().copied().collect();
         let mut rest: Vec<Pid> = pids.iter().copied().filter(|p| !hinted.contains(p)).collect();
-        rest.sort_unstable_by(|a, b| b.cmp(a));
+        rest.sort_unstable();
         hints.extend(rest);
         hints
     }

@@ -1,0 +1,178 @@
+//! Sockets on the watched ports and the count of sockets in the dynamic
+//! range, in one pass per protocol: the kernel walks its TCP hash once per
+//! dump whatever the filter, so the filter is "watched ports OR the range"
+//! and one legacy TCPDIAG_GETSOCK request covers IPv4 and IPv6 together.
+//! UDP has no such request: one dump per family.
+
+use super::netlink::{DiagSocket, NetlinkError};
+use crate::model::{Family, Inode, PortRange, PortSet, Protocol, SockState, Socket};
+use crate::parse::inet_diag::{build_request, build_tcp_compat_request, ranges_filter, DiagError, DiagMsg, ALL_STATES, LISTEN_ONLY};
+use crate::parse::procnet::parse_table;
+use crate::source::SocketTable;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+/// What one protocol's pass looks for.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Sorted, deduplicated.
+    pub watched: Vec<u16>,
+    /// Count sockets whose local port is in this range.
+    pub range: Option<PortRange>,
+}
+
+#[derive(Debug, Default)]
+pub struct Pass {
+    pub sockets: Vec<Socket>,
+    pub in_range: BTreeMap<Family, u64>,
+}
+
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.watched.is_empty() && self.range.is_none()
+    }
+
+    fn bytecode(&self) -> Vec<u8> {
+        let mut ranges: Vec<PortRange> = self.watched.iter().map(|&p| PortRange { start: p, end: p }).collect();
+        ranges.extend(self.range);
+        ranges_filter(PortSet::from_ranges(ranges).ranges())
+    }
+
+    fn visit(&self, socket: Socket, pass: &mut Pass) {
+        if self.range.is_some_and(|r| r.contains(socket.port)) {
+            *pass.in_range.entry(socket.family).or_default() += 1;
+        }
+        if self.watched.binary_search(&socket.port).is_ok() {
+            pass.sockets.push(socket);
+        }
+    }
+}
+
+fn to_socket(protocol: Protocol, m: &DiagMsg) -> Socket {
+    let (family, local) = if i32::from(m.family) == libc::AF_INET6 {
+        (Family::Ipv6, IpAddr::V6(Ipv6Addr::from(m.src)))
+    } else {
+        (Family::Ipv4, IpAddr::V4(Ipv4Addr::new(m.src[0], m.src[1], m.src[2], m.src[3])))
+    };
+    Socket { protocol, family, local, port: m.sport, state: SockState::from_kernel(m.state), inode: Inode::from(m.inode) }
+}
+
+fn af(f: Family) -> u8 {
+    match f {
+        Family::Ipv4 => libc::AF_INET as u8,
+        Family::Ipv6 => libc::AF_INET6 as u8,
+    }
+}
+
+pub struct SocketReader {
+    procfs: PathBuf,
+    diag: Option<DiagSocket>,
+    /// False once the kernel refused the legacy TCP request.
+    compat: bool,
+}
+
+impl SocketReader {
+    pub fn new(procfs: PathBuf) -> SocketReader {
+        SocketReader { procfs, diag: None, compat: true }
+    }
+
+    /// One request on the shared socket; a failed dump drops the socket so
+    /// no half-read reply is mistaken for the next one.
+    fn dump(&mut self, req: &[u8], f: impl FnMut(DiagMsg)) -> Result<(), NetlinkError> {
+        let mut sock = match self.diag.take() {
+            Some(s) => s,
+            None => DiagSocket::open()?,
+        };
+        let r = sock.dump(req, f);
+        if r.is_ok() {
+            self.diag = Some(sock);
+        }
+        r
+    }
+
+    /// TCP with one legacy request for both families, or two v2 requests on
+    /// kernels that refuse it.
+    fn dump_tcp(&mut self, states: u32, bc: &[u8], mut f: impl FnMut(DiagMsg)) -> Result<(), String> {
+        if self.compat {
+            match self.dump(&build_tcp_compat_request(states, bc, 0), &mut f) {
+                Ok(()) => return Ok(()),
+                Err(NetlinkError::Diag(DiagError::Errno(e))) => {
+                    log::info!("kernel refuses the legacy TCP dump (errno {e}); using one dump per family");
+                    self.compat = false;
+                }
+                Err(e) => return Err(format!("tcp: {e}")),
+            }
+        }
+        for family in Family::ALL {
+            self.dump(&build_request(af(family), libc::IPPROTO_TCP as u8, states, bc, 0), &mut f)
+                .map_err(|e| format!("tcp/{}: {e}", family.as_str()))?;
+        }
+        Ok(())
+    }
+
+    /// A whole text table from procfs; a missing IPv6 table means no IPv6.
+    fn procfs_table(&self, protocol: Protocol, family: Family) -> Result<Vec<Socket>, String> {
+        let name = match (protocol, family) {
+            (Protocol::Tcp, Family::Ipv4) => "tcp",
+            (Protocol::Tcp, Family::Ipv6) => "tcp6",
+            (Protocol::Udp, Family::Ipv4) => "udp",
+            (Protocol::Udp, Family::Ipv6) => "udp6",
+        };
+        let path = self.procfs.join("net").join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
+            Err(e) => Err(format!("reading {}: {e}", path.display())),
+        }
+    }
+
+    /// TCP ports with a listening socket (only the listening hash is walked).
+    pub fn listening_ports(&mut self, table: SocketTable) -> Result<BTreeSet<u16>, String> {
+        let mut ports = BTreeSet::new();
+        match table {
+            SocketTable::Netlink => self.dump_tcp(LISTEN_ONLY, &[], |m| {
+                ports.insert(m.sport);
+            })?,
+            SocketTable::Procfs => {
+                for f in Family::ALL {
+                    ports.extend(self.procfs_table(Protocol::Tcp, f)?.iter().filter(|s| s.state == SockState::Listen).map(|s| s.port));
+                }
+            }
+        }
+        Ok(ports)
+    }
+
+    /// One protocol's pass.
+    pub fn pass(&mut self, table: SocketTable, protocol: Protocol, plan: &Plan) -> Result<Pass, String> {
+        let mut pass = Pass::default();
+        if plan.range.is_some() {
+            pass.in_range = Family::ALL.iter().map(|f| (*f, 0)).collect();
+        }
+        if plan.is_empty() {
+            return Ok(pass);
+        }
+        match (table, protocol) {
+            (SocketTable::Netlink, Protocol::Tcp) => {
+                let bc = plan.bytecode();
+                self.dump_tcp(ALL_STATES, &bc, |m| plan.visit(to_socket(protocol, &m), &mut pass))?;
+            }
+            (SocketTable::Netlink, Protocol::Udp) => {
+                let bc = plan.bytecode();
+                for family in Family::ALL {
+                    let req = build_request(af(family), libc::IPPROTO_UDP as u8, ALL_STATES, &bc, 0);
+                    self.dump(&req, |m| plan.visit(to_socket(protocol, &m), &mut pass))
+                        .map_err(|e| format!("udp/{}: {e}", family.as_str()))?;
+                }
+            }
+            (SocketTable::Procfs, _) => {
+                for family in Family::ALL {
+                    for s in self.procfs_table(protocol, family)? {
+                        plan.visit(s, &mut pass);
+                    }
+                }
+            }
+        }
+        Ok(pass)
+    }
+}
