@@ -37,6 +37,14 @@ node tests/js/validate-dashboards.mjs
 node tests/js/validate-k8s-crds.mjs
 target/ci-venv/bin/kubernetes-validate --strict deploy/kubernetes/daemonset.yaml deploy/kubernetes/service.yaml
 
+echo "== benchmark, smoke size (figures printed, not asserted)"
+if [ "$(id -u)" = 0 ]; then
+  cargo bench --locked --bench scrape -- --sockets 2000 --procs 20 --scrapes 20 --rounds 2
+else
+  echo "benchmark NOT RUN: it needs root for its network namespace" >&2
+  [ "${CI:-}" != true ] || exit 1
+fi
+
 echo "== static musl binary (what deploy/Dockerfile ships)"
 cargo build --release --locked --target x86_64-unknown-linux-musl
 musl=target/x86_64-unknown-linux-musl/release/portwatch_exporter
