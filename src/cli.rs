@@ -31,6 +31,28 @@ pub struct Cli {
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen_address: String,
 
+    /// Exporter-toolkit web configuration (TLS, client certificates, basic auth, headers, rate limit),
+    /// re-read whenever it changes.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config: Option<PathBuf>,
+
+    /// Enable POST /-/reload (reloads --config.file, like SIGHUP).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// Most simultaneous connections; further ones are closed at once.
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+
+    /// Most simultaneous scrape requests; further ones get 503. Simultaneous scrapes share one collection.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub max_requests: usize,
+
+    /// Seconds subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to leave time for the reply;
+    /// collectors still running then report failure and the scrape answers with the rest.
+    #[arg(long = "scrape.timeout-margin", value_name = "SECONDS", default_value_t = 0.5)]
+    pub timeout_margin: f64,
+
     /// Path under which metrics are exposed.
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
     pub telemetry_path: String,

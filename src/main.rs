@@ -3,12 +3,12 @@
 
 use clap::Parser;
 use portwatch_exporter::cli::{bind_address, Cli, Command};
-use portwatch_exporter::http::{serve, App};
 use portwatch_exporter::scrape::Scraper;
 use portwatch_exporter::source::Paths;
+use portwatch_exporter::web::{serve, App, Options};
 use portwatch_exporter::{check, logging};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
 }
 
 fn run_check(mut scraper: Scraper) -> ExitCode {
-    let report = scraper.report();
+    let report = scraper.report(std::time::Instant::now() + std::time::Duration::from_secs(60));
     let (text, code) = check::render(&report, std::env::consts::OS);
     print!("{text}");
     ExitCode::from(code as u8)
@@ -43,7 +43,21 @@ fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
         }
     };
     let addr = bind_address(&cli.listen_address);
-    let app = Arc::new(App { scraper: Mutex::new(scraper), telemetry_path: cli.telemetry_path.clone() });
+    let opts = Options {
+        telemetry_path: cli.telemetry_path.clone(),
+        web_config: cli.web_config.clone(),
+        enable_lifecycle: cli.enable_lifecycle,
+        max_connections: cli.max_connections,
+        max_requests: cli.max_requests,
+        timeout_margin: std::time::Duration::from_secs_f64(cli.timeout_margin.clamp(0.0, 60.0)),
+    };
+    let app = match App::new(scraper, opts) {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
         log::info!("portwatch_exporter {} listening on {addr}", portwatch_exporter::cli::LONG_VERSION);

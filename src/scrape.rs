@@ -6,7 +6,7 @@ use crate::config::{Config, ConfigError, Watches};
 use crate::metrics::{render, Meta};
 use crate::source::{Paths, Request, SocketTable, Source};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub struct Scraper {
     source: Source,
@@ -41,21 +41,22 @@ impl Scraper {
         Ok(Scraper { source: Source::new(paths), config, config_path, ephemeral, table, meta })
     }
 
-    fn request(&self) -> Request {
+    fn request(&self, deadline: Instant) -> Request {
         let ports = match &self.config.watches {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, ephemeral: self.ephemeral, table: self.table }
+        Request { ports, ephemeral: self.ephemeral, table: self.table, deadline }
     }
 
-    pub fn report(&mut self) -> Report {
-        let snap = self.source.snapshot(&self.request());
+    /// One scrape; collectors not done by `deadline` report failure.
+    pub fn report(&mut self, deadline: Instant) -> Report {
+        let snap = self.source.snapshot(&self.request(deadline));
         assess(&self.config, &snap)
     }
 
-    pub fn render(&mut self) -> String {
-        let report = self.report();
+    pub fn render(&mut self, deadline: Instant) -> String {
+        let report = self.report(deadline);
         render(&report, &self.meta)
     }
 

@@ -3,6 +3,7 @@
 
 use crate::model::{CollectorStatus, Protocol, Snapshot};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Instant;
 
 #[cfg(target_os = "linux")]
@@ -31,6 +32,8 @@ pub struct Request {
     pub ephemeral: bool,
     /// Where socket tables come from.
     pub table: SocketTable,
+    /// Collectors not done by then report failure; the scrape answers anyway.
+    pub deadline: Instant,
 }
 
 /// How sockets are listed.
@@ -60,12 +63,81 @@ impl Source {
     }
 }
 
-/// Runs one collector, recording its success and duration.
-pub(crate) fn timed(status: &mut Vec<CollectorStatus>, name: &'static str, f: impl FnOnce() -> Result<(), String>) {
-    let start = Instant::now();
-    let result = f();
-    if let Err(e) = &result {
-        log::debug!("collector {name} failed: {e}");
+/// One collector: a name and its state behind a lock of its own. Each run
+/// happens on a helper thread, waited for until the scrape's deadline; a run
+/// that overstays is reported as failed and keeps its lock until it returns,
+/// so the next scrape finds the collector busy instead of piling up threads.
+pub(crate) struct Collector<S> {
+    name: &'static str,
+    state: Arc<Mutex<S>>,
+}
+
+/// What a collector produced, and whether it fully succeeded.
+type Partial<T> = (Option<T>, Result<(), String>);
+
+impl<S: Send + 'static> Collector<S> {
+    pub(crate) fn new(name: &'static str, state: S) -> Collector<S> {
+        Collector { name, state: Arc::new(Mutex::new(state)) }
     }
-    status.push(CollectorStatus { name, success: result.is_ok(), duration: start.elapsed() });
+
+    /// Changes the state unless a run holds it.
+    #[allow(dead_code)]
+    pub(crate) fn with_state(&self, f: impl FnOnce(&mut S)) {
+        match self.state.try_lock() {
+            Ok(mut s) => f(&mut s),
+            Err(TryLockError::Poisoned(p)) => f(&mut p.into_inner()),
+            Err(TryLockError::WouldBlock) => log::warn!("collector {} is busy; its state was not reset", self.name),
+        }
+    }
+
+    pub(crate) fn record(status: &mut Vec<CollectorStatus>, name: &'static str, success: bool, why: &str) {
+        if !success {
+            log::warn!("collector {name} failed: {why}");
+        }
+        status.push(CollectorStatus { name, success, duration: std::time::Duration::ZERO });
+    }
+
+    /// Runs a collector that may produce data and still report failure.
+    pub(crate) fn run_partial<T: Send + 'static>(
+        &self,
+        status: &mut Vec<CollectorStatus>,
+        deadline: Instant,
+        f: impl FnOnce(&mut S) -> Partial<T> + Send + 'static,
+    ) -> Option<T> {
+        let start = Instant::now();
+        let state = self.state.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new().name(format!("collector-{}", self.name)).spawn(move || {
+            let out = match state.try_lock() {
+                Ok(mut s) => f(&mut s),
+                Err(TryLockError::Poisoned(p)) => f(&mut p.into_inner()),
+                Err(TryLockError::WouldBlock) => (None, Err("still busy with an earlier scrape (a read stuck in the kernel?)".to_string())),
+            };
+            let _ = tx.send(out);
+        });
+        let (value, result) = match spawned {
+            Err(e) => (None, Err(format!("starting a thread: {e}"))),
+            Ok(_) => {
+                rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| (None, Err("timed out".to_string())))
+            }
+        };
+        if let Err(e) = &result {
+            log::warn!("collector {} failed: {e}", self.name);
+        }
+        status.push(CollectorStatus { name: self.name, success: result.is_ok(), duration: start.elapsed() });
+        value
+    }
+
+    /// Runs a collector that either produces its data or fails.
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        status: &mut Vec<CollectorStatus>,
+        deadline: Instant,
+        f: impl FnOnce(&mut S) -> Result<T, String> + Send + 'static,
+    ) -> Option<T> {
+        self.run_partial(status, deadline, move |s| match f(s) {
+            Ok(v) => (Some(v), Ok(())),
+            Err(e) => (None, Err(e)),
+        })
+    }
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_golden, fixtures, has_series, normalize, value};
+use common::{assert_golden, fixtures, has_series, normalize, soon, value};
 use portwatch_exporter::scrape::Scraper;
 use portwatch_exporter::source::{Paths, SocketTable};
 
@@ -12,7 +12,7 @@ fn scrape_host1() -> String {
     let host = fixtures().join("host1");
     let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
     let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("fixture config loads");
-    s.render()
+    s.render(soon())
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn fixture_host_second_scrape_is_identical() {
     let host = fixtures().join("host1");
     let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
     let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("loads");
-    let first = normalize(&s.render());
-    let second = normalize(&s.render());
+    let first = normalize(&s.render(soon()));
+    let second = normalize(&s.render(soon()));
     assert_eq!(first, second);
 }

@@ -1,7 +1,7 @@
 //! Systems without a source yet: range metrics are absent, not faked, and
 //! the `platform` collector reports failure.
 
-use super::{timed, Paths, Request};
+use super::{Collector, Paths, Request};
 use crate::model::Snapshot;
 
 pub struct Unsupported;
@@ -13,7 +13,7 @@ impl Unsupported {
     pub fn reset(&mut self) {}
     pub fn snapshot(&mut self, _req: &Request) -> Snapshot {
         let mut snap = Snapshot::default();
-        timed(&mut snap.collectors, "platform", || Err(format!("no source for {} yet", std::env::consts::OS)));
+        Collector::<()>::record(&mut snap.collectors, "platform", false, &format!("no source for {} yet", std::env::consts::OS));
         snap
     }
 }

@@ -98,3 +98,8 @@ pub fn require_tool(tool: &str) -> bool {
     }
     found
 }
+
+/// A scrape deadline far enough away for any fixture.
+pub fn soon() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(30)
+}

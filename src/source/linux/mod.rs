@@ -1,6 +1,10 @@
 //! Linux: sockets by NETLINK_SOCK_DIAG (sock_diag(7)), owners from
 //! /proc/PID/fd, the range from /proc/sys/net/ipv4 and sysctl.d(5), a
 //! pending reboot from /run/reboot-required.
+//!
+//! Each collector runs on a helper thread against the scrape's deadline
+//! (see `super::Collector`); its state sits behind its own lock, so a read
+//! stuck in the kernel (a process in D state) fails that collector only.
 
 mod netlink;
 mod owners;
@@ -9,126 +13,148 @@ mod sockets;
 mod sys;
 pub mod sysctl;
 
-use super::{timed, Paths, Request};
-use crate::model::{CollectorStatus, Family, Protocol, RangeView, Snapshot, Store};
-use owners::{OwnerCache, Wanted};
+use super::{Collector, Paths, Request};
+use crate::model::{Family, PortRange, PortSet, Process, Protocol, RangeView, Snapshot, Socket, Store};
+use owners::{OwnerCache, Resolution, Wanted};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 pub struct LinuxSource {
     paths: Paths,
-    sockets: SocketReader,
-    owners: OwnerCache,
-    procinfo: ProcInfo,
-    last_problems: Vec<String>,
+    sysctl: Collector<()>,
+    sysctld: Collector<Vec<String>>,
+    sockets: Collector<SocketReader>,
+    owners: Collector<(OwnerCache, ProcInfo)>,
+    reboot: Collector<()>,
 }
+
+/// What the owners collector hands back.
+type Owners = (Resolution, bool, BTreeMap<u32, Process>);
 
 impl LinuxSource {
     pub fn new(paths: Paths) -> LinuxSource {
         LinuxSource {
-            owners: OwnerCache::new(paths.procfs.clone()),
-            procinfo: ProcInfo::new(paths.procfs.clone(), paths.rootfs.clone()),
-            sockets: SocketReader::new(paths.procfs.clone()),
+            sysctl: Collector::new("sysctl", ()),
+            sysctld: Collector::new("sysctld", Vec::new()),
+            sockets: Collector::new("sockets", SocketReader::new(paths.procfs.clone())),
+            owners: Collector::new(
+                "owners",
+                (OwnerCache::new(paths.procfs.clone()), ProcInfo::new(paths.procfs.clone(), paths.rootfs.clone())),
+            ),
+            reboot: Collector::new("reboot", ()),
             paths,
-            last_problems: Vec::new(),
         }
     }
 
     /// Forget cached owners (after a config reload).
     pub fn reset(&mut self) {
-        self.owners.clear();
-    }
-
-    /// Sockets on watched ports, and the dynamic-range count, in one pass per protocol.
-    fn sockets(&mut self, req: &Request, snap: &mut Snapshot) -> Result<(), String> {
-        let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
-        match &req.ports {
-            Some(ports) => {
-                for (proto, port) in ports {
-                    watched.entry(*proto).or_default().push(*port);
-                }
-            }
-            None => {
-                watched.insert(Protocol::Tcp, self.sockets.listening_ports(req.table)?.into_iter().collect());
-            }
-        }
-        let range = if req.ephemeral { snap.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Active)).and_then(|v| v.range) } else { None };
-        for proto in Protocol::ALL {
-            let mut ports = watched.remove(&proto).unwrap_or_default();
-            ports.sort_unstable();
-            ports.dedup();
-            let pass = self.sockets.pass(req.table, proto, &Plan { watched: ports, range })?;
-            snap.sockets.extend(pass.sockets);
-            for (family, n) in pass.in_range {
-                snap.dynamic_in_use.insert((proto, family), n);
-            }
-        }
-        snap.sockets.sort();
-        Ok(())
-    }
-
-    fn owners(&mut self, snap: &mut Snapshot) -> Result<(), String> {
-        let wanted: Vec<Wanted> = snap.sockets.iter().filter(|s| s.inode != 0).map(|s| Wanted { inode: s.inode, port: s.port }).collect();
-        let res = self.owners.resolve(&wanted).map_err(|e| format!("listing {}: {e}", self.paths.procfs.display()))?;
-        let init_fds = sys::Dir::open(&self.paths.procfs.join("1/fd")).is_ok();
-        snap.owners_resolvable = init_fds && res.denied == 0;
-        let pids: BTreeSet<u32> = res.owners.values().flatten().copied().collect();
-        snap.processes = self.procinfo.lookup(pids).into_iter().collect();
-        snap.owners = res.owners;
-        Ok(())
-    }
-
-    fn persistent(&mut self, snap: &mut Snapshot) -> Result<(), String> {
-        let p = sysctl::persistent(&self.paths.rootfs);
-        insert_all(snap, Store::Persistent, RangeView { range: Some(p.range), excluded: Some(p.reserved) });
-        if p.problems != self.last_problems {
-            for problem in &p.problems {
-                log::warn!("sysctl.d: {problem}");
-            }
-            self.last_problems = p.problems.clone();
-        }
-        match p.problems.first() {
-            None => Ok(()),
-            Some(first) => Err(format!("{first} ({} problem(s))", p.problems.len())),
-        }
+        self.owners.with_state(|(cache, _)| cache.clear());
     }
 
     pub fn snapshot(&mut self, req: &Request) -> Snapshot {
         let mut snap = Snapshot::default();
-        let mut status: Vec<CollectorStatus> = Vec::new();
         let procfs = self.paths.procfs.clone();
-        timed(&mut status, "sysctl", || {
-            let (range, reserved) = sysctl::active(&procfs).map_err(|e| e.to_string())?;
-            insert_all(&mut snap, Store::Active, RangeView { range: Some(range), excluded: Some(reserved) });
-            Ok(())
-        });
-        timed(&mut status, "sysctld", || self.persistent(&mut snap));
-        timed(&mut status, "sockets", || self.sockets(req, &mut snap));
+        let rootfs = self.paths.rootfs.clone();
+
+        let active = self.sysctl.run(&mut snap.collectors, req.deadline, move |_| sysctl::active(&procfs).map_err(|e| e.to_string()));
+        if let Some((range, reserved)) = &active {
+            insert_all(&mut snap, Store::Active, RangeView { range: Some(*range), excluded: Some(reserved.clone()) });
+        }
+
+        let root = rootfs.clone();
+        if let Some((range, reserved)) = self.sysctld.run_partial(&mut snap.collectors, req.deadline, move |last| persistent(&root, last)) {
+            insert_all(&mut snap, Store::Persistent, RangeView { range: Some(range), excluded: Some(reserved) });
+        }
+
+        let range = if req.ephemeral { active.as_ref().map(|(r, _)| *r) } else { None };
+        let (ports, table) = (req.ports.clone(), req.table);
+        let pass = self.sockets.run(&mut snap.collectors, req.deadline, move |reader| sockets_pass(reader, ports, table, range));
         if req.ephemeral {
             // The count comes from the sockets pass; its time is counted there.
-            let sockets_ok = status.last().is_some_and(|s| s.success);
-            let range_known = snap.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Active)).is_some_and(|v| v.range.is_some());
-            if !(sockets_ok && range_known) {
-                snap.dynamic_in_use.clear();
-            }
-            timed(&mut status, "ephemeral", || {
-                if sockets_ok && range_known {
-                    Ok(())
-                } else {
-                    Err("no active range or no socket dump".into())
-                }
-            });
+            let counted = pass.as_ref().is_some_and(|_| range.is_some());
+            Collector::<()>::record(&mut snap.collectors, "ephemeral", counted, "no active range or no socket dump");
         }
-        timed(&mut status, "owners", || self.owners(&mut snap));
-        let rootfs = self.paths.rootfs.clone();
-        timed(&mut status, "reboot", || {
-            snap.reboot_required = Some(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| rootfs.join(p).exists()));
-            Ok(())
+        if let Some((sockets, in_range)) = pass {
+            snap.sockets = sockets;
+            if req.ephemeral {
+                snap.dynamic_in_use = in_range;
+            }
+        }
+
+        let wanted: Vec<Wanted> = snap.sockets.iter().filter(|s| s.inode != 0).map(|s| Wanted { inode: s.inode, port: s.port }).collect();
+        let init_fds = self.paths.procfs.join("1/fd");
+        let resolved: Option<Owners> = self.owners.run(&mut snap.collectors, req.deadline, move |(cache, procinfo)| {
+            let res = cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
+            let rights = sys::Dir::open(&init_fds).is_ok() && res.denied == 0;
+            let pids: BTreeSet<u32> = res.owners.values().flatten().copied().collect();
+            let processes = procinfo.lookup(pids).into_iter().collect();
+            Ok((res, rights, processes))
         });
-        snap.collectors = status;
+        if let Some((res, rights, processes)) = resolved {
+            snap.owners = res.owners;
+            snap.owners_resolvable = rights;
+            snap.processes = processes;
+        }
+
+        snap.reboot_required = self.reboot.run(&mut snap.collectors, req.deadline, move |_| {
+            Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| rootfs.join(p).exists()))
+        });
         snap
     }
+}
+
+/// Sockets on watched ports, and the dynamic-range count per (protocol, family).
+type Sockets = (Vec<Socket>, BTreeMap<(Protocol, Family), u64>);
+
+/// Sockets on watched ports, and the dynamic-range count, in one pass per protocol.
+fn sockets_pass(
+    reader: &mut SocketReader,
+    ports: Option<Vec<(Protocol, u16)>>,
+    table: super::SocketTable,
+    range: Option<PortRange>,
+) -> Result<Sockets, String> {
+    let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
+    match ports {
+        Some(ports) => {
+            for (proto, port) in ports {
+                watched.entry(proto).or_default().push(port);
+            }
+        }
+        None => {
+            watched.insert(Protocol::Tcp, reader.listening_ports(table)?.into_iter().collect());
+        }
+    }
+    let (mut sockets, mut in_range) = (Vec::new(), BTreeMap::new());
+    for proto in Protocol::ALL {
+        let mut ports = watched.remove(&proto).unwrap_or_default();
+        ports.sort_unstable();
+        ports.dedup();
+        let pass = reader.pass(table, proto, &Plan { watched: ports, range })?;
+        sockets.extend(pass.sockets);
+        in_range.extend(pass.in_range.into_iter().map(|(f, n)| ((proto, f), n)));
+    }
+    sockets.sort();
+    Ok((sockets, in_range))
+}
+
+/// Persistent values, even when some lines were bad (those are skipped, as
+/// the kernel would reject them); problems are logged when they change and
+/// fail the collector.
+fn persistent(rootfs: &Path, last_problems: &mut Vec<String>) -> (Option<(PortRange, PortSet)>, Result<(), String>) {
+    let p = sysctl::persistent(rootfs);
+    if p.problems != *last_problems {
+        for problem in &p.problems {
+            log::warn!("sysctl.d: {problem}");
+        }
+        last_problems.clone_from(&p.problems);
+    }
+    let status = match p.problems.first() {
+        None => Ok(()),
+        Some(first) => Err(format!("{first} ({} problem(s))", p.problems.len())),
+    };
+    (Some((p.range, p.reserved)), status)
 }
 
 /// Linux has one range and one reserved list for TCP and UDP, IPv4 and IPv6.
