@@ -69,8 +69,10 @@ fn build_web(c: &WebConfig) -> Result<Web, String> {
     Ok(Web { tls, auth: Arc::new(BasicAuth::new(c.basic_auth_users.clone())), headers, rate })
 }
 
-/// The file's identity; a change means "read it again".
-fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+/// The file's identity (modification time, length); a change means "read it again".
+type Stamp = Option<(SystemTime, u64)>;
+
+fn stamp(path: &PathBuf) -> Stamp {
     std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
@@ -78,7 +80,7 @@ fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
 /// kept out, and the last good one stays in force.
 struct WebState {
     path: Option<PathBuf>,
-    current: Mutex<(Option<(SystemTime, u64)>, Arc<Web>)>,
+    current: Mutex<(Stamp, Arc<Web>)>,
 }
 
 impl WebState {
