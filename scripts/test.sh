@@ -8,8 +8,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   # prometheus: promtool and the e2e server; prometheus-alertmanager: e2e paging;
   # jsonnet: the mixin; iproute2: ip netns; python3(-venv): socket peers and
-  # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify.
-  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd ca-certificates"
+  # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify;
+  # openssl, curl: the TLS tests.
+  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd openssl curl ca-certificates"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
   apt-get update -q
   # shellcheck disable=SC2086

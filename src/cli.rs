@@ -48,6 +48,10 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// Seconds a client has to send its request headers (slowloris guard).
+    #[arg(long = "web.header-read-timeout", value_name = "SECONDS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+
     /// Seconds subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to leave time for the reply;
     /// collectors still running then report failure and the scrape answers with the rest.
     #[arg(long = "scrape.timeout-margin", value_name = "SECONDS", default_value_t = 0.5)]

@@ -50,6 +50,7 @@ fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
         max_connections: cli.max_connections,
         max_requests: cli.max_requests,
         timeout_margin: std::time::Duration::from_secs_f64(cli.timeout_margin.clamp(0.0, 60.0)),
+        header_timeout: std::time::Duration::from_secs_f64(cli.header_timeout.clamp(0.1, 600.0)),
     };
     let app = match App::new(scraper, opts) {
         Ok(a) => Arc::new(a),

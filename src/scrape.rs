@@ -37,6 +37,7 @@ impl Scraper {
             revision: env!("PORTWATCH_REVISION").to_string(),
             reload_successful: true,
             reload_timestamp_seconds: now_seconds(),
+            collections: 0,
         };
         Ok(Scraper { source: Source::new(paths), config, config_path, ephemeral, table, meta })
     }
@@ -51,6 +52,7 @@ impl Scraper {
 
     /// One scrape; collectors not done by `deadline` report failure.
     pub fn report(&mut self, deadline: Instant) -> Report {
+        self.meta.collections += 1;
         let snap = self.source.snapshot(&self.request(deadline));
         assess(&self.config, &snap)
     }

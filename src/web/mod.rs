@@ -27,8 +27,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-/// Slowloris guard: a client has this long to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head accepted (hyper's buffer; its minimum is 8 KiB).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -44,6 +42,8 @@ pub struct Options {
     pub max_requests: usize,
     /// Subtracted from Prometheus's scrape timeout to leave time for the reply.
     pub timeout_margin: Duration,
+    /// Slowloris guard: a client has this long to send its request headers.
+    pub header_timeout: Duration,
 }
 
 /// The web configuration in force, ready to serve with.
@@ -307,10 +307,11 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     io: I,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error> {
+    let header_timeout = app.opts.header_timeout;
     let svc = hyper::service::service_fn(move |req| app.clone().route(web.clone(), req));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), svc);

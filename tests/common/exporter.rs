@@ -1,0 +1,68 @@
+//! The exporter binary on a free loopback port, stopped on drop.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+pub struct Exporter {
+    pub port: u16,
+    pub child: Child,
+}
+
+impl Exporter {
+    /// Starts it; `ready` false skips waiting (for start-up failures).
+    pub fn start(args: &[&str]) -> Exporter {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "warn"])
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("exporter starts");
+        let e = Exporter { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "exporter did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        e
+    }
+
+    pub fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Sends raw bytes, returns the whole answer (HTTP/1.0-style close).
+    pub fn raw(&self, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let _ = s.write_all(request);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).to_string()
+    }
+
+    pub fn get(&self, path: &str, headers: &str) -> (u16, String) {
+        let answer = self.raw(format!("GET {path} HTTP/1.0\r\n{headers}\r\n").as_bytes());
+        status_and_body(&answer)
+    }
+}
+
+pub fn status_and_body(answer: &str) -> (u16, String) {
+    let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
