@@ -30,7 +30,8 @@ pub const COLLECTOR_DURATION: &str = "portwatch_scrape_collector_duration_second
 pub const BUILD_INFO: &str = "portwatch_build_info";
 pub const RELOAD_OK: &str = "portwatch_config_last_reload_successful";
 pub const RELOAD_TS: &str = "portwatch_config_last_reload_success_timestamp_seconds";
-/// A counter: the encoder appends `_total`.
+/// Monotonic, but a gauge: an OpenMetrics counter's family name lacks the
+/// `_total` its sample has, which `promtool check metrics` rejects.
 pub const COLLECTIONS: &str = "portwatch_collections";
 
 /// Facts about the exporter itself rather than the host.
@@ -224,8 +225,12 @@ impl Collector for Exposition {
             "Time of the last successful configuration load, in seconds since the epoch.",
             [(Labels::new(), self.meta.reload_timestamp_seconds)],
         )?;
-        e.encode_descriptor(COLLECTIONS, "Collections run since start; simultaneous scrapes share one.", None, MetricType::Counter)?
-            .encode_counter::<prometheus_client::encoding::NoLabelSet, u64, u64>(&self.meta.collections, None)?;
+        gauge(
+            &mut e,
+            COLLECTIONS,
+            "Collections run since start (monotonic); simultaneous scrapes share one.",
+            [(Labels::new(), self.meta.collections)],
+        )?;
         Ok(())
     }
 }
@@ -251,5 +256,5 @@ pub const ALL: &[&str] = &[
     BUILD_INFO,
     RELOAD_OK,
     RELOAD_TS,
-    "portwatch_collections_total",
+    COLLECTIONS,
 ];

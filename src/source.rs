@@ -97,14 +97,8 @@ impl<S: Send + 'static> Collector<S> {
         status.push(CollectorStatus { name, success, duration: std::time::Duration::ZERO });
     }
 
-    /// Runs a collector that may produce data and still report failure.
-    pub(crate) fn run_partial<T: Send + 'static>(
-        &self,
-        status: &mut Vec<CollectorStatus>,
-        deadline: Instant,
-        f: impl FnOnce(&mut S) -> Partial<T> + Send + 'static,
-    ) -> Option<T> {
-        let start = Instant::now();
+    /// Starts a collector that may produce data and still report failure.
+    pub(crate) fn spawn_partial<T: Send + 'static>(&self, f: impl FnOnce(&mut S) -> Partial<T> + Send + 'static) -> Pending<T> {
         let state = self.state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new().name(format!("collector-{}", self.name)).spawn(move || {
@@ -115,17 +109,15 @@ impl<S: Send + 'static> Collector<S> {
             };
             let _ = tx.send(out);
         });
-        let (value, result) = match spawned {
-            Err(e) => (None, Err(format!("starting a thread: {e}"))),
-            Ok(_) => {
-                rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| (None, Err("timed out".to_string())))
-            }
-        };
-        if let Err(e) = &result {
-            log::warn!("collector {} failed: {e}", self.name);
-        }
-        status.push(CollectorStatus { name: self.name, success: result.is_ok(), duration: start.elapsed() });
-        value
+        Pending { name: self.name, start: Instant::now(), rx: spawned.map(|_| rx).map_err(|e| format!("starting a thread: {e}")) }
+    }
+
+    /// Starts a collector that either produces its data or fails.
+    pub(crate) fn spawn<T: Send + 'static>(&self, f: impl FnOnce(&mut S) -> Result<T, String> + Send + 'static) -> Pending<T> {
+        self.spawn_partial(move |s| match f(s) {
+            Ok(v) => (Some(v), Ok(())),
+            Err(e) => (None, Err(e)),
+        })
     }
 
     /// Runs a collector that either produces its data or fails.
@@ -135,9 +127,30 @@ impl<S: Send + 'static> Collector<S> {
         deadline: Instant,
         f: impl FnOnce(&mut S) -> Result<T, String> + Send + 'static,
     ) -> Option<T> {
-        self.run_partial(status, deadline, move |s| match f(s) {
-            Ok(v) => (Some(v), Ok(())),
+        self.spawn(f).wait(status, deadline)
+    }
+}
+
+/// A collector run in progress.
+pub(crate) struct Pending<T> {
+    name: &'static str,
+    start: Instant,
+    rx: Result<std::sync::mpsc::Receiver<Partial<T>>, String>,
+}
+
+impl<T> Pending<T> {
+    /// Waits until `until` at the latest and records how the collector fared.
+    pub(crate) fn wait(self, status: &mut Vec<CollectorStatus>, until: Instant) -> Option<T> {
+        let (value, result) = match self.rx {
             Err(e) => (None, Err(e)),
-        })
+            Ok(rx) => {
+                rx.recv_timeout(until.saturating_duration_since(Instant::now())).unwrap_or_else(|_| (None, Err("timed out".to_string())))
+            }
+        };
+        if let Err(e) = &result {
+            log::warn!("collector {} failed: {e}", self.name);
+        }
+        status.push(CollectorStatus { name: self.name, success: result.is_ok(), duration: self.start.elapsed() });
+        value
     }
 }

@@ -14,7 +14,7 @@ pub fn normalize(exposition: &str) -> String {
         .map(|l| {
             if l.starts_with("portwatch_scrape_collector_duration_seconds{")
                 || l.starts_with("portwatch_config_last_reload_success_timestamp_seconds ")
-                || l.starts_with("portwatch_collections_total ")
+                || l.starts_with("portwatch_collections ")
             {
                 match l.rsplit_once(' ') {
                     Some((series, _)) => format!("{series} 0"),

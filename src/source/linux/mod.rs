@@ -20,6 +20,7 @@ use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Instant;
 
 pub struct LinuxSource {
     paths: Paths,
@@ -55,16 +56,25 @@ impl LinuxSource {
 
     pub fn snapshot(&mut self, req: &Request) -> Snapshot {
         let mut snap = Snapshot::default();
+        let start = Instant::now();
+        // The sockets pass waits this long for the active range, then goes on without it.
+        let range_wait = start + req.deadline.saturating_duration_since(start) / 4;
         let procfs = self.paths.procfs.clone();
         let rootfs = self.paths.rootfs.clone();
 
-        let active = self.sysctl.run(&mut snap.collectors, req.deadline, move |_| sysctl::active(&procfs).map_err(|e| e.to_string()));
+        // Independent collectors start together.
+        let sysctl = self.sysctl.spawn(move |_| sysctl::active(&procfs).map_err(|e| e.to_string()));
+        let root = rootfs.clone();
+        let sysctld = self.sysctld.spawn_partial(move |last| persistent(&root, last));
+        let root = rootfs.clone();
+        let reboot =
+            self.reboot.spawn(move |_| Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| root.join(p).exists())));
+
+        let active = sysctl.wait(&mut snap.collectors, range_wait.min(req.deadline));
         if let Some((range, reserved)) = &active {
             insert_all(&mut snap, Store::Active, RangeView { range: Some(*range), excluded: Some(reserved.clone()) });
         }
-
-        let root = rootfs.clone();
-        if let Some((range, reserved)) = self.sysctld.run_partial(&mut snap.collectors, req.deadline, move |last| persistent(&root, last)) {
+        if let Some((range, reserved)) = sysctld.wait(&mut snap.collectors, req.deadline) {
             insert_all(&mut snap, Store::Persistent, RangeView { range: Some(range), excluded: Some(reserved) });
         }
 
@@ -97,10 +107,7 @@ impl LinuxSource {
             snap.owners_resolvable = rights;
             snap.processes = processes;
         }
-
-        snap.reboot_required = self.reboot.run(&mut snap.collectors, req.deadline, move |_| {
-            Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| rootfs.join(p).exists()))
-        });
+        snap.reboot_required = reboot.wait(&mut snap.collectors, req.deadline);
         snap
     }
 }

@@ -1,0 +1,211 @@
+//! The server stays up and answers in time under hostile or odd clients and
+//! a collector stuck in the kernel.
+
+mod common;
+#[path = "common/exporter.rs"]
+mod exporter;
+
+use common::{fixtures, value};
+use exporter::{status_and_body, Exporter};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// host1's fixture tree with one procfs file replaced by a FIFO nobody
+/// writes to: opening it blocks like a read stuck in D state.
+fn stuck_tree(dir: &Path) -> (String, String, String) {
+    let src = fixtures().join("host1");
+    let out = std::process::Command::new("cp").arg("-a").arg(&src).arg(dir.join("host")).status().expect("cp");
+    assert!(out.success());
+    let fifo = dir.join("host/proc/sys/net/ipv4/ip_local_port_range");
+    std::fs::remove_file(&fifo).expect("rm");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: valid C string; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let h = dir.join("host");
+    (h.join("proc").display().to_string(), h.join("root").display().to_string(), h.join("portwatch.yml").display().to_string())
+}
+
+#[test]
+fn stuck_collector_cannot_wedge_scrapes_and_parallel_scrapes_share_one_collection() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (procfs, rootfs, cfg) = stuck_tree(tmp.path());
+    let e = Exporter::start(&[
+        "--config.file",
+        &cfg,
+        "--path.procfs",
+        &procfs,
+        "--path.rootfs",
+        &rootfs,
+        "--collector.sockets.source",
+        "procfs",
+        "--web.max-requests",
+        "200",
+        "--web.max-connections",
+        "200",
+    ]);
+    let port = e.port;
+    let started = Instant::now();
+    let workers: Vec<_> = (0..100)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+                s.write_all(b"GET /metrics HTTP/1.0\r\nX-Prometheus-Scrape-Timeout-Seconds: 2\r\n\r\n").expect("write");
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                (status_and_body(&out), started.elapsed())
+            })
+        })
+        .collect();
+    let results: Vec<_> = workers.into_iter().map(|w| w.join().expect("worker")).collect();
+    for ((status, body), took) in &results {
+        assert_eq!(*status, 200, "{body}");
+        assert!(*took < Duration::from_secs(5), "answered after {took:?}");
+        assert_eq!(value(body, r#"portwatch_scrape_collector_success{collector="sysctl"}"#), Some(0.0), "the stuck collector reports 0");
+        assert_eq!(value(body, r#"portwatch_scrape_collector_success{collector="sockets"}"#), Some(1.0), "the others still work");
+        assert_eq!(value(body, r#"portwatch_port_bound{name="postgres",port="5432",protocol="tcp"}"#), Some(1.0));
+    }
+    // The next scrape finds the collector still stuck and fails it at once.
+    let t = Instant::now();
+    let (status, body) = e.get("/metrics", "X-Prometheus-Scrape-Timeout-Seconds: 2\r\n");
+    assert_eq!(status, 200);
+    assert!(t.elapsed() < Duration::from_millis(1500), "a busy collector does not wait for the deadline: {:?}", t.elapsed());
+    assert_eq!(value(&body, r#"portwatch_scrape_collector_success{collector="sysctl"}"#), Some(0.0));
+    let collections = value(&body, "portwatch_collections").expect("counter");
+    assert!(collections <= 4.0, "100 simultaneous scrapes ran {collections} collections");
+}
+
+#[test]
+fn connections_beyond_the_cap_are_closed_not_queued() {
+    let e = Exporter::start(&["--web.max-connections", "2", "--web.header-read-timeout", "5"]);
+    // Two keep-alive connections, each proven served, hold both permits.
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let mut s = TcpStream::connect(("127.0.0.1", e.port)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                let _ = s.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n");
+                let mut buf = [0u8; 256];
+                let n = s.read(&mut buf).unwrap_or(0);
+                if String::from_utf8_lossy(&buf[..n]).contains("200 OK") {
+                    break s;
+                }
+                assert!(Instant::now() < deadline, "could not get a served connection");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .collect();
+    let mut third = TcpStream::connect(("127.0.0.1", e.port)).expect("the kernel accepts the TCP connection");
+    third.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let _ = third.write_all(b"GET /-/healthy HTTP/1.0\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = third.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "a connection over the cap must be closed unanswered");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(e.get("/-/healthy", "").0, 200, "served again once connections close");
+}
+
+#[test]
+fn slow_headers_are_cut_off() {
+    let e = Exporter::start(&["--web.header-read-timeout", "1"]);
+    let mut s = TcpStream::connect(("127.0.0.1", e.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").expect("write");
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(t.elapsed() < Duration::from_secs(5), "connection held {:?}", t.elapsed());
+    let text = String::from_utf8_lossy(&buf);
+    assert!(!text.contains("200 OK"), "{text}");
+}
+
+#[test]
+fn methods_sizes_and_paths() {
+    let e = Exporter::start(&[]);
+    assert_eq!(status_and_body(&e.raw(b"POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n")).0, 405);
+    assert_eq!(status_and_body(&e.raw(b"DELETE /metrics HTTP/1.0\r\n\r\n")).0, 405);
+    assert_eq!(status_and_body(&e.raw(b"HEAD /metrics HTTP/1.0\r\n\r\n")).0, 200);
+    assert_eq!(e.get("/nope", "").0, 404);
+    assert_eq!(e.get("/-/healthy", "").0, 200);
+    assert!(e.get("/", "").1.contains("/metrics"));
+    let huge = format!("GET /metrics HTTP/1.0\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let answer = e.raw(huge.as_bytes());
+    assert!(!answer.starts_with("HTTP/1.1 200"), "a 64 KiB header must not be served");
+    assert_eq!(e.raw(b"\x16\x03\x01garbage\r\n\r\n").split(' ').nth(1), Some("400"), "garbage gets 400");
+    assert_eq!(e.get("/metrics", "X-Prometheus-Scrape-Timeout-Seconds: nonsense\r\n").0, 200);
+    assert_eq!(e.get("/metrics", "").0, 200, "still serving after all that");
+}
+
+#[test]
+fn lifecycle_reload_keeps_the_last_good_config() {
+    let off = Exporter::start(&[]);
+    assert_eq!(status_and_body(&off.raw(b"POST /-/reload HTTP/1.0\r\n\r\n")).0, 403);
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("p.yml");
+    std::fs::write(&cfg, "ports:\n  - name: a\n    port: 5432\n").expect("write");
+    let cfg_s = cfg.display().to_string();
+    let e = Exporter::start(&["--config.file", &cfg_s, "--web.enable-lifecycle"]);
+    std::fs::write(&cfg, "ports:\n  - name: a\n    port: 99999\n").expect("write");
+    let (status, body) = status_and_body(&e.raw(b"POST /-/reload HTTP/1.0\r\n\r\n"));
+    assert_eq!(status, 500);
+    assert!(body.contains("line 3"), "{body}");
+    let m = e.get("/metrics", "").1;
+    assert_eq!(value(&m, "portwatch_config_last_reload_successful"), Some(0.0));
+    assert!(m.contains(r#"name="a",port="5432""#), "the last good config stays");
+    std::fs::write(&cfg, "ports:\n  - name: b\n    port: 6379\n").expect("write");
+    assert_eq!(status_and_body(&e.raw(b"POST /-/reload HTTP/1.0\r\n\r\n")).0, 200);
+    let m = e.get("/metrics", "").1;
+    assert_eq!(value(&m, "portwatch_config_last_reload_successful"), Some(1.0));
+    assert!(m.contains(r#"name="b",port="6379""#));
+    // SIGHUP does the same.
+    std::fs::write(&cfg, "ports:\n  - name: c\n    port: 6380\n").expect("write");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(e.child.id() as i32, libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !e.get("/metrics", "").1.contains(r#"name="c""#) {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_lets_the_scrape_in_flight_finish_and_exits_0() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (procfs, rootfs, cfg) = stuck_tree(tmp.path());
+    let mut e = Exporter::start(&[
+        "--config.file",
+        &cfg,
+        "--path.procfs",
+        &procfs,
+        "--path.rootfs",
+        &rootfs,
+        "--collector.sockets.source",
+        "procfs",
+    ]);
+    let port = e.port;
+    let scrape = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(b"GET /metrics HTTP/1.0\r\nX-Prometheus-Scrape-Timeout-Seconds: 2\r\n\r\n").expect("write");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        status_and_body(&out).0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(e.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(scrape.join().expect("scrape"), 200, "the scrape in flight finishes");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = e.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+}
