@@ -38,6 +38,9 @@ node tests/js/validate-dashboards.mjs
 node tests/js/validate-k8s-crds.mjs
 target/ci-venv/bin/kubernetes-validate --strict deploy/kubernetes/daemonset.yaml deploy/kubernetes/service.yaml
 
+echo "== fuzzing: every parser for a short fixed time"
+bash scripts/fuzz.sh 15
+
 echo "== benchmark, smoke size (figures printed, not asserted)"
 if [ "$(id -u)" = 0 ]; then
   cargo bench --locked --bench scrape -- --sockets 2000 --procs 20 --scrapes 20 --rounds 2

@@ -158,7 +158,7 @@ pub fn for_each_msg(buf: &[u8], mut f: impl FnMut(DiagMsg)) -> Result<Progress, 
             NLMSG_DONE => return Ok(Progress::Done),
             NLMSG_ERROR => {
                 let errno = u32_at(body, 0).map(|e| e as i32).ok_or_else(|| bad("an error code"))?;
-                return Err(DiagError::Errno(-errno));
+                return Err(DiagError::Errno(errno.saturating_neg()));
             }
             SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 if body.len() < DIAG_MSG_LEN {

@@ -160,6 +160,9 @@ fn replies_parse_without_loss() {
 fn kernel_errors_and_truncation_are_errors() {
     let err = msg(NLMSG_ERROR, &(-22i32).to_ne_bytes());
     assert_eq!(for_each_msg(&err, |_| {}), Err(DiagError::Errno(22)));
+    // Found by the sock_diag_reply fuzz target: negating i32::MIN overflowed.
+    let min = msg(NLMSG_ERROR, &i32::MIN.to_ne_bytes());
+    assert_eq!(for_each_msg(&min, |_| {}), Err(DiagError::Errno(i32::MAX)));
     let mut short = msg(SOCK_DIAG_BY_FAMILY, &diag(2, 10, 1, [0; 4], 1));
     short.truncate(40);
     assert!(matches!(for_each_msg(&short, |_| {}), Err(DiagError::Malformed(_))));

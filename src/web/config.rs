@@ -131,6 +131,13 @@ impl WebConfig {
         Ok(c)
     }
 
+    /// Parses and validates text; file paths inside are left as written.
+    pub fn parse(text: &str) -> Result<WebConfig, String> {
+        let c: WebConfig = if text.trim().is_empty() { WebConfig::default() } else { serde_yaml_ng::from_str(text).map_err(|e| e.to_string())? };
+        c.validate()?;
+        Ok(c)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if let Some(t) = &self.tls_server_config {
             match (t.cert_file.is_some() || t.cert.is_some(), t.key_file.is_some() || t.key.is_some()) {
