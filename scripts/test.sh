@@ -49,6 +49,9 @@ else
   [ "${CI:-}" != true ] || exit 1
 fi
 
+echo "== soak, short form: 100 keep-alive scrapers for 10 s; fails on any error or RSS/fd growth"
+cargo bench --locked --bench soak -- --clients 100 --seconds 10
+
 echo "== static musl binary (what deploy/Dockerfile ships)"
 cargo build --release --locked --target x86_64-unknown-linux-musl
 musl=target/x86_64-unknown-linux-musl/release/portwatch_exporter
