@@ -59,7 +59,16 @@ fn main() {
     let seconds = arg("--seconds", 60);
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let mut exporter = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "error", "--web.max-connections", "256", "--web.max-requests", "256"])
+        .args([
+            "--web.listen-address",
+            &format!("127.0.0.1:{port}"),
+            "--log.level",
+            "error",
+            "--web.max-connections",
+            "256",
+            "--web.max-requests",
+            "256",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("exporter");

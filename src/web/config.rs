@@ -133,7 +133,8 @@ impl WebConfig {
 
     /// Parses and validates text; file paths inside are left as written.
     pub fn parse(text: &str) -> Result<WebConfig, String> {
-        let c: WebConfig = if text.trim().is_empty() { WebConfig::default() } else { serde_yaml_ng::from_str(text).map_err(|e| e.to_string())? };
+        let c: WebConfig =
+            if text.trim().is_empty() { WebConfig::default() } else { serde_yaml_ng::from_str(text).map_err(|e| e.to_string())? };
         c.validate()?;
         Ok(c)
     }

@@ -2,16 +2,31 @@
 """Test peer: holds one socket until stdin closes (at most 120 s).
 
 usage: peer.py NAME MODE ADDR PORT
-  NAME  written to /proc/self/comm, so the exporter sees that process name
-  MODE  listen-tcp | bind-tcp | bind-udp | connect-tcp
-Prints "ready LOCALPORT PID" once the socket is set up.
+  NAME  written to /proc/self/comm, so the exporter sees that process name;
+        "hex:..." gives raw bytes (newlines, non-UTF-8)
+  MODE  listen-tcp | bind-tcp | bind-udp | connect-tcp | churn-tcp
+Prints "ready LOCALPORT PID" once the socket is set up. churn-tcp opens and
+closes connections to ADDR:PORT (at most 3000, at most 20 s), then exits.
 """
-import os, signal, socket, sys
+import os, signal, socket, sys, threading, time
 
 name, mode, addr, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-with open("/proc/self/comm", "w") as f:
-    f.write(name)
+raw = bytes.fromhex(name[4:]) if name.startswith("hex:") else name.encode()
+with open("/proc/self/comm", "wb") as f:
+    f.write(raw)
 signal.alarm(120)
+if mode == "churn-tcp":
+    print("ready", port, os.getpid(), flush=True)
+    end = time.time() + 20
+    for _ in range(3000):
+        if time.time() > end:
+            break
+        c = socket.socket()
+        try:
+            c.connect((addr, port))
+        finally:
+            c.close()
+    sys.exit(0)
 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 kind = socket.SOCK_DGRAM if mode == "bind-udp" else socket.SOCK_STREAM
 s = socket.socket(family, kind)
@@ -22,6 +37,13 @@ else:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     if mode == "listen-tcp":
-        s.listen(16)
+        s.listen(128)
+
+        def accept_and_close():
+            while True:
+                conn, _ = s.accept()
+                conn.close()
+
+        threading.Thread(target=accept_and_close, daemon=True).start()
 print("ready", s.getsockname()[1], os.getpid(), flush=True)
 sys.stdin.read()
