@@ -47,6 +47,10 @@ pub struct Meta {
 
 type Labels = Vec<(&'static str, String)>;
 
+/// socket_info series kept over all ports together, whatever the per-port
+/// limit, so discovery on a host with many listeners stays bounded.
+pub const SOCKET_INFO_TOTAL_LIMIT: usize = 2000;
+
 /// Renders one scrape. Series within a family keep the report's order, so
 /// the output is stable for golden tests.
 pub fn render(report: &Report, meta: &Meta) -> String {
@@ -104,7 +108,8 @@ fn per_store(ports: &[PortReport], pick: impl Fn(&PortReport) -> &std::collectio
 fn socket_info(r: &Report) -> Vec<(Labels, i64)> {
     let mut out = Vec::new();
     for p in &r.ports {
-        for h in p.holders.iter().take(r.socket_info_limit) {
+        let room = SOCKET_INFO_TOTAL_LIMIT.saturating_sub(out.len());
+        for h in p.holders.iter().take(r.socket_info_limit.min(room)) {
             let mut l = port_labels(p);
             let proc_ = h.process.as_ref();
             l.extend([
@@ -258,3 +263,53 @@ pub const ALL: &[&str] = &[
     RELOAD_TS,
     COLLECTIONS,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assess::{Holder, PortReport};
+    use crate::model::{Family, Protocol};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn socket_info_is_capped_per_port_and_overall() {
+        let holder = |i: u32| Holder {
+            family: Family::Ipv4,
+            address: "127.0.0.1".parse().expect("ip"),
+            state: "established".into(),
+            pid: Some(i),
+            process: None,
+            expected: false,
+        };
+        let ports: Vec<PortReport> = (1..=500u16)
+            .map(|n| PortReport {
+                name: format!("p{n}"),
+                port: n,
+                protocol: Protocol::Tcp,
+                sockets: 20,
+                bound_by_expected: false,
+                bound_by_other: true,
+                holders: (0..20).map(holder).collect(),
+                in_range: BTreeMap::new(),
+                excluded: BTreeMap::new(),
+            })
+            .collect();
+        let report = Report {
+            ports,
+            ranges: BTreeMap::new(),
+            dynamic_in_use: BTreeMap::new(),
+            dynamic_available: BTreeMap::new(),
+            owners_resolvable: true,
+            reboot_required: None,
+            collectors: vec![],
+            socket_info_limit: 10,
+        };
+        let meta =
+            Meta { version: "v".into(), revision: "r".into(), reload_successful: true, reload_timestamp_seconds: 0.0, collections: 1 };
+        let text = render(&report, &meta);
+        let infos = text.lines().filter(|l| l.starts_with("portwatch_port_socket_info{")).count();
+        assert_eq!(infos, SOCKET_INFO_TOTAL_LIMIT, "500 ports x 10 allowed each, capped overall");
+        assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_port_socket_info{name=\"p1\"")).count(), 10, "per-port limit");
+        assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_port_sockets{")).count(), 500, "counts are never capped");
+    }
+}
