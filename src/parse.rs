@@ -1,7 +1,10 @@
 //! Pure parsers for every OS's text formats. They take `&str` and return
 //! values or errors; none of them does I/O, and all compile on every OS.
 
+pub mod bsd_sysctl;
+pub mod console;
 pub mod inet_diag;
+pub mod netsh;
 pub mod procfs;
 pub mod procnet;
 pub mod sysctl;
