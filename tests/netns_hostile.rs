@@ -69,7 +69,7 @@ fn churn_during_scrapes_leaves_no_error_and_no_stale_owner_needs_root() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = write_config(tmp.path(), "ports:\n  - name: svc\n    port: 7100\n    expect: {process: svc}\n");
     let mut ns = Netns::new("churn");
-    ns.peer("svc", "listen-tcp", "127.0.0.1", 7100);
+    ns.peer("svc", "serve-tcp", "127.0.0.1", 7100);
     ns.exporter(&["--config.file", &cfg, "--path.rootfs", &tmp.path().display().to_string()]);
     let churners: Vec<u32> = (0..3).map(|_| ns.peer("churner", "churn-tcp", "127.0.0.1", 7100).pid).collect();
     let start = Instant::now();

@@ -4,7 +4,8 @@
 usage: peer.py NAME MODE ADDR PORT
   NAME  written to /proc/self/comm, so the exporter sees that process name;
         "hex:..." gives raw bytes (newlines, non-UTF-8)
-  MODE  listen-tcp | bind-tcp | bind-udp | connect-tcp | churn-tcp
+  MODE  listen-tcp | serve-tcp | bind-tcp | bind-udp | connect-tcp | churn-tcp
+        (serve-tcp listens and accepts-and-closes every connection)
 Prints "ready LOCALPORT PID" once the socket is set up. churn-tcp opens and
 closes connections to ADDR:PORT (at most 3000, at most 20 s), then exits.
 """
@@ -30,20 +31,20 @@ if mode == "churn-tcp":
 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 kind = socket.SOCK_DGRAM if mode == "bind-udp" else socket.SOCK_STREAM
 s = socket.socket(family, kind)
-accepted = []
 if mode == "connect-tcp":
     s.connect((addr, port))
 else:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
-    if mode == "listen-tcp":
+    if mode in ("listen-tcp", "serve-tcp"):
         s.listen(128)
 
-        def accept_and_close():
-            while True:
-                conn, _ = s.accept()
-                conn.close()
+    def accept_and_close():
+        while True:
+            conn, _ = s.accept()
+            conn.close()
 
+    if mode == "serve-tcp":
         threading.Thread(target=accept_and_close, daemon=True).start()
 print("ready", s.getsockname()[1], os.getpid(), flush=True)
 sys.stdin.read()
