@@ -9,8 +9,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # prometheus: promtool and the e2e server; prometheus-alertmanager: e2e paging;
   # jsonnet: the mixin; iproute2: ip netns; python3(-venv): socket peers and
   # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify;
-  # openssl, curl: the TLS tests.
-  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd openssl curl ca-certificates"
+  # openssl, curl: the TLS tests; musl-tools: the static build (ring's C);
+  # gcc-mingw-w64-x86-64, wine: the Windows build and its run under Wine.
+  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd openssl curl ca-certificates musl-tools gcc-mingw-w64-x86-64 wine wine64"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
   apt-get update -q
   # shellcheck disable=SC2086
@@ -53,7 +54,7 @@ echo "== soak, short form: 100 keep-alive scrapers for 10 s; fails on any error 
 cargo bench --locked --bench soak -- --clients 100 --seconds 10
 
 echo "== static musl binary (what deploy/Dockerfile ships)"
-cargo build --release --locked --target x86_64-unknown-linux-musl
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target x86_64-unknown-linux-musl
 musl=target/x86_64-unknown-linux-musl/release/portwatch_exporter
 "$musl" --version
 if ldd "$musl" 2>&1 | grep -q '=>'; then
@@ -61,4 +62,7 @@ if ldd "$musl" 2>&1 | grep -q '=>'; then
   ldd "$musl" >&2
   exit 1
 fi
+echo "== other systems: cross-checks, and the Windows build under Wine"
+bash scripts/cross-check.sh
+
 echo "all checks passed"

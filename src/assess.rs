@@ -39,6 +39,8 @@ pub struct PortReport {
     pub holders: Vec<Holder>,
     pub in_range: BTreeMap<Store, bool>,
     pub excluded: BTreeMap<Store, bool>,
+    /// Windows: inside an exclusion no administrator made, so unbindable.
+    pub reserved_by_system: Option<bool>,
 }
 
 impl PortReport {
@@ -159,6 +161,9 @@ fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
     let mut holders: Vec<Holder> = sockets.iter().flat_map(|s| holders_of(watch, s, snap)).collect();
     holders.sort_by(|a, b| (a.expected, &a.state, a.family, a.address, a.pid).cmp(&(b.expected, &b.state, b.family, b.address, b.pid)));
     let (in_range, excluded) = range_flags(&snap.ranges, watch.protocol, watch.port);
+    let system: Vec<_> =
+        Family::ALL.iter().filter_map(|f| snap.ranges.get(&(watch.protocol, *f, Store::Active))?.system_excluded.as_ref()).collect();
+    let reserved_by_system = (!system.is_empty()).then(|| system.iter().any(|s| s.contains(watch.port)));
     PortReport {
         name: watch.name.clone(),
         port: watch.port,
@@ -169,6 +174,7 @@ fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
         holders,
         in_range,
         excluded,
+        reserved_by_system,
     }
 }
 

@@ -31,7 +31,10 @@ fn ranges(active: (u16, u16, &str), persistent: (u16, u16, &str)) -> Ranges {
         let excluded = crate::parse::sysctl::parse_reserved_ports(excl).expect("reserved");
         for p in Protocol::ALL {
             for f in Family::ALL {
-                r.insert((p, f, store), RangeView { range: Some(PortRange { start: s, end: e }), excluded: Some(excluded.clone()) });
+                r.insert(
+                    (p, f, store),
+                    RangeView { range: Some(PortRange { start: s, end: e }), excluded: Some(excluded.clone()), system_excluded: None },
+                );
             }
         }
     }

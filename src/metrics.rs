@@ -19,6 +19,7 @@ pub const PORT_SOCKET_INFO: &str = "portwatch_port_socket_info";
 pub const PORT_IN_DYNAMIC_RANGE: &str = "portwatch_port_in_dynamic_range";
 pub const PORT_EXCLUDED: &str = "portwatch_port_excluded_from_dynamic_range";
 pub const PORT_REBOOT_RISK: &str = "portwatch_port_reboot_risk";
+pub const PORT_RESERVED_BY_SYSTEM: &str = "portwatch_port_reserved_by_system";
 pub const RANGE_START: &str = "portwatch_dynamic_port_range_start";
 pub const RANGE_END: &str = "portwatch_dynamic_port_range_end";
 pub const DYNAMIC_IN_USE: &str = "portwatch_dynamic_ports_in_use";
@@ -174,6 +175,12 @@ impl Collector for Exposition {
             per_store(ports, |p| &p.excluded),
         )?;
         gauge(&mut e, PORT_REBOOT_RISK, "1 if after the next boot the port lies in the dynamic range and is not excluded, so a client can be handed it before the service starts.", ports.iter().filter_map(|p| p.reboot_risk().map(|v| (port_labels(p), i64::from(v)))))?;
+        gauge(
+            &mut e,
+            PORT_RESERVED_BY_SYSTEM,
+            "Windows: 1 if the port lies in an exclusion no administrator made (WinNAT/Hyper-V), so it cannot be bound at all.",
+            ports.iter().filter_map(|p| p.reserved_by_system.map(|v| (port_labels(p), i64::from(v)))),
+        )?;
         let range_series = |end: bool| -> Vec<(Labels, i64)> {
             r.ranges
                 .iter()
@@ -240,6 +247,9 @@ impl Collector for Exposition {
     }
 }
 
+/// Metrics only some systems provide (absent, not faked, elsewhere).
+pub const OS_SPECIFIC: &[&str] = &[PORT_RESERVED_BY_SYSTEM];
+
 /// Every metric name this module can emit; dashboards and rules are checked against it.
 pub const ALL: &[&str] = &[
     PORT_BOUND,
@@ -250,6 +260,7 @@ pub const ALL: &[&str] = &[
     PORT_IN_DYNAMIC_RANGE,
     PORT_EXCLUDED,
     PORT_REBOOT_RISK,
+    PORT_RESERVED_BY_SYSTEM,
     RANGE_START,
     RANGE_END,
     DYNAMIC_IN_USE,
@@ -292,6 +303,7 @@ mod tests {
                 holders: (0..20).map(holder).collect(),
                 in_range: BTreeMap::new(),
                 excluded: BTreeMap::new(),
+                reserved_by_system: (n == 1).then_some(true),
             })
             .collect();
         let report = Report {
@@ -311,5 +323,7 @@ mod tests {
         assert_eq!(infos, SOCKET_INFO_TOTAL_LIMIT, "500 ports x 10 allowed each, capped overall");
         assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_port_socket_info{name=\"p1\"")).count(), 10, "per-port limit");
         assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_port_sockets{")).count(), 500, "counts are never capped");
+        assert!(text.contains("portwatch_port_reserved_by_system{name=\"p1\",port=\"1\",protocol=\"tcp\"} 1"));
+        assert_eq!(text.matches("portwatch_port_reserved_by_system{").count(), 1, "absent where unknown");
     }
 }

@@ -208,6 +208,9 @@ impl PortSet {
 pub struct RangeView {
     pub range: Option<PortRange>,
     pub excluded: Option<PortSet>,
+    /// Windows: exclusions no administrator made (WinNAT/Hyper-V blocks);
+    /// a port inside one cannot be bound at all. None elsewhere.
+    pub system_excluded: Option<PortSet>,
 }
 
 /// Which view of the range: in force now, or what the next boot applies.

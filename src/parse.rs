@@ -4,6 +4,7 @@
 pub mod bsd_sysctl;
 pub mod console;
 pub mod inet_diag;
+pub mod mib;
 pub mod netsh;
 pub mod procfs;
 pub mod procnet;

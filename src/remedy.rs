@@ -75,6 +75,7 @@ mod tests {
             holders: vec![],
             in_range: BTreeMap::new(),
             excluded: BTreeMap::new(),
+            reserved_by_system: None,
         }
     }
 
@@ -82,7 +83,10 @@ mod tests {
     fn linux_remedy_keeps_existing_reservations() {
         let mut ranges = BTreeMap::new();
         let existing = crate::parse::sysctl::parse_reserved_ports("30000-32767,5433").expect("ok");
-        ranges.insert((Protocol::Tcp, Family::Ipv4, Store::Persistent), RangeView { range: None, excluded: Some(existing) });
+        ranges.insert(
+            (Protocol::Tcp, Family::Ipv4, Store::Persistent),
+            RangeView { range: None, excluded: Some(existing), system_excluded: None },
+        );
         let report = Report {
             ports: vec![],
             ranges,

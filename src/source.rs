@@ -11,10 +11,29 @@ pub mod linux;
 #[cfg(target_os = "linux")]
 use linux::LinuxSource as Inner;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+pub mod windows;
+#[cfg(windows)]
+use windows::WindowsSource as Inner;
+
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+mod bsd;
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+use bsd::BsdSource as Inner;
+
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos", target_os = "freebsd")))]
 mod unsupported;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos", target_os = "freebsd")))]
 use unsupported::Unsupported as Inner;
+
+/// Stop and reload requests from the OS: SIGTERM/SIGHUP on Unix, Ctrl-C
+/// (and no reload signal) on Windows.
+#[cfg(unix)]
+#[path = "source/signals_unix.rs"]
+pub mod signals;
+#[cfg(windows)]
+#[path = "source/signals_windows.rs"]
+pub mod signals;
 
 /// Where the source reads from; tests and containers point these elsewhere.
 #[derive(Debug, Clone)]

@@ -131,7 +131,7 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     write(&t.join("portwatch.yml"), "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n");
 
     // Rules: the shipped mixin with every `for:` at 0s.
-    let fast = "{ _config+:: { heldByOtherFor: '0s', rebootPendingRiskFor: '0s', rebootRiskFor: '0s', exclusionNotPersistentFor: '0s', rangeDriftFor: '0s', exhaustionFor: '0s', expectedMissingFor: '0s', collectorFailingFor: '0s', ownersUnresolvableFor: '0s', exporterDownFor: '0s' } }";
+    let fast = "{ _config+:: { heldByOtherFor: '0s', rebootPendingRiskFor: '0s', reservedBySystemFor: '0s', rebootRiskFor: '0s', exclusionNotPersistentFor: '0s', rangeDriftFor: '0s', exhaustionFor: '0s', expectedMissingFor: '0s', collectorFailingFor: '0s', ownersUnresolvableFor: '0s', exporterDownFor: '0s' } }";
     let rules = Command::new("jsonnet")
         .arg("-S")
         .arg("-J")

@@ -52,6 +52,13 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'A reboot is pending and after it the port can be handed to a client before the service starts. Fix it before the maintenance window: %s on Linux, or %s on Windows. %s' % [linuxFix, windowsFix, checkHint],
         ),
         alert(
+          'PortwatchPortReservedBySystem', 'critical',
+          'portwatch_port_reserved_by_system{%s} == 1' % sel,
+          c.reservedBySystemFor,
+          'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is inside a system port exclusion',
+          'Windows reserved a block of ports containing {{ $labels.port }} (WinNAT/Hyper-V/WSL/Docker, not an administrator), so binding it fails with "access forbidden" (WSAEACCES, 10013). Run `net stop winnat`, then `netsh int ipv4 add excludedportrange protocol={{ $labels.protocol }} startport={{ $labels.port }} numberofports=1 store=persistent` so the next block avoids it, then `net start winnat`.',
+        ),
+        alert(
           'PortwatchExclusionNotPersistent', 'warning',
           |||
             portwatch_port_excluded_from_dynamic_range{%s, store="active"} == 1

@@ -7,6 +7,7 @@
     // How long a condition must hold before the alert fires.
     heldByOtherFor: '2m',
     rebootPendingRiskFor: '5m',
+    reservedBySystemFor: '5m',
     rebootRiskFor: '15m',
     exclusionNotPersistentFor: '15m',
     rangeDriftFor: '15m',

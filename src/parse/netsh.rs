@@ -33,6 +33,18 @@ pub fn parse_excluded(text: &str) -> Vec<Exclusion> {
         .collect()
 }
 
+/// Like [`parse_excluded`], but None when the text is not an exclusion
+/// table at all (no rows and no dashed separator line): an unknown command's
+/// output must not read as "nothing excluded".
+pub fn parse_excluded_table(text: &str) -> Option<Vec<Exclusion>> {
+    let rows = parse_excluded(text);
+    let separator = text.lines().any(|l| {
+        let groups: Vec<&str> = l.split_whitespace().collect();
+        !groups.is_empty() && groups.iter().all(|g| g.len() >= 4 && g.chars().all(|c| c == '-'))
+    });
+    (!rows.is_empty() || separator).then_some(rows)
+}
+
 /// One block of `show dynamicportrange`: its protocol (None when no title
 /// was captured) and the range from "start" and "number of ports".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

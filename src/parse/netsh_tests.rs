@@ -100,3 +100,12 @@ fn hand_made_edges() {
     assert_eq!(parse_dynamic("Protocol tcp\nStart Port : 60000\nNumber of Ports : 16384\n"), vec![]);
     assert_eq!(parse_excluded("  70000 70001\n  5 3\n  1 2 **\n"), vec![]);
 }
+
+#[test]
+fn only_real_tables_count_as_tables() {
+    let empty = "\r\nProtocol tcp Port Exclusion Ranges\r\n\r\nStart Port    End Port\r\n----------    --------\r\n\r\n* - Administered port exclusions.\r\n";
+    assert_eq!(parse_excluded_table(empty), Some(vec![]), "an empty table is 'nothing excluded'");
+    assert_eq!(parse_excluded_table("The following command was not found: int ipv4 show excludedportrange.\r\n"), None);
+    assert_eq!(parse_excluded_table(""), None);
+    assert_eq!(parse_excluded_table(&read("windows-excluded", "zh-ftp-toolbox-udp-trimmed.txt")).map(|r| r.len()), Some(1));
+}

@@ -6,10 +6,12 @@
 
 mod auth;
 pub mod config;
+#[cfg(feature = "tls")]
 mod tls;
 
 use crate::metrics::CONTENT_TYPE;
 use crate::scrape::Scraper;
+use crate::source::signals::{Event, Signals};
 use auth::BasicAuth;
 use bytes::Bytes;
 use config::WebConfig;
@@ -25,8 +27,14 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+#[cfg(feature = "tls")]
 use tokio_rustls::TlsAcceptor;
+/// Without the `tls` feature there is no acceptor to hold.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+enum TlsAcceptor {}
 
+#[cfg(feature = "tls")]
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head accepted (hyper's buffer; its minimum is 8 KiB).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -56,7 +64,10 @@ struct Web {
 
 fn build_web(c: &WebConfig) -> Result<Web, String> {
     let tls = match &c.tls_server_config {
+        #[cfg(feature = "tls")]
         Some(t) => Some(TlsAcceptor::from(tls::server_config(t)?)),
+        #[cfg(not(feature = "tls"))]
+        Some(_) => return Err("tls_server_config: this build has no TLS support (cargo feature `tls`)".into()),
         None => None,
     };
     let mut headers = Vec::new();
@@ -335,6 +346,9 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, shutdown: watch::Receiver<bool>) {
     let Some(web) = app.web.current() else { return };
     let result = match web.tls.clone() {
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match never {},
+        #[cfg(feature = "tls")]
         Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
             Ok(Ok(tls)) => serve_io(app, web, tls, shutdown).await,
             Ok(Err(e)) => {
@@ -355,8 +369,7 @@ async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net
 
 /// Serves until SIGTERM or Ctrl-C; in-flight requests finish first.
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut signals = Signals::new()?;
     let connections = Arc::new(Semaphore::new(app.opts.max_connections.max(1)));
     let (stop, stopped) = watch::channel(false);
     loop {
@@ -381,12 +394,13 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
                     drop(permit);
                 });
             }
-            _ = hup.recv() => {
-                let app = app.clone();
-                let _ = tokio::task::spawn_blocking(move || reload(&app)).await;
-            }
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            event = signals.next() => match event {
+                Event::Stop => break,
+                Event::Reload => {
+                    let app = app.clone();
+                    let _ = tokio::task::spawn_blocking(move || reload(&app)).await;
+                }
+            },
         }
     }
     drop(listener);

@@ -75,6 +75,15 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       alert_rule_test: [at('20m', 'PortwatchPortRebootRisk', []), at('20m', 'PortwatchPortRebootRiskRebootPending', [])],
     },
     {
+      name: 'watched port inside a system (WinNAT) exclusion',
+      interval: '1m',
+      input_series: [series('portwatch_port_reserved_by_system', pg, '1x10'), series('portwatch_port_reserved_by_system', pg { name: 'web', port: '80' }, '0x10')],
+      alert_rule_test: [
+        at('2m', 'PortwatchPortReservedBySystem', []),
+        at('6m', 'PortwatchPortReservedBySystem', [fire('PortwatchPortReservedBySystem', h + pg)]),
+      ],
+    },
+    {
       name: 'exclusion made now but not persisted',
       interval: '1m',
       input_series: [

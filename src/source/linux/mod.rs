@@ -72,10 +72,14 @@ impl LinuxSource {
 
         let active = sysctl.wait(&mut snap.collectors, range_wait.min(req.deadline));
         if let Some((range, reserved)) = &active {
-            insert_all(&mut snap, Store::Active, RangeView { range: Some(*range), excluded: Some(reserved.clone()) });
+            insert_all(
+                &mut snap,
+                Store::Active,
+                RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None },
+            );
         }
         if let Some((range, reserved)) = sysctld.wait(&mut snap.collectors, req.deadline) {
-            insert_all(&mut snap, Store::Persistent, RangeView { range: Some(range), excluded: Some(reserved) });
+            insert_all(&mut snap, Store::Persistent, RangeView { range: Some(range), excluded: Some(reserved), system_excluded: None });
         }
 
         let range = if req.ephemeral { active.as_ref().map(|(r, _)| *r) } else { None };

@@ -7,8 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
 const RECV_BUF: usize = 256 * 1024;
-/// A dump that has not finished by then is abandoned, so a scrape never hangs.
-const RECV_TIMEOUT_SECS: libc::time_t = 5;
+/// A dump that has not finished by then (seconds) is abandoned, so a scrape never hangs.
+const RECV_TIMEOUT_SECS: i32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
@@ -32,7 +32,7 @@ impl DiagSocket {
         }
         // SAFETY: fd is fresh and owned from here on.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let tv = libc::timeval { tv_sec: RECV_TIMEOUT_SECS, tv_usec: 0 };
+        let tv = libc::timeval { tv_sec: RECV_TIMEOUT_SECS.into(), tv_usec: 0 };
         let size = RECV_BUF as libc::c_int;
         // SAFETY: valid fd and option buffers of the declared sizes.
         unsafe {

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Windows, macOS and FreeBSD from this Linux machine:
+# - cargo check and clippy -D warnings for each target (library and binary);
+# - the OS-free parts' unit tests compiled for each target, and run for
+#   Windows under Wine;
+# - the Windows build, linked with mingw, started under Wine: it must serve
+#   /metrics and report a real listener on a watched port.
+# macOS is checked without the `tls` feature: ring's C needs Apple's SDK,
+# which cannot be installed here. Nothing for macOS or FreeBSD is run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add x86_64-pc-windows-gnu x86_64-apple-darwin x86_64-unknown-freebsd >/dev/null
+
+# Unit tests are type-checked for every target; linking needs each system's
+# libraries, which only Windows (mingw) has here.
+for t in x86_64-pc-windows-gnu x86_64-unknown-freebsd; do
+  echo "== $t: check, clippy, unit tests compile"
+  cargo check --locked --target "$t"
+  cargo clippy --locked --target "$t" -- -D warnings
+  cargo check --locked --lib --profile test --target "$t"
+done
+echo "== x86_64-apple-darwin (no tls): check, clippy, unit tests compile"
+cargo check --locked --target x86_64-apple-darwin --no-default-features
+cargo clippy --locked --target x86_64-apple-darwin --no-default-features -- -D warnings
+cargo check --locked --lib --profile test --target x86_64-apple-darwin --no-default-features
+
+export WINEPREFIX="${WINEPREFIX:-$PWD/target/wineprefix}" WINEDEBUG=-all
+win=target/x86_64-pc-windows-gnu
+# Wine 8 lacks bcryptprimitives.dll (ProcessPrng, used by Rust's std): a
+# test-only shim forwards it to BCryptGenRandom.
+shim() { x86_64-w64-mingw32-gcc -shared -O2 -o "$1/bcryptprimitives.dll" tests/wine/bcryptprimitives.c -lbcrypt; }
+
+echo "== unit tests of the OS-free parts, run on Windows (Wine)"
+unit=$(cargo test --locked --lib --no-run --target x86_64-pc-windows-gnu --message-format=json 2>/dev/null | sed -n 's/.*"executable":"\([^"]*\.exe\)".*/\1/p' | tail -1)
+shim "$(dirname "$unit")"
+[ -n "$unit" ] || { echo "error: no Windows unit-test executable was built" >&2; exit 1; }
+timeout 600 wine "$unit" 2>&1 | grep -E "^test result|FAILED|panicked" | tee target/wine-unit.txt || true
+grep -q "^test result: ok" target/wine-unit.txt || { echo "error: unit tests failed under Wine" >&2; exit 1; }
+
+echo "== the Windows exporter under Wine"
+cargo build --locked --release --target x86_64-pc-windows-gnu
+shim "$win/release"
+tmp=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+listen=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'ports:\n  - name: wine-listener\n    port: %s\n' "$listen" > "$tmp/config.yml"
+python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$listen)); s.listen(); time.sleep(120)" &
+holder=$!
+timeout 150 wine "$win/release/portwatch_exporter.exe" --web.listen-address "127.0.0.1:$port" --config.file "Z:${tmp//\//\\}\\config.yml" > "$tmp/log" 2>&1 &
+exporter=$!
+cleanup() { kill "$exporter" "$holder" 2>/dev/null || true; wineserver -k 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+for _ in $(seq 1 120); do
+  curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$tmp/metrics" 2>/dev/null && [ -s "$tmp/metrics" ] && break
+  sleep 1
+done
+grep -v '^#' "$tmp/metrics" | grep -E 'bound|socket_info|collector_success|owners_resolvable' || true
+grep -q '^portwatch_build_info{' "$tmp/metrics" || { echo "error: no /metrics from the Windows build under Wine"; cat "$tmp/log"; exit 1; }
+grep -q "^portwatch_port_bound{name=\"wine-listener\",port=\"$listen\",protocol=\"tcp\"} 1" "$tmp/metrics" || { echo "error: the listener on $listen was not seen"; exit 1; }
+grep -q '^portwatch_scrape_collector_success{collector="sockets"} 1' "$tmp/metrics"
+echo "Windows build under Wine: serves /metrics and sees the real listener on $listen"
