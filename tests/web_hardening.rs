@@ -27,24 +27,18 @@ fn stuck_tree(dir: &Path) -> (String, String, String) {
     (h.join("proc").display().to_string(), h.join("root").display().to_string(), h.join("portwatch.yml").display().to_string())
 }
 
+/// The exporter on the stuck tree, with `extra` flags.
+fn stuck_exporter(dir: &Path, extra: &[&str]) -> Exporter {
+    let (procfs, rootfs, cfg) = stuck_tree(dir);
+    let mut args = vec!["--config.file", &cfg, "--path.procfs", &procfs, "--path.rootfs", &rootfs, "--collector.sockets.source", "procfs"];
+    args.extend_from_slice(extra);
+    Exporter::start(&args)
+}
+
 #[test]
 fn stuck_collector_cannot_wedge_scrapes_and_parallel_scrapes_share_one_collection() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (procfs, rootfs, cfg) = stuck_tree(tmp.path());
-    let e = Exporter::start(&[
-        "--config.file",
-        &cfg,
-        "--path.procfs",
-        &procfs,
-        "--path.rootfs",
-        &rootfs,
-        "--collector.sockets.source",
-        "procfs",
-        "--web.max-requests",
-        "200",
-        "--web.max-connections",
-        "200",
-    ]);
+    let e = stuck_exporter(tmp.path(), &["--web.max-requests", "200", "--web.max-connections", "200"]);
     let port = e.port;
     let started = Instant::now();
     let workers: Vec<_> = (0..100)
@@ -176,17 +170,7 @@ fn lifecycle_reload_keeps_the_last_good_config() {
 #[test]
 fn sigterm_lets_the_scrape_in_flight_finish_and_exits_0() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (procfs, rootfs, cfg) = stuck_tree(tmp.path());
-    let mut e = Exporter::start(&[
-        "--config.file",
-        &cfg,
-        "--path.procfs",
-        &procfs,
-        "--path.rootfs",
-        &rootfs,
-        "--collector.sockets.source",
-        "procfs",
-    ]);
+    let mut e = stuck_exporter(tmp.path(), &[]);
     let port = e.port;
     let scrape = std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -91,20 +91,17 @@ pub fn port_filter(ports: &[u16]) -> Vec<u8> {
     ranges_filter(&ports.iter().map(|&p| PortRange { start: p, end: p }).collect::<Vec<_>>())
 }
 
-/// A dump request: `inet_diag_req_v2` plus an optional bytecode attribute.
-/// No extensions are asked for: only the fixed header is used.
-pub fn build_request(family: u8, protocol: u8, states: u32, bytecode: &[u8], seq: u32) -> Vec<u8> {
+/// A netlink dump request: header, fixed payload, optional bytecode attribute.
+fn dump_request(kind: u16, payload: &[u8], bytecode: &[u8], seq: u32) -> Vec<u8> {
     let attr_len = if bytecode.is_empty() { 0 } else { 4 + bytecode.len() };
-    let total = NLMSG_HDR + REQ_V2_LEN + attr_len;
+    let total = NLMSG_HDR + payload.len() + attr_len;
     let mut m = Vec::with_capacity(total);
     m.extend((total as u32).to_ne_bytes());
-    m.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m.extend(kind.to_ne_bytes());
     m.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     m.extend(seq.to_ne_bytes());
     m.extend(0u32.to_ne_bytes());
-    m.extend([family, protocol, 0, 0]);
-    m.extend(states.to_ne_bytes());
-    m.extend([0u8; 48]);
+    m.extend(payload);
     if !bytecode.is_empty() {
         m.extend((attr_len as u16).to_ne_bytes());
         m.extend(INET_DIAG_REQ_BYTECODE.to_ne_bytes());
@@ -113,26 +110,24 @@ pub fn build_request(family: u8, protocol: u8, states: u32, bytecode: &[u8], seq
     m
 }
 
+/// A dump request: `inet_diag_req_v2` plus an optional bytecode attribute.
+/// No extensions are asked for: only the fixed header is used.
+pub fn build_request(family: u8, protocol: u8, states: u32, bytecode: &[u8], seq: u32) -> Vec<u8> {
+    let mut req = Vec::with_capacity(REQ_V2_LEN);
+    req.extend([family, protocol, 0, 0]);
+    req.extend(states.to_ne_bytes());
+    req.extend([0u8; 48]); // inet_diag_sockid: no exact match
+    dump_request(SOCK_DIAG_BY_FAMILY, &req, bytecode, seq)
+}
+
 /// A legacy TCP dump request (`struct inet_diag_req`): both families in one walk.
 pub fn build_tcp_compat_request(states: u32, bytecode: &[u8], seq: u32) -> Vec<u8> {
-    let attr_len = if bytecode.is_empty() { 0 } else { 4 + bytecode.len() };
-    let total = NLMSG_HDR + REQ_V1_LEN + attr_len;
-    let mut m = Vec::with_capacity(total);
-    m.extend((total as u32).to_ne_bytes());
-    m.extend(TCPDIAG_GETSOCK.to_ne_bytes());
-    m.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    m.extend(seq.to_ne_bytes());
-    m.extend(0u32.to_ne_bytes());
-    m.extend([0u8, 0, 0, 0]); // family (ignored for dumps), src_len, dst_len, ext
-    m.extend([0u8; 48]);
-    m.extend(states.to_ne_bytes());
-    m.extend(0u32.to_ne_bytes()); // idiag_dbs
-    if !bytecode.is_empty() {
-        m.extend((attr_len as u16).to_ne_bytes());
-        m.extend(INET_DIAG_REQ_BYTECODE.to_ne_bytes());
-        m.extend(bytecode);
-    }
-    m
+    let mut req = Vec::with_capacity(REQ_V1_LEN);
+    req.extend([0u8, 0, 0, 0]); // family (ignored for dumps), src_len, dst_len, ext
+    req.extend([0u8; 48]);
+    req.extend(states.to_ne_bytes());
+    req.extend(0u32.to_ne_bytes()); // idiag_dbs
+    dump_request(TCPDIAG_GETSOCK, &req, bytecode, seq)
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
