@@ -59,3 +59,11 @@ grep -q '^portwatch_build_info{' "$tmp/metrics" || { echo "error: no /metrics fr
 grep -q "^portwatch_port_bound{name=\"wine-listener\",port=\"$listen\",protocol=\"tcp\"} 1" "$tmp/metrics" || { echo "error: the listener on $listen was not seen"; exit 1; }
 grep -q '^portwatch_scrape_collector_success{collector="sockets"} 1' "$tmp/metrics"
 echo "Windows build under Wine: serves /metrics and sees the real listener on $listen"
+
+echo "== the Windows service entry point, started outside the service control manager"
+if timeout 60 wine "$win/release/portwatch_exporter.exe" service --log.file "Z:${tmp//\//\\}\\service.log" >/dev/null 2>&1; then
+  echo "error: 'service' outside the SCM must fail" >&2
+  exit 1
+fi
+grep -q "not started by the Windows service control manager" "$tmp/service.log" || { echo "error: no clear message:"; cat "$tmp/service.log"; exit 1; }
+echo "'service' outside the SCM fails with: $(grep -o 'not started by the Windows service control manager[^;]*' "$tmp/service.log" | head -1)"

@@ -83,6 +83,10 @@ pub struct Cli {
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
 
+    /// Write logs to this file (appending) instead of standard error; for services without a console.
+    #[arg(long = "log.file", value_name = "PATH", global = true)]
+    pub log_file: Option<PathBuf>,
+
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     pub log_format: LogFormat,
@@ -96,6 +100,8 @@ pub enum Command {
     /// Check the watched ports once, print a table and the remedies, and exit:
     /// 0 all is well, 1 a port is held by another owner or at risk after a reboot, 2 could not run.
     Check,
+    /// Windows: run as a service under the service control manager (see README, "Windows service").
+    Service,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

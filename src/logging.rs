@@ -6,6 +6,7 @@ use std::io::Write;
 
 struct Logger {
     format: LogFormat,
+    file: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 fn quote_logfmt(s: &str) -> String {
@@ -55,21 +56,38 @@ impl log::Log for Logger {
         let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         let level = r.level().as_str().to_ascii_lowercase();
         let line = format_line(self.format, &ts, &level, r.target(), &r.args().to_string());
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        match &self.file {
+            Some(f) => {
+                if let Ok(mut f) = f.lock() {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
     }
     fn flush(&self) {}
 }
 
-pub fn init(level: LogLevel, format: LogFormat) {
+/// Sets up logging; a log file that cannot be opened is an error.
+pub fn init(level: LogLevel, format: LogFormat, file: Option<&std::path::Path>) -> Result<(), String> {
     let filter = match level {
         LogLevel::Debug => log::LevelFilter::Debug,
         LogLevel::Info => log::LevelFilter::Info,
         LogLevel::Warn => log::LevelFilter::Warn,
         LogLevel::Error => log::LevelFilter::Error,
     };
-    if log::set_boxed_logger(Box::new(Logger { format })).is_ok() {
+    let file = match file {
+        Some(p) => Some(std::sync::Mutex::new(
+            std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("opening log file {}: {e}", p.display()))?,
+        )),
+        None => None,
+    };
+    if log::set_boxed_logger(Box::new(Logger { format, file })).is_ok() {
         log::set_max_level(filter);
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_level, cli.log_format);
+    if let Err(e) = logging::init(cli.log_level, cli.log_format, cli.log_file.as_deref()) {
+        eprintln!("portwatch_exporter: {e}");
+        return ExitCode::from(check::CANNOT_RUN as u8);
+    }
     let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone() };
     let scraper = match Scraper::new(paths, cli.config_file.clone(), !cli.no_ephemeral, cli.socket_table) {
         Ok(s) => s,
@@ -23,6 +26,13 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check) => run_check(scraper),
+        Some(Command::Service) => match portwatch_exporter::source::signals::run_service(move || run_server(&cli, scraper)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                log::error!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         None => run_server(&cli, scraper),
     }
 }

@@ -89,3 +89,17 @@ fn help_and_version_explain_themselves() {
     let v = exporter().arg("--version").output().expect("runs");
     assert!(String::from_utf8_lossy(&v.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn service_subcommand_outside_windows_points_to_systemd_and_log_file_is_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("exporter.log");
+    let out = exporter().arg("service").arg("--log.file").arg(&log).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).expect("log file written");
+    assert!(text.contains("systemd") && text.contains("level=error"), "{text}");
+    assert!(out.stderr.is_empty(), "with --log.file nothing goes to stderr");
+    let bad = exporter().arg("check").arg("--log.file").arg("/nonexistent/dir/x.log").output().expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/dir/x.log"));
+}
