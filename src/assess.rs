@@ -55,7 +55,7 @@ impl PortReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
     pub ports: Vec<PortReport>,
     pub ranges: Ranges,

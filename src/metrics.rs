@@ -306,16 +306,7 @@ mod tests {
                 reserved_by_system: (n == 1).then_some(true),
             })
             .collect();
-        let report = Report {
-            ports,
-            ranges: BTreeMap::new(),
-            dynamic_in_use: BTreeMap::new(),
-            dynamic_available: BTreeMap::new(),
-            owners_resolvable: true,
-            reboot_required: None,
-            collectors: vec![],
-            socket_info_limit: 10,
-        };
+        let report = Report { ports, owners_resolvable: true, socket_info_limit: 10, ..Report::default() };
         let meta =
             Meta { version: "v".into(), revision: "r".into(), reload_successful: true, reload_timestamp_seconds: 0.0, collections: 1 };
         let text = render(&report, &meta);

@@ -87,16 +87,7 @@ mod tests {
             (Protocol::Tcp, Family::Ipv4, Store::Persistent),
             RangeView { range: None, excluded: Some(existing), system_excluded: None },
         );
-        let report = Report {
-            ports: vec![],
-            ranges,
-            dynamic_in_use: BTreeMap::new(),
-            dynamic_available: BTreeMap::new(),
-            owners_resolvable: true,
-            reboot_required: None,
-            collectors: vec![],
-            socket_info_limit: 10,
-        };
+        let report = Report { ranges, socket_info_limit: 10, ..Report::default() };
         let (a, b) = (port(5432), port(1433));
         let lines = linux(&report, &[&a, &b]);
         assert_eq!(lines[0], format!("echo 'net.ipv4.ip_local_reserved_ports = 1433,5432-5433,30000-32767' > {DROP_IN}"));

@@ -5,37 +5,12 @@ mod common;
 #[path = "common/netns.rs"]
 mod netns;
 
-use common::{fixtures, has_series, require_root, require_tool, soon, value};
+use common::{fixtures, has_series, promtool_accepts, require_root, soon, value, write_config};
 use netns::Netns;
 use portwatch_exporter::scrape::Scraper;
 use portwatch_exporter::source::{Paths, SocketTable};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn write_config(dir: &std::path::Path, yaml: &str) -> String {
-    std::fs::create_dir_all(dir.join("etc")).expect("mkdir");
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
-    let p = dir.join("portwatch.yml");
-    std::fs::write(&p, yaml).expect("config");
-    p.display().to_string()
-}
-
-fn promtool_accepts(m: &str) {
-    if !require_tool("promtool") {
-        return;
-    }
-    use std::io::Write;
-    let mut c = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    c.stdin.take().expect("stdin").write_all(m.as_bytes()).expect("write");
-    let out = c.wait_with_output().expect("promtool");
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-}
 
 #[test]
 fn process_names_with_parens_newlines_and_bad_utf8_are_safe_labels_needs_root() {

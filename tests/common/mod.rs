@@ -104,3 +104,38 @@ pub fn require_tool(tool: &str) -> bool {
 pub fn soon() -> std::time::Instant {
     std::time::Instant::now() + std::time::Duration::from_secs(30)
 }
+
+/// Writes a config, and an /etc/passwd naming root, into a temporary rootfs
+/// directory; returns the config's path.
+pub fn write_config(dir: &Path, yaml: &str) -> String {
+    std::fs::create_dir_all(dir.join("etc")).expect("mkdir");
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+    let p = dir.join("portwatch.yml");
+    std::fs::write(&p, yaml).expect("write config");
+    p.display().to_string()
+}
+
+/// `promtool check metrics` must accept the exposition (skipped loudly, or
+/// failed in CI, when promtool is missing).
+pub fn promtool_accepts(exposition: &str) {
+    if !require_tool("promtool") {
+        return;
+    }
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut c = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    c.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write");
+    let out = c.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
