@@ -130,7 +130,7 @@ pub struct App {
     scraper: Mutex<Scraper>,
     opts: Options,
     web: WebState,
-    inflight: Mutex<Option<watch::Receiver<Option<Arc<String>>>>>,
+    inflight: Mutex<Option<watch::Receiver<Option<Bytes>>>>,
     requests: Arc<Semaphore>,
     bucket: Mutex<Bucket>,
 }
@@ -183,7 +183,7 @@ impl App {
     }
 
     /// One collection shared by every scrape that arrives while it runs.
-    async fn collect(self: &Arc<Self>, deadline: Instant) -> Option<Arc<String>> {
+    async fn collect(self: &Arc<Self>, deadline: Instant) -> Option<Bytes> {
         let mut rx = {
             let mut g = self.inflight.lock().ok()?;
             match g.as_ref() {
@@ -198,7 +198,7 @@ impl App {
                             Err(p) => p.into_inner().render(deadline),
                         };
                         drop(guard);
-                        let _ = tx.send(Some(Arc::new(body)));
+                        let _ = tx.send(Some(Bytes::from(body)));
                     });
                     rx
                 }
@@ -239,7 +239,7 @@ impl App {
             return reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "too many concurrent scrapes\n");
         };
         match self.collect(Instant::now() + budget).await {
-            Some(body) => reply(StatusCode::OK, CONTENT_TYPE, Bytes::from(body.as_bytes().to_vec())),
+            Some(body) => reply(StatusCode::OK, CONTENT_TYPE, body),
             None => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "scrape did not finish in time\n"),
         }
     }

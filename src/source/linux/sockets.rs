@@ -39,21 +39,31 @@ impl Plan {
         ranges_filter(PortSet::from_ranges(ranges).ranges())
     }
 
-    fn visit(&self, socket: Socket, pass: &mut Pass) {
-        if self.range.is_some_and(|r| r.contains(socket.port)) {
-            *pass.in_range.entry(socket.family).or_default() += 1;
+    /// Counts a socket in the range by port and family, and builds the
+    /// `Socket` only when its port is watched (most are only counted).
+    fn record(&self, port: u16, family: Family, socket: impl FnOnce() -> Socket, pass: &mut Pass) {
+        if self.range.is_some_and(|r| r.contains(port)) {
+            *pass.in_range.entry(family).or_default() += 1;
         }
-        if self.watched.binary_search(&socket.port).is_ok() {
-            pass.sockets.push(socket);
+        if self.watched.binary_search(&port).is_ok() {
+            pass.sockets.push(socket());
         }
     }
 }
 
-fn to_socket(protocol: Protocol, m: &DiagMsg) -> Socket {
-    let (family, local) = if i32::from(m.family) == libc::AF_INET6 {
-        (Family::Ipv6, IpAddr::V6(Ipv6Addr::from(m.src)))
+fn family_of(m: &DiagMsg) -> Family {
+    if i32::from(m.family) == libc::AF_INET6 {
+        Family::Ipv6
     } else {
-        (Family::Ipv4, IpAddr::V4(Ipv4Addr::new(m.src[0], m.src[1], m.src[2], m.src[3])))
+        Family::Ipv4
+    }
+}
+
+fn to_socket(protocol: Protocol, m: &DiagMsg) -> Socket {
+    let family = family_of(m);
+    let local = match family {
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(m.src)),
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(m.src[0], m.src[1], m.src[2], m.src[3])),
     };
     Socket { protocol, family, local, port: m.sport, state: SockState::from_kernel(m.state), inode: Inode::from(m.inode) }
 }
@@ -155,20 +165,20 @@ impl SocketReader {
         match (table, protocol) {
             (SocketTable::Netlink, Protocol::Tcp) => {
                 let bc = plan.bytecode();
-                self.dump_tcp(ALL_STATES, &bc, |m| plan.visit(to_socket(protocol, &m), &mut pass))?;
+                self.dump_tcp(ALL_STATES, &bc, |m| plan.record(m.sport, family_of(&m), || to_socket(protocol, &m), &mut pass))?;
             }
             (SocketTable::Netlink, Protocol::Udp) => {
                 let bc = plan.bytecode();
                 for family in Family::ALL {
                     let req = build_request(af(family), libc::IPPROTO_UDP as u8, ALL_STATES, &bc, 0);
-                    self.dump(&req, |m| plan.visit(to_socket(protocol, &m), &mut pass))
+                    self.dump(&req, |m| plan.record(m.sport, family_of(&m), || to_socket(protocol, &m), &mut pass))
                         .map_err(|e| format!("udp/{}: {e}", family.as_str()))?;
                 }
             }
             (SocketTable::Procfs, _) => {
                 for family in Family::ALL {
                     for s in self.procfs_table(protocol, family)? {
-                        plan.visit(s, &mut pass);
+                        plan.record(s.port, s.family, || s, &mut pass);
                     }
                 }
             }
