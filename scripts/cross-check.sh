@@ -67,3 +67,19 @@ if timeout 60 wine "$win/release/portwatch_exporter.exe" service --log.file "Z:$
 fi
 grep -q "not started by the Windows service control manager" "$tmp/service.log" || { echo "error: no clear message:"; cat "$tmp/service.log"; exit 1; }
 echo "'service' outside the SCM fails with: $(grep -o 'not started by the Windows service control manager[^;]*' "$tmp/service.log" | head -1)"
+
+echo "== --log.file eventlog under Wine: warnings reach ReportEventW"
+# Wine's ReportEventW stores nothing, but traces each event's text on the
+# eventlog debug channel: warnings at warn level. Under Wine the netsh
+# collector always fails, so every scrape logs a warning.
+elog=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+WINEDEBUG=warn+eventlog timeout 90 wine "$win/release/portwatch_exporter.exe" --web.listen-address "127.0.0.1:$elog" --log.file eventlog > "$tmp/eventlog" 2>&1 &
+elog_pid=$!
+for _ in $(seq 1 60); do
+  curl -s -m 5 "http://127.0.0.1:$elog/metrics" > /dev/null 2>&1 && break
+  sleep 1
+done
+sleep 2
+kill "$elog_pid" 2>/dev/null || true
+grep -q 'warn:eventlog:ReportEventW.*level=warn.*collector netsh failed' "$tmp/eventlog" || { echo "error: no warning event reached the event log"; cat "$tmp/eventlog"; exit 1; }
+echo "event log: $(grep -c 'ReportEventW' "$tmp/eventlog") events, e.g. $(grep -m1 -o 'msg=\\"collector [a-z]* failed' "$tmp/eventlog")"

@@ -19,9 +19,10 @@ seed sysctl_d $fx/linux-sysctl/conf-* $fx/host1/root/*/sysctl.d/* $fx/host1/root
 seed config_yaml $fx/host1/portwatch.yml $fx/broken/portwatch.yml deploy/portwatch.yml
 seed procfs_text $fx/host1/proc/*/stat $fx/host1/proc/*/status $fx/host1/proc/*/cgroup $fx/host1/proc/net/* $fx/host1/root/etc/passwd $fx/broken/proc/net/*
 seed sock_diag_reply
+seed os_tables $fx/windows-excluded/* $fx/windows-dynamic/*
 mkdir -p fuzz/corpus/web_config_yaml
 printf 'tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\nbasic_auth_users:\n  alice: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n' > fuzz/corpus/web_config_yaml/seed.yml
-for t in sysctl_values sysctl_d config_yaml procfs_text sock_diag_reply web_config_yaml; do
+for t in sysctl_values sysctl_d config_yaml procfs_text sock_diag_reply web_config_yaml os_tables; do
   echo "== fuzz $t for ${secs}s"
   cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|Done|ERROR|panicked|SUMMARY" || true
   if [ -n "$(ls fuzz/artifacts/"$t" 2>/dev/null)" ]; then

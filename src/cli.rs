@@ -84,6 +84,7 @@ pub struct Cli {
     pub log_level: LogLevel,
 
     /// Write logs to this file (appending) instead of standard error; for services without a console.
+    /// `eventlog` (Windows) sends them to the Application event log, source portwatch_exporter.
     #[arg(long = "log.file", value_name = "PATH", global = true)]
     pub log_file: Option<PathBuf>,
 

@@ -1,13 +1,26 @@
-//! A small `log` backend writing logfmt or JSON lines to stderr, like the
-//! Prometheus exporters' `--log.format`.
+//! A small `log` backend writing logfmt or JSON lines, like the Prometheus
+//! exporters' `--log.format`: to stderr, to a file, or (`--log.file
+//! eventlog`, as windows_exporter has it) to the Windows event log.
 
 use crate::cli::{LogFormat, LogLevel};
+use crate::source::eventlog::EventLog;
 use std::io::Write;
+use std::path::Path;
+
+/// Where lines go.
+enum Sink {
+    Stderr,
+    File(std::sync::Mutex<std::fs::File>),
+    EventLog(EventLog),
+}
 
 struct Logger {
     format: LogFormat,
-    file: Option<std::sync::Mutex<std::fs::File>>,
+    sink: Sink,
 }
+
+/// The `--log.file` value that means the Windows event log.
+pub const EVENTLOG: &str = "eventlog";
 
 fn quote_logfmt(s: &str) -> String {
     if !s.is_empty() && !s.contains([' ', '"', '=', '\n']) {
@@ -56,35 +69,37 @@ impl log::Log for Logger {
         let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         let level = r.level().as_str().to_ascii_lowercase();
         let line = format_line(self.format, &ts, &level, r.target(), &r.args().to_string());
-        match &self.file {
-            Some(f) => {
+        match &self.sink {
+            Sink::File(f) => {
                 if let Ok(mut f) = f.lock() {
                     let _ = writeln!(f, "{line}");
                 }
             }
-            None => {
+            Sink::Stderr => {
                 let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
+            Sink::EventLog(e) => e.write(r.level(), &line),
         }
     }
     fn flush(&self) {}
 }
 
-/// Sets up logging; a log file that cannot be opened is an error.
-pub fn init(level: LogLevel, format: LogFormat, file: Option<&std::path::Path>) -> Result<(), String> {
+/// Sets up logging; a log file (or event log) that cannot be opened is an error.
+pub fn init(level: LogLevel, format: LogFormat, file: Option<&Path>) -> Result<(), String> {
     let filter = match level {
         LogLevel::Debug => log::LevelFilter::Debug,
         LogLevel::Info => log::LevelFilter::Info,
         LogLevel::Warn => log::LevelFilter::Warn,
         LogLevel::Error => log::LevelFilter::Error,
     };
-    let file = match file {
-        Some(p) => Some(std::sync::Mutex::new(
+    let sink = match file {
+        Some(p) if p == Path::new(EVENTLOG) => Sink::EventLog(EventLog::open()?),
+        Some(p) => Sink::File(std::sync::Mutex::new(
             std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("opening log file {}: {e}", p.display()))?,
         )),
-        None => None,
+        None => Sink::Stderr,
     };
-    if log::set_boxed_logger(Box::new(Logger { format, file })).is_ok() {
+    if log::set_boxed_logger(Box::new(Logger { format, sink })).is_ok() {
         log::set_max_level(filter);
     }
     Ok(())

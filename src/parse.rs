@@ -1,11 +1,14 @@
-//! Pure parsers for every OS's text formats. They take `&str` and return
-//! values or errors; none of them does I/O, and all compile on every OS.
+//! Pure parsers for every OS's text and binary formats. They take `&str`
+//! or `&[u8]` and return values or errors; none of them does I/O, and all
+//! compile and are tested on every OS.
 
 pub mod bsd_sysctl;
 pub mod console;
 pub mod inet_diag;
+pub mod kinfo_file;
 pub mod mib;
 pub mod netsh;
+pub mod proc_info;
 pub mod procfs;
 pub mod procnet;
 pub mod sysctl;

@@ -13,7 +13,7 @@ use super::{Collector, Paths, Request};
 use crate::model::{Family, PortSet, Protocol, RangeView, Ranges, SockState, Store};
 use crate::parse::console::decode;
 use crate::parse::netsh::{parse_dynamic, parse_excluded_table};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::Command;
 
 pub struct WindowsSource {
@@ -110,35 +110,7 @@ impl WindowsSource {
         if let Some(r) = ranges.wait(&mut snap.collectors, req.deadline) {
             snap.ranges = r;
         }
-        let all = tables.unwrap_or_default();
-        let watched: BTreeSet<(Protocol, u16)> = match &req.ports {
-            Some(p) => p.iter().copied().collect(),
-            None => all
-                .iter()
-                .filter(|(s, _)| s.protocol == Protocol::Tcp && s.state == SockState::Listen)
-                .map(|(s, _)| (Protocol::Tcp, s.port))
-                .collect(),
-        };
-        if req.ephemeral {
-            for ((proto, fam, store), view) in &snap.ranges {
-                if let (Store::Active, Some(r)) = (store, view.range) {
-                    let n = all.iter().filter(|(s, _)| s.protocol == *proto && s.family == *fam && r.contains(s.port)).count();
-                    snap.dynamic_in_use.insert((*proto, *fam), n as u64);
-                }
-            }
-            let counted = !snap.dynamic_in_use.is_empty();
-            Collector::<()>::record(&mut snap.collectors, "ephemeral", counted, "no active range or no socket table");
-        }
-        let mut pids = BTreeSet::new();
-        for (i, (mut s, pid)) in all.into_iter().filter(|(s, _)| watched.contains(&(s.protocol, s.port))).enumerate() {
-            s.inode = i as u64 + 1;
-            if pid != 0 {
-                snap.owners.entry(s.inode).or_default().insert(pid);
-                pids.insert(pid);
-            }
-            snap.sockets.push(s);
-        }
-        snap.sockets.sort();
+        let pids = super::table::fill(&mut snap, req, tables);
         let processes = self.owners.run(&mut snap.collectors, req.deadline, move |_| {
             let services = sys::services_by_pid();
             let mut out = BTreeMap::new();

@@ -2,14 +2,48 @@
 //! and `.last` through sysctlbyname(3) (no exec); the persistent value from
 //! `/etc/sysctl.conf` under the rootfs, else the kernel default. These
 //! systems have no reservation list, so nothing is ever excluded and the
-//! only remedy is moving the range. Sockets and owners (libproc on macOS,
-//! the pcblist sysctls on FreeBSD) are not implemented yet: the `sockets`
-//! collector reports failure rather than an empty answer.
+//! only remedy is moving the range.
+//!
+//! Sockets and owners come from each process's descriptors (`sys`): libproc
+//! on macOS, `kern.proc.filedesc` on FreeBSD; the records are parsed by
+//! `parse::proc_info` and `parse::kinfo_file`. A socket no process holds
+//! (TIME_WAIT) is not seen this way.
+
+#[cfg(target_os = "freebsd")]
+#[path = "freebsd.rs"]
+mod sys;
+#[cfg(target_os = "macos")]
+#[path = "macos.rs"]
+mod sys;
 
 use super::{Collector, Paths, Request};
-use crate::model::{Family, PortRange, PortSet, Protocol, RangeView, Snapshot, Store};
+use crate::model::{Family, Pid, PortRange, PortSet, Protocol, RangeView, Snapshot, Socket, Store};
 use crate::parse::bsd_sysctl::parse_portrange;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Every TCP/UDP socket of every process whose descriptors could be read.
+pub(crate) struct Walk {
+    pub rows: Vec<(Socket, Pid)>,
+    /// Processes whose descriptors the exporter may not read (not root).
+    pub denied: usize,
+}
+
+/// The user name of a uid, or the number when none is known.
+pub(crate) fn user_name(uid: libc::uid_t) -> String {
+    // SAFETY: passwd is plain data (integers and pointers); all-zero is a
+    // valid value that getpwuid_r overwrites.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: pw, buf and out are valid for the call; buf's length is passed.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() || pw.pw_name.is_null() {
+        return uid.to_string();
+    }
+    // SAFETY: on success pw_name points at a NUL-terminated string in buf.
+    unsafe { std::ffi::CStr::from_ptr(pw.pw_name) }.to_string_lossy().into_owned()
+}
 
 /// The kernel's default when /etc/sysctl.conf sets nothing.
 #[cfg(target_os = "macos")]
@@ -33,6 +67,8 @@ pub struct BsdSource {
     rootfs: PathBuf,
     sysctl: Collector<()>,
     sysctl_conf: Collector<()>,
+    sockets: Collector<()>,
+    owners: Collector<()>,
 }
 
 fn all(snap: &mut Snapshot, store: Store, range: PortRange) {
@@ -45,7 +81,13 @@ fn all(snap: &mut Snapshot, store: Store, range: PortRange) {
 
 impl BsdSource {
     pub fn new(paths: Paths) -> BsdSource {
-        BsdSource { rootfs: paths.rootfs, sysctl: Collector::new("sysctl", ()), sysctl_conf: Collector::new("sysctl_conf", ()) }
+        BsdSource {
+            rootfs: paths.rootfs,
+            sysctl: Collector::new("sysctl", ()),
+            sysctl_conf: Collector::new("sysctl_conf", ()),
+            sockets: Collector::new("sockets", ()),
+            owners: Collector::new("owners", ()),
+        }
     }
 
     pub fn reset(&mut self) {}
@@ -58,6 +100,7 @@ impl BsdSource {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULT_RANGE),
             Err(e) => Err(format!("reading {}: {e}", conf.display())),
         });
+        let walk = self.sockets.spawn(|_| sys::walk());
         let active = self.sysctl.run(&mut snap.collectors, req.deadline, |_| {
             let (a, b) = (sysctl_port("net.inet.ip.portrange.first")?, sysctl_port("net.inet.ip.portrange.last")?);
             Ok(PortRange { start: a.min(b), end: a.max(b) })
@@ -68,7 +111,17 @@ impl BsdSource {
         if let Some(r) = persistent.wait(&mut snap.collectors, req.deadline) {
             all(&mut snap, Store::Persistent, r);
         }
-        Collector::<()>::record(&mut snap.collectors, "sockets", false, "socket and owner listing is not implemented on this OS yet");
+        let walk = walk.wait(&mut snap.collectors, req.deadline);
+        let denied = walk.as_ref().map(|w| w.denied);
+        if let Some(d) = denied.filter(|d| *d > 0) {
+            log::debug!("the descriptors of {d} processes could not be read (run as root to see every owner)");
+        }
+        let pids = super::table::fill(&mut snap, req, walk.map(|w| w.rows));
+        let processes = self.owners.run(&mut snap.collectors, req.deadline, move |_| {
+            Ok(pids.into_iter().filter_map(|pid| sys::process(pid).map(|p| (pid, p))).collect::<BTreeMap<_, _>>())
+        });
+        snap.owners_resolvable = denied == Some(0) && processes.is_some();
+        snap.processes = processes.unwrap_or_default();
         snap
     }
 }
