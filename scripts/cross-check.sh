@@ -48,7 +48,7 @@ python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$listen))
 holder=$!
 timeout 150 wine "$win/release/portwatch_exporter.exe" --web.listen-address "127.0.0.1:$port" --config.file "Z:${tmp//\//\\}\\config.yml" > "$tmp/log" 2>&1 &
 exporter=$!
-cleanup() { kill "$exporter" "$holder" 2>/dev/null || true; wineserver -k 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() { kill "$exporter" "$holder" 2>/dev/null || true; pkill -P $$ -x sleep 2>/dev/null || true; wineserver -k 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 for _ in $(seq 1 120); do
   curl -s -m 5 "http://127.0.0.1:$port/metrics" > "$tmp/metrics" 2>/dev/null && [ -s "$tmp/metrics" ] && break
@@ -67,6 +67,35 @@ if timeout 60 wine "$win/release/portwatch_exporter.exe" service --log.file "Z:$
 fi
 grep -q "not started by the Windows service control manager" "$tmp/service.log" || { echo "error: no clear message:"; cat "$tmp/service.log"; exit 1; }
 echo "'service' outside the SCM fails with: $(grep -o 'not started by the Windows service control manager[^;]*' "$tmp/service.log" | head -1)"
+
+echo "== the Windows service under Wine's service control manager: install, start, scrape, stop, delete"
+# Wine ends service processes once no ordinary Wine process is left, so a
+# cmd waiting on stdin keeps the session alive while the service runs.
+svc=portwatch_ci
+sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sleep 120 </dev/null 2>/dev/null | wine cmd >/dev/null 2>&1 &
+sleep 2
+winpath() { printf 'Z:%s' "$1" | tr / '\\'; }
+wexe=$(winpath "$PWD/$win/release/portwatch_exporter.exe")
+wine sc delete "$svc" >/dev/null 2>&1 || true
+timeout 60 wine sc create "$svc" binPath= "$wexe service --web.listen-address 127.0.0.1:$sport --log.file $(winpath "$tmp/svc.log")" > "$tmp/sc" 2>&1 || { echo "error: sc create failed"; cat "$tmp/sc"; exit 1; }
+timeout 60 wine sc start "$svc" > "$tmp/sc" 2>&1 || { echo "error: sc start failed"; cat "$tmp/sc"; exit 1; }
+for _ in $(seq 1 60); do
+  curl -s -m 5 "http://127.0.0.1:$sport/metrics" > "$tmp/svc-metrics" 2>/dev/null && [ -s "$tmp/svc-metrics" ] && break
+  sleep 1
+done
+grep -q '^portwatch_build_info{' "$tmp/svc-metrics" || { echo "error: the service did not serve /metrics"; cat "$tmp/svc.log" "$tmp/sc"; exit 1; }
+timeout 60 wine sc stop "$svc" > "$tmp/sc" 2>&1 || true
+for _ in $(seq 1 30); do
+  timeout 30 wine sc query "$svc" > "$tmp/sc" 2>&1 || true
+  grep -q 'STATE *: 1 *STOPPED' "$tmp/sc" && break
+  sleep 1
+done
+timeout 60 wine sc delete "$svc" >/dev/null 2>&1 || true
+grep -q 'STATE *: 1 *STOPPED' "$tmp/sc" || { echo "error: the service did not stop"; cat "$tmp/sc"; exit 1; }
+grep -q 'WIN32_EXIT_CODE *: 0 ' "$tmp/sc" || { echo "error: the service stopped with an error"; cat "$tmp/sc" "$tmp/svc.log"; exit 1; }
+grep -q 'shutting down' "$tmp/svc.log" || { echo "error: the stop request did not reach the server"; cat "$tmp/svc.log"; exit 1; }
+echo "service $svc: served /metrics under the SCM, stopped gracefully with exit code 0"
 
 echo "== --log.file eventlog under Wine: warnings reach ReportEventW"
 # Wine's ReportEventW stores nothing, but traces each event's text on the

@@ -28,37 +28,37 @@ pub struct Cli {
     pub config_file: Option<PathBuf>,
 
     /// Address to listen on for HTTP: ":PORT" (all interfaces), "HOST:PORT" or "[IPv6]:PORT".
-    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, global = true)]
     pub listen_address: String,
 
     /// Exporter-toolkit web configuration (TLS, client certificates, basic auth, headers, rate limit),
     /// re-read whenever it changes.
-    #[arg(long = "web.config.file", value_name = "PATH")]
+    #[arg(long = "web.config.file", value_name = "PATH", global = true)]
     pub web_config: Option<PathBuf>,
 
     /// Enable POST /-/reload (reloads --config.file, like SIGHUP).
-    #[arg(long = "web.enable-lifecycle")]
+    #[arg(long = "web.enable-lifecycle", global = true)]
     pub enable_lifecycle: bool,
 
     /// Most simultaneous connections; further ones are closed at once.
-    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 64)]
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 64, global = true)]
     pub max_connections: usize,
 
     /// Most simultaneous scrape requests; further ones get 503. Simultaneous scrapes share one collection.
-    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40, global = true)]
     pub max_requests: usize,
 
     /// Seconds a client has to send its request headers (slowloris guard).
-    #[arg(long = "web.header-read-timeout", value_name = "SECONDS", default_value_t = 10.0)]
+    #[arg(long = "web.header-read-timeout", value_name = "SECONDS", default_value_t = 10.0, global = true)]
     pub header_timeout: f64,
 
     /// Seconds subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to leave time for the reply;
     /// collectors still running then report failure and the scrape answers with the rest.
-    #[arg(long = "scrape.timeout-margin", value_name = "SECONDS", default_value_t = 0.5)]
+    #[arg(long = "scrape.timeout-margin", value_name = "SECONDS", default_value_t = 0.5, global = true)]
     pub timeout_margin: f64,
 
     /// Path under which metrics are exposed.
-    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", global = true)]
     pub telemetry_path: String,
 
     /// procfs mount point: sockets' owners, processes and the active sysctl values are read here.
@@ -153,6 +153,20 @@ mod tests {
         assert_eq!(d.procfs, PathBuf::from("/proc"));
         let chk = Cli::try_parse_from(["x", "check", "--config.file", "a.yml"]).expect("check");
         assert!(matches!(chk.command, Some(Command::Check)));
+        // A Windows service's command line carries every daemon flag after `service`.
+        let svc = Cli::try_parse_from([
+            "x",
+            "service",
+            "--web.listen-address",
+            "127.0.0.1:2",
+            "--web.config.file",
+            "w.yml",
+            "--log.file",
+            "eventlog",
+        ])
+        .expect("service takes the daemon's flags");
+        assert!(matches!(svc.command, Some(Command::Service)));
+        assert_eq!((svc.listen_address.as_str(), svc.web_config), ("127.0.0.1:2", Some(PathBuf::from("w.yml"))));
         assert!(Cli::try_parse_from(["x", "--log.level", "loud"]).is_err());
     }
 

@@ -62,8 +62,10 @@ fn status(state: ServiceState, accept: ServiceControlAccept, code: u32) -> Servi
     }
 }
 
-fn service_main(_args: Vec<OsString>) {
-    let handler = service_control_handler::register(SERVICE_NAME, |control| match control {
+fn service_main(args: Vec<OsString>) {
+    // The SCM passes the installed name first; it need not be the default.
+    let name = args.first().cloned().unwrap_or_else(|| OsString::from(SERVICE_NAME));
+    let handler = service_control_handler::register(name, |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown => {
             stop_requested().notify_one();
             ServiceControlHandlerResult::NoError
