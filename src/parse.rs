@@ -14,6 +14,19 @@ pub mod procnet;
 pub mod sysctl;
 pub mod sysctld;
 
+/// Native-endian integers at a byte offset of a kernel record; None past its end.
+pub(crate) fn i32_at(b: &[u8], at: usize) -> Option<i32> {
+    Some(i32::from_ne_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_ne_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+}
+
 /// A parse failure with the offending text, small enough to log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {

@@ -10,7 +10,7 @@
 //! reported as listening (a socket that is bound but neither listening nor
 //! connected looks the same and is rare); one with a peer as `connected`.
 
-use super::{invalid, ParseError};
+use super::{i32_at, invalid, u64_at, ParseError};
 use crate::model::{Family, Protocol, SockState, Socket};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -31,14 +31,6 @@ const AF_INET: i32 = 2;
 const AF_INET6: i32 = 28;
 const IPPROTO_TCP: i32 = 6;
 const IPPROTO_UDP: i32 = 17;
-
-fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-    Some(i32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
 
 /// A BSD `sockaddr_in`/`sockaddr_in6` (length byte, family byte, port in
 /// network order, then the address): (address, port).

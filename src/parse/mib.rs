@@ -4,7 +4,7 @@
 //! byte order; a port sits in network byte order in the low 16 bits of its
 //! u32. Pure: the Windows source hands these functions the buffers.
 
-use super::{invalid, ParseError};
+use super::{invalid, u32_at, ParseError};
 use crate::model::{Family, Pid, Protocol, SockState, Socket};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -24,10 +24,6 @@ pub fn tcp_state(v: u32) -> SockState {
         11 => SockState::TimeWait,
         other => SockState::Unknown(u8::try_from(other).unwrap_or(u8::MAX)),
     }
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 fn port_at(b: &[u8], at: usize) -> Option<u16> {

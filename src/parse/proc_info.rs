@@ -5,7 +5,7 @@
 //! TCP sockets carry their state; ports are kept in network byte order in
 //! the low 16 bits of an int. Pure: the macOS source hands the buffer in.
 
-use super::{invalid, ParseError};
+use super::{i32_at, invalid, u64_at, ParseError};
 use crate::model::{Family, Protocol, SockState, Socket};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -32,14 +32,6 @@ const AF_INET6: i32 = 30;
 const IPPROTO_TCP: i32 = 6;
 const IPPROTO_UDP: i32 = 17;
 const INI_IPV6: u8 = 0x2;
-
-fn i32_at(b: &[u8], at: usize) -> Option<i32> {
-    Some(i32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
 
 /// A port kept in network order in the low 16 bits of an int.
 fn port_at(b: &[u8], at: usize) -> Option<u16> {
