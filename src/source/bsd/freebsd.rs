@@ -37,20 +37,29 @@ fn sysctl(mib: &[libc::c_int]) -> io::Result<Vec<u8>> {
     Err(io::Error::other("the table kept growing"))
 }
 
-/// The `kinfo_proc` records of a `kern.proc` answer.
-fn procs(buf: &[u8]) -> Vec<libc::kinfo_proc> {
+/// sys/user.h KINFO_PROC_SIZE on 64-bit FreeBSD, stable since 7.x.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<libc::kinfo_proc>() == 1088);
+
+/// The `kinfo_proc` records of a `kern.proc` answer. A kernel whose record
+/// size differs from libc's is an error, never a silently empty list.
+fn procs(buf: &[u8]) -> Result<Vec<libc::kinfo_proc>, String> {
     let size = std::mem::size_of::<libc::kinfo_proc>();
-    buf.chunks_exact(size)
+    let kernel = buf.get(..4).and_then(|b| b.try_into().ok()).map(i32::from_ne_bytes).unwrap_or(0);
+    if !buf.is_empty() && usize::try_from(kernel).ok() != Some(size) {
+        return Err(format!("kinfo_proc records of {kernel} bytes; this build reads {size}"));
+    }
+    Ok(buf
+        .chunks_exact(size)
         // SAFETY: each chunk holds size_of::<kinfo_proc>() bytes; the read is unaligned-safe.
         .map(|c| unsafe { std::ptr::read_unaligned(c.as_ptr().cast::<libc::kinfo_proc>()) })
-        .filter(|p| usize::try_from(p.ki_structsize).ok() == Some(size))
-        .collect()
+        .collect())
 }
 
 pub(crate) fn walk() -> Result<Walk, String> {
     let all = sysctl(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PROC, 0]).map_err(|e| format!("sysctl kern.proc.proc: {e}"))?;
     let mut walk = Walk { rows: Vec::new(), denied: 0 };
-    for p in procs(&all) {
+    for p in procs(&all)? {
         let Ok(pid) = u32::try_from(p.ki_pid) else { continue };
         match sysctl(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_FILEDESC, p.ki_pid]) {
             Ok(buf) => match parse_kinfo_files(&buf) {
@@ -72,7 +81,7 @@ fn c_string(bytes: &[libc::c_char]) -> String {
 pub(crate) fn process(pid: u32) -> Option<Process> {
     let id = libc::c_int::try_from(pid).ok()?;
     let buf = sysctl(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PID, id]).ok()?;
-    let p = procs(&buf).into_iter().next()?;
+    let p = procs(&buf).ok()?.into_iter().next()?;
     let exe = sysctl(&[libc::CTL_KERN, libc::KERN_PROC, libc::KERN_PROC_PATHNAME, id])
         .ok()
         .map(|b| String::from_utf8_lossy(b.split(|c| *c == 0).next().unwrap_or_default()).into_owned())

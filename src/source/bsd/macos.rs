@@ -52,8 +52,15 @@ fn socket_fds(pid: libc::c_int) -> Result<Vec<libc::c_int>, ()> {
     Ok(fds.iter().filter(|f| f.proc_fdtype == libc::PROX_FDTYPE_SOCKET as u32).map(|f| f.proc_fd).collect())
 }
 
+/// Room for a socket_fdinfo: the kernel refuses a smaller buffer, and a
+/// later macOS may grow the struct.
+const FDINFO_BUF: usize = 2048;
+const _: () = assert!(FDINFO_BUF >= SOCKET_FDINFO_SIZE);
+
 pub(crate) fn walk() -> Result<Walk, String> {
     let mut walk = Walk { rows: Vec::new(), denied: 0 };
+    let (mut tried, mut failed) = (0usize, 0usize);
+    let mut last_error: Option<io::Error> = None;
     for pid in pids()? {
         let Ok(owner) = u32::try_from(pid) else { continue };
         if owner == 0 {
@@ -64,12 +71,14 @@ pub(crate) fn walk() -> Result<Walk, String> {
             continue;
         };
         for fd in fds {
-            let mut buf = [0u64; SOCKET_FDINFO_SIZE / 8];
-            // SAFETY: buf holds SOCKET_FDINFO_SIZE writable bytes, 8-aligned.
-            let got =
-                unsafe { libc::proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO, buf.as_mut_ptr().cast(), SOCKET_FDINFO_SIZE as libc::c_int) };
+            let mut buf = [0u64; FDINFO_BUF / 8];
+            tried += 1;
+            // SAFETY: buf holds FDINFO_BUF writable bytes, 8-aligned.
+            let got = unsafe { libc::proc_pidfdinfo(pid, fd, PROC_PIDFDSOCKETINFO, buf.as_mut_ptr().cast(), FDINFO_BUF as libc::c_int) };
             if got <= 0 {
-                continue; // closed meanwhile
+                failed += 1; // closed meanwhile, or refused
+                last_error = Some(io::Error::last_os_error());
+                continue;
             }
             let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).take(got as usize).collect();
             match parse_socket_fdinfo(&bytes) {
@@ -78,6 +87,14 @@ pub(crate) fn walk() -> Result<Walk, String> {
                 Err(e) => return Err(format!("pid {pid} fd {fd}: {e}")),
             }
         }
+    }
+    // A few descriptors close between the listing and the query; all of
+    // them failing means the call itself does not work here.
+    if tried > 0 && failed == tried {
+        return Err(format!(
+            "proc_pidfdinfo failed for all {tried} socket descriptors: {}",
+            last_error.map(|e| e.to_string()).unwrap_or_default()
+        ));
     }
     Ok(walk)
 }
