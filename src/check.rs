@@ -69,7 +69,12 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
         let _ = writeln!(out, "\nwarning: collectors failed: {} (run with --log.level=debug for details)", failed.join(", "));
     }
     if !report.owners_resolvable {
-        let _ = writeln!(out, "\nwarning: owners are not resolvable: run as root, or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE");
+        let how = match os {
+            "linux" => "run as root, or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE",
+            "windows" => "run as an administrator, or as a service under LocalSystem",
+            _ => "run as root",
+        };
+        let _ = writeln!(out, "\nwarning: owners are not resolvable: {how}");
     }
     let others: Vec<&PortReport> = report.ports.iter().filter(|p| p.bound_by_other).collect();
     let at_risk: Vec<&PortReport> = report.ports.iter().filter(|p| p.reboot_risk() == Some(true)).collect();

@@ -49,11 +49,43 @@ pub fn windows(at_risk: &[&PortReport]) -> Vec<String> {
         .collect()
 }
 
+/// macOS and FreeBSD have no reservation list: move one bound of the range
+/// past the ports at risk, now and in /etc/sysctl.conf (read at boot). The
+/// bound that keeps the larger range moves; a range left smaller than 1024
+/// ports is called out, since outgoing connections then run short.
+pub fn bsd(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
+    let (Some(lo), Some(hi)) = (at_risk.iter().map(|p| p.port).min(), at_risk.iter().map(|p| p.port).max()) else {
+        return Vec::new();
+    };
+    let view = |store| report.ranges.get(&(Protocol::Tcp, Family::Ipv4, store)).and_then(|v| v.range);
+    let Some(r) = view(Store::Persistent).or_else(|| view(Store::Active)) else {
+        return vec!["# the dynamic range is unknown: see the sysctl collector's error".to_string()];
+    };
+    // Ports left if `first` moves above `hi`, or if `last` moves below `lo`.
+    let above = (hi < r.end).then(|| (u32::from(r.end) - u32::from(hi), "first", hi + 1));
+    let below = (lo > r.start).then(|| (u32::from(lo) - u32::from(r.start), "last", lo - 1));
+    let Some((left, key, value)) = above.into_iter().chain(below).max_by_key(|c| c.0) else {
+        return vec![format!(
+            "# no bound of {}-{} can move past ports {lo}-{hi}: move the service to a port outside the range",
+            r.start, r.end
+        )];
+    };
+    let mut lines = vec![
+        format!("sysctl net.inet.ip.portrange.{key}={value}"),
+        format!("echo 'net.inet.ip.portrange.{key}={value}' >> /etc/sysctl.conf"),
+    ];
+    if left < 1024 {
+        lines.push(format!("# this leaves only {left} ports for outgoing connections: consider moving the service instead"));
+    }
+    lines
+}
+
 /// The remedy for this OS (by name, as `std::env::consts::OS` spells it).
 pub fn for_os(os: &str, report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
     match os {
         "windows" => windows(at_risk),
         "linux" => linux(report, at_risk),
+        "macos" | "freebsd" => bsd(report, at_risk),
         _ => Vec::new(),
     }
 }
@@ -93,6 +125,37 @@ mod tests {
         assert_eq!(lines[0], format!("echo 'net.ipv4.ip_local_reserved_ports = 1433,5432-5433,30000-32767' > {DROP_IN}"));
         assert_eq!(lines[1], "sysctl --system");
         assert!(linux(&report, &[]).is_empty());
+    }
+
+    fn with_range(start: u16, end: u16) -> Report {
+        let mut ranges = BTreeMap::new();
+        let view = RangeView { range: Some(PortRange { start, end }), excluded: Some(PortSet::default()), system_excluded: None };
+        ranges.insert((Protocol::Tcp, Family::Ipv4, Store::Persistent), view);
+        Report { ranges, socket_info_limit: 10, ..Report::default() }
+    }
+
+    #[test]
+    fn bsd_remedy_moves_the_bound_that_keeps_the_larger_range() {
+        let report = with_range(49152, 65535);
+        let (a, b) = (port(50000), port(49500));
+        assert_eq!(
+            bsd(&report, &[&a, &b]),
+            vec!["sysctl net.inet.ip.portrange.first=50001", "echo 'net.inet.ip.portrange.first=50001' >> /etc/sysctl.conf"]
+        );
+        let c = port(65000);
+        let lines = bsd(&report, &[&c]);
+        assert_eq!(lines[0], "sysctl net.inet.ip.portrange.last=64999", "moving first would leave 535 ports");
+        assert_eq!(lines.len(), 2);
+        let small = with_range(10000, 10999);
+        let d = port(10500);
+        let lines = bsd(&small, &[&d]);
+        assert_eq!(lines[0], "sysctl net.inet.ip.portrange.last=10499");
+        assert!(lines[2].contains("only 500 ports"), "{lines:?}");
+        let (e, f) = (port(10000), port(10999));
+        assert!(bsd(&small, &[&e, &f])[0].starts_with("# no bound"), "ports at both ends");
+        assert!(bsd(&Report::default(), &[&d])[0].starts_with("# the dynamic range is unknown"));
+        assert!(bsd(&report, &[]).is_empty());
+        assert_eq!(for_os("freebsd", &report, &[&a]), for_os("macos", &report, &[&a]));
     }
 
     #[test]
