@@ -5,9 +5,9 @@
 pub mod bsd_sysctl;
 pub mod console;
 pub mod inet_diag;
-pub mod kinfo_file;
 pub mod mib;
 pub mod netsh;
+pub mod pcblist;
 pub mod proc_info;
 pub mod procfs;
 pub mod procnet;

@@ -2,7 +2,8 @@
 //! The binary socket tables of Windows, FreeBSD and macOS, and netsh's text.
 //! The first byte picks the parser; the rest is its input.
 use libfuzzer_sys::fuzz_target;
-use portwatch_exporter::parse::{kinfo_file, mib, netsh, proc_info};
+use portwatch_exporter::model::Protocol;
+use portwatch_exporter::parse::{mib, netsh, pcblist, proc_info};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };
@@ -12,9 +13,14 @@ fuzz_target!(|data: &[u8]| {
         2 => drop(mib::parse_udp4(rest)),
         3 => drop(mib::parse_udp6(rest)),
         4 => {
-            if let Ok(s) = kinfo_file::parse_kinfo_files(rest) {
-                // Each socket comes from a record of at least the fixed part.
-                assert!(s.len() <= rest.len() / 368);
+            for p in [Protocol::Tcp, Protocol::Udp] {
+                if let Ok(s) = pcblist::parse_pcblist(rest, p) {
+                    // Each socket comes from a record of at least one xinpcb.
+                    assert!(s.len() <= rest.len() / 400);
+                }
+            }
+            if let Ok(f) = pcblist::parse_xfiles(rest) {
+                assert!(f.len() <= rest.len() / 64);
             }
         }
         5 => {

@@ -5,6 +5,7 @@
 //! TCP sockets carry their state; ports are kept in network byte order in
 //! the low 16 bits of an int. Pure: the macOS source hands the buffer in.
 
+use super::pcblist::tcp_state;
 use super::{i32_at, invalid, u64_at, ParseError};
 use crate::model::{Family, Protocol, SockState, Socket};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -36,24 +37,6 @@ const INI_IPV6: u8 = 0x2;
 /// A port kept in network order in the low 16 bits of an int.
 fn port_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be(i32_at(b, at)? as u16))
-}
-
-/// xnu's TSI_S_* numbering (the BSD TCPS_* states).
-pub fn tcp_state(v: i32) -> SockState {
-    match v {
-        0 => SockState::Close,
-        1 => SockState::Listen,
-        2 => SockState::SynSent,
-        3 => SockState::SynRecv,
-        4 => SockState::Established,
-        5 => SockState::CloseWait,
-        6 => SockState::FinWait1,
-        7 => SockState::Closing,
-        8 => SockState::LastAck,
-        9 => SockState::FinWait2,
-        10 => SockState::TimeWait,
-        other => SockState::Unknown(u8::try_from(other).unwrap_or(u8::MAX)),
-    }
 }
 
 /// The socket of one descriptor, if it is a bound TCP or UDP socket over

@@ -4,10 +4,10 @@
 //! systems have no reservation list, so nothing is ever excluded and the
 //! only remedy is moving the range.
 //!
-//! Sockets and owners come from each process's descriptors (`sys`): libproc
-//! on macOS, `kern.proc.filedesc` on FreeBSD; the records are parsed by
-//! `parse::proc_info` and `parse::kinfo_file`. A socket no process holds
-//! (TIME_WAIT) is not seen this way.
+//! Sockets and owners (`sys`): on macOS each process's socket descriptors
+//! through libproc (`parse::proc_info`), so a socket no process holds
+//! (TIME_WAIT) is not seen; on FreeBSD the kernel's socket tables and its
+//! descriptor table, as sockstat reads them (`parse::pcblist`).
 
 #[cfg(target_os = "freebsd")]
 #[path = "freebsd.rs"]
