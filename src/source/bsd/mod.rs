@@ -22,10 +22,12 @@ use crate::parse::bsd_sysctl::parse_portrange;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Every TCP/UDP socket of every process whose descriptors could be read.
+/// Every TCP/UDP socket the exporter could see, once per holding process
+/// (pid 0: no holder seen), with the socket's kernel address as `inode`.
 pub(crate) struct Walk {
     pub rows: Vec<(Socket, Pid)>,
-    /// Processes whose descriptors the exporter may not read (not root).
+    /// Processes (or, on FreeBSD, users) whose descriptors are hidden from
+    /// the exporter for lack of rights; owners are then not fully resolvable.
     pub denied: usize,
 }
 
