@@ -60,6 +60,17 @@ grep -q "^portwatch_port_bound{name=\"wine-listener\",port=\"$listen\",protocol=
 grep -q '^portwatch_scrape_collector_success{collector="sockets"} 1' "$tmp/metrics"
 echo "Windows build under Wine: serves /metrics and sees the real listener on $listen"
 
+echo "== check under Wine: the table, and Windows advice"
+# Wine gives no owning pids, so the held port shows as held by another owner (exit 1).
+set +e
+timeout 120 wine "$win/release/portwatch_exporter.exe" check --config.file "Z:${tmp//\//\\}\\config.yml" > "$tmp/check" 2>/dev/null
+rc=$?
+set -e
+cat "$tmp/check"
+[ "$rc" = 1 ] || { echo "error: check exited $rc, expected 1"; exit 1; }
+grep -q "^wine-listener  *$listen  *tcp" "$tmp/check" || { echo "error: check did not list the watched port"; exit 1; }
+grep -q "owners are not resolvable: run as an administrator" "$tmp/check" || { echo "error: check gave no Windows advice"; exit 1; }
+
 echo "== the Windows service entry point, started outside the service control manager"
 if timeout 60 wine "$win/release/portwatch_exporter.exe" service --log.file "Z:${tmp//\//\\}\\service.log" >/dev/null 2>&1; then
   echo "error: 'service' outside the SCM must fail" >&2
