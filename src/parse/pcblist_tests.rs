@@ -216,7 +216,7 @@ fn tcp_sockets_with_state_address_and_identity() {
     let buf = list(&[
         tcp(inp("0.0.0.0", 1433, 0, 0xffff_f800_00a1), 1),
         tcp(inp("::1", 50000, 1433, 0xffff_f800_00a2), 4),
-        tcp(inp("10.0.0.5", 8080, 61000, 0), 10),      // TIME_WAIT: no socket any more
+        tcp(inp("10.0.0.5", 8080, 61000, 0), 10),       // TIME_WAIT: no socket any more
         tcp(inp("0.0.0.0", 0, 0, 0xffff_f800_00a3), 0), // socket(2) only: no port
     ]);
     let got = parse_pcblist(&buf, Protocol::Tcp).expect("parses");
