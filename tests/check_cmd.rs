@@ -103,3 +103,14 @@ fn service_subcommand_outside_windows_points_to_systemd_and_log_file_is_used() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent/dir/x.log"));
 }
+
+#[test]
+fn event_log_outside_windows_is_a_clear_refusal() {
+    let out = exporter().args(["check", "--log.file", "eventlog"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("event log exists only on Windows"), "{err}");
+    // The daemon's flags are accepted after `service`, as a Windows service's command line needs.
+    let svc = exporter().args(["service", "--web.listen-address", "127.0.0.1:0", "--log.level", "error"]).output().expect("runs");
+    assert_eq!(svc.status.code(), Some(1), "{}", String::from_utf8_lossy(&svc.stderr));
+}
