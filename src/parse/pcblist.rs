@@ -85,9 +85,12 @@ pub fn parse_pcblist(buf: &[u8], protocol: Protocol) -> Result<Vec<Socket>, Pars
     let mut at = head;
     loop {
         let len = len_at(buf, at).ok_or_else(|| invalid("a pcblist record or trailer", &format!("offset {at} of {}", buf.len())))?;
-        // The trailer is another xinpgen: as long as the header.
+        // The trailer is another xinpgen, as long as the header, and ends the answer.
         if len <= head {
-            return Ok(out);
+            if len == head && at + len == buf.len() {
+                return Ok(out);
+            }
+            return Err(invalid("an xinpgen trailer at the end", &format!("{len} bytes at offset {at} of {}", buf.len())));
         }
         let rec = buf
             .get(at..at.saturating_add(len))

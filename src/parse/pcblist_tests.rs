@@ -250,6 +250,12 @@ fn an_empty_list_is_empty_and_broken_lists_are_errors() {
     huge[64..72].copy_from_slice(&u64::MAX.to_ne_bytes());
     assert!(parse_pcblist(&huge, Protocol::Tcp).is_err(), "a length past the end");
     assert!(parse_pcblist(&good, Protocol::Udp).is_err(), "a TCP list read as UDP has the wrong record size");
+    let mut zero = good.clone();
+    zero[64..72].copy_from_slice(&0u64.to_ne_bytes());
+    assert!(parse_pcblist(&zero, Protocol::Tcp).is_err(), "a zero length mid-list is not the trailer");
+    let mut extra = good.clone();
+    extra.extend([0u8; 8]);
+    assert!(parse_pcblist(&extra, Protocol::Tcp).is_err(), "bytes after the trailer");
 }
 
 #[test]
