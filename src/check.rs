@@ -43,10 +43,11 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     let header = ["NAME", "PORT", "PROTO", "STATE", "IN RANGE", "EXCLUDED NOW", "EXCLUDED AFTER REBOOT", "HOLDERS"];
     let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
     for p in &report.ports {
-        let state = match (p.bound_by_expected, p.bound_by_other) {
-            (_, true) => "HELD BY OTHER",
-            (true, false) => "expected",
-            (false, false) => "free",
+        let state = match (p.bound_by_expected, p.bound_by_other, p.reserved_by_system) {
+            (_, true, _) => "HELD BY OTHER",
+            (_, false, Some(true)) => "RESERVED BY SYSTEM",
+            (true, false, _) => "expected",
+            (false, false, _) => "free",
         };
         rows.push([
             p.name.clone(),
@@ -85,6 +86,18 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
         let _ =
             writeln!(out, "{} ({}/{}) is held by another owner: stop that process or move it to another port.", p.name, p.protocol, p.port);
     }
+    let reserved: Vec<&PortReport> = report.ports.iter().filter(|p| p.reserved_by_system == Some(true)).collect();
+    if !reserved.is_empty() {
+        let names: Vec<String> = reserved.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
+        let _ = writeln!(
+            out,
+            "\nReserved by Windows (WinNAT/Hyper-V), so binding fails with 10013 even though nothing listens: {}\nRemedy:",
+            names.join(", ")
+        );
+        for line in crate::remedy::windows_reserved(&reserved) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     if !at_risk.is_empty() {
         let names: Vec<String> = at_risk.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
         let _ = writeln!(out, "\nAt risk after the next reboot (inside the dynamic range, not excluded): {}\nRemedy:", names.join(", "));
@@ -95,7 +108,7 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     let sockets_ok = report.collectors.iter().any(|c| c.name == "sockets" && c.success);
     let code = if !sockets_ok {
         CANNOT_RUN
-    } else if !others.is_empty() || !at_risk.is_empty() {
+    } else if !others.is_empty() || !at_risk.is_empty() || !reserved.is_empty() {
         PROBLEM
     } else {
         OK
@@ -104,4 +117,55 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
         let _ = writeln!(out, "\nAll watched ports are fine.");
     }
     (out, code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CollectorStatus, Protocol};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn port(name: &str, n: u16, reserved: Option<bool>) -> PortReport {
+        PortReport {
+            name: name.into(),
+            port: n,
+            protocol: Protocol::Tcp,
+            sockets: 0,
+            bound_by_expected: false,
+            bound_by_other: false,
+            holders: vec![],
+            in_range: BTreeMap::from([(Store::Active, false)]),
+            excluded: BTreeMap::from([(Store::Active, true), (Store::Persistent, true)]),
+            reserved_by_system: reserved,
+        }
+    }
+
+    fn report(ports: Vec<PortReport>) -> Report {
+        let sockets = CollectorStatus { name: "sockets", success: true, duration: Duration::ZERO };
+        Report { ports, owners_resolvable: true, collectors: vec![sockets], socket_info_limit: 10, ..Report::default() }
+    }
+
+    #[test]
+    fn a_port_windows_reserved_is_a_problem_with_the_winnat_remedy() {
+        let (text, code) = render(&report(vec![port("mssql", 1433, Some(true)), port("web", 8080, Some(false))]), "windows");
+        assert_eq!(code, PROBLEM, "{text}");
+        assert!(text.lines().any(|l| l.starts_with("mssql") && l.contains("RESERVED BY SYSTEM")), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("web") && l.contains("free")), "{text}");
+        assert!(
+            text.contains("Reserved by Windows (WinNAT/Hyper-V), so binding fails with 10013 even though nothing listens: tcp/1433"),
+            "{text}"
+        );
+        let remedy: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("Reserved by Windows")).skip(2).map(str::trim).collect();
+        assert_eq!(remedy.first(), Some(&"net stop winnat"), "{text}");
+        assert!(remedy.contains(&"netsh int ipv4 add excludedportrange protocol=tcp startport=1433 numberofports=1 store=persistent"));
+        assert!(remedy.contains(&"net start winnat"));
+    }
+
+    #[test]
+    fn without_system_reservations_all_is_well() {
+        let (text, code) = render(&report(vec![port("web", 8080, Some(false)), port("db", 5432, None)]), "linux");
+        assert_eq!(code, OK, "{text}");
+        assert!(text.contains("All watched ports are fine.") && !text.contains("Reserved by Windows"), "{text}");
+    }
 }

@@ -49,6 +49,19 @@ pub fn windows(at_risk: &[&PortReport]) -> Vec<String> {
         .collect()
 }
 
+/// A port inside a block Windows reserved for WinNAT/Hyper-V cannot be
+/// bound. Stopping WinNAT releases its blocks; an administered exclusion then
+/// keeps the port out of the blocks it reserves when it starts again.
+pub fn windows_reserved(ports: &[&PortReport]) -> Vec<String> {
+    if ports.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec!["net stop winnat".to_string()];
+    lines.extend(windows(ports));
+    lines.push("net start winnat".to_string());
+    lines
+}
+
 /// macOS and FreeBSD have no reservation list: move one bound of the range
 /// past the ports at risk, now and in /etc/sysctl.conf (read at boot). The
 /// bound that keeps the larger range moves; a range left smaller than 1024
@@ -162,5 +175,9 @@ mod tests {
     fn windows_remedy_is_the_netsh_line() {
         let p = port(1433);
         assert_eq!(windows(&[&p])[0], "netsh int ipv4 add excludedportrange protocol=tcp startport=1433 numberofports=1 store=persistent");
+        let r = windows_reserved(&[&p]);
+        assert_eq!((r[0].as_str(), r[3].as_str(), r.len()), ("net stop winnat", "net start winnat", 4));
+        assert_eq!(r[1], windows(&[&p])[0]);
+        assert!(windows_reserved(&[]).is_empty());
     }
 }
