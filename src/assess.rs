@@ -143,7 +143,8 @@ fn range_flags(ranges: &Ranges, protocol: Protocol, port: u16) -> (BTreeMap<Stor
     let mut excluded = BTreeMap::new();
     for store in Store::ALL {
         let views: Vec<_> = Family::ALL.iter().filter_map(|f| ranges.get(&(protocol, *f, store))).collect();
-        let known_ranges: Vec<PortRange> = views.iter().filter_map(|v| v.range).collect();
+        // BSD's IP_PORTRANGE_HIGH range hands out ports too.
+        let known_ranges: Vec<PortRange> = views.iter().flat_map(|v| v.range.into_iter().chain(v.high)).collect();
         if !known_ranges.is_empty() {
             in_range.insert(store, known_ranges.iter().any(|r| r.contains(port)));
         }

@@ -33,7 +33,12 @@ fn ranges(active: (u16, u16, &str), persistent: (u16, u16, &str)) -> Ranges {
             for f in Family::ALL {
                 r.insert(
                     (p, f, store),
-                    RangeView { range: Some(PortRange { start: s, end: e }), excluded: Some(excluded.clone()), system_excluded: None },
+                    RangeView {
+                        range: Some(PortRange { start: s, end: e }),
+                        excluded: Some(excluded.clone()),
+                        system_excluded: None,
+                        high: None,
+                    },
                 );
             }
         }
@@ -221,4 +226,19 @@ fn discovery_watches_listeners_and_expects_their_processes() {
     assert_eq!((p.name.as_str(), p.port), ("tcp-5432", 5432));
     assert_eq!((p.sockets, p.bound_by_expected, p.bound_by_other), (2, true, true));
     assert!(!p.holders[0].expected, "unexpected holders sort first");
+}
+
+#[test]
+fn a_port_in_the_bsd_high_range_is_in_range() {
+    let mut s = snap(vec![], &[]);
+    // FreeBSD after moving `first` above 50000 but leaving hifirst..hilast as they were.
+    s.ranges = ranges((50001, 65535, ""), (50001, 65535, ""));
+    let rep = assess(&watch(50000, None), &s);
+    assert_eq!(rep.ports[0].reboot_risk(), Some(false), "outside first..last and no high range");
+    for view in s.ranges.values_mut() {
+        view.high = Some(PortRange { start: 49152, end: 65535 });
+    }
+    let rep = assess(&watch(50000, None), &s);
+    assert_eq!(rep.ports[0].in_range.get(&Store::Persistent), Some(&true));
+    assert_eq!(rep.ports[0].reboot_risk(), Some(true), "programs asking for IP_PORTRANGE_HIGH can still take it");
 }

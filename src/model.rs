@@ -215,6 +215,10 @@ pub struct RangeView {
     /// Windows: exclusions no administrator made (WinNAT/Hyper-V blocks);
     /// a port inside one cannot be bound at all. None elsewhere.
     pub system_excluded: Option<PortSet>,
+    /// macOS/FreeBSD: the IP_PORTRANGE_HIGH range (`hifirst`..`hilast`),
+    /// handed out to programs that ask for it; a port inside it can be
+    /// taken as well. None elsewhere.
+    pub high: Option<PortRange>,
 }
 
 /// Which view of the range: in force now, or what the next boot applies.

@@ -62,33 +62,39 @@ pub fn windows_reserved(ports: &[&PortReport]) -> Vec<String> {
     lines
 }
 
-/// macOS and FreeBSD have no reservation list: move one bound of the range
-/// past the ports at risk, now and in /etc/sysctl.conf (read at boot). The
-/// bound that keeps the larger range moves; a range left smaller than 1024
-/// ports is called out, since outgoing connections then run short.
+/// macOS and FreeBSD have no reservation list: move one bound of each
+/// range that holds ports at risk (the default range, `first`..`last`, and
+/// the IP_PORTRANGE_HIGH range, `hifirst`..`hilast`) past those ports, now
+/// and in /etc/sysctl.conf (read at boot). The bound that keeps the larger
+/// range moves; a range left smaller than 1024 ports is called out.
 pub fn bsd(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
-    let (Some(lo), Some(hi)) = (at_risk.iter().map(|p| p.port).min(), at_risk.iter().map(|p| p.port).max()) else {
+    if at_risk.is_empty() {
         return Vec::new();
-    };
-    let view = |store| report.ranges.get(&(Protocol::Tcp, Family::Ipv4, store)).and_then(|v| v.range);
-    let Some(r) = view(Store::Persistent).or_else(|| view(Store::Active)) else {
+    }
+    let view = |store| report.ranges.get(&(Protocol::Tcp, Family::Ipv4, store)).filter(|v| v.range.is_some() || v.high.is_some());
+    let Some(v) = view(Store::Persistent).or_else(|| view(Store::Active)) else {
         return vec!["# the dynamic range is unknown: see the sysctl collector's error".to_string()];
     };
-    // Ports left if `first` moves above `hi`, or if `last` moves below `lo`.
-    let above = (hi < r.end).then(|| (u32::from(r.end) - u32::from(hi), "first", hi + 1));
-    let below = (lo > r.start).then(|| (u32::from(lo) - u32::from(r.start), "last", lo - 1));
-    let Some((left, key, value)) = above.into_iter().chain(below).max_by_key(|c| c.0) else {
-        return vec![format!(
-            "# no bound of {}-{} can move past ports {lo}-{hi}: move the service to a port outside the range",
-            r.start, r.end
-        )];
-    };
-    let mut lines = vec![
-        format!("sysctl net.inet.ip.portrange.{key}={value}"),
-        format!("echo 'net.inet.ip.portrange.{key}={value}' >> /etc/sysctl.conf"),
-    ];
-    if left < 1024 {
-        lines.push(format!("# this leaves only {left} ports for outgoing connections: consider moving the service instead"));
+    let mut lines = Vec::new();
+    for (range, low_key, high_key) in [(v.range, "first", "last"), (v.high, "hifirst", "hilast")] {
+        let Some(r) = range else { continue };
+        let inside = at_risk.iter().map(|p| p.port).filter(|p| r.contains(*p));
+        let (Some(lo), Some(hi)) = (inside.clone().min(), inside.max()) else { continue };
+        // Ports left if the lower bound moves above `hi`, or the upper one below `lo`.
+        let above = (hi < r.end).then(|| (u32::from(r.end) - u32::from(hi), low_key, hi + 1));
+        let below = (lo > r.start).then(|| (u32::from(lo) - u32::from(r.start), high_key, lo - 1));
+        let Some((left, key, value)) = above.into_iter().chain(below).max_by_key(|c| c.0) else {
+            lines.push(format!(
+                "# no bound of {}-{} can move past ports {lo}-{hi}: move the service to a port outside the range",
+                r.start, r.end
+            ));
+            continue;
+        };
+        lines.push(format!("sysctl net.inet.ip.portrange.{key}={value}"));
+        lines.push(format!("echo 'net.inet.ip.portrange.{key}={value}' >> /etc/sysctl.conf"));
+        if left < 1024 {
+            lines.push(format!("# this leaves only {left} ports in {low_key}-{high_key}: consider moving the service instead"));
+        }
     }
     lines
 }
@@ -130,7 +136,7 @@ mod tests {
         let existing = crate::parse::sysctl::parse_reserved_ports("30000-32767,5433").expect("ok");
         ranges.insert(
             (Protocol::Tcp, Family::Ipv4, Store::Persistent),
-            RangeView { range: None, excluded: Some(existing), system_excluded: None },
+            RangeView { range: None, excluded: Some(existing), system_excluded: None, high: None },
         );
         let report = Report { ranges, socket_info_limit: 10, ..Report::default() };
         let (a, b) = (port(5432), port(1433));
@@ -140,16 +146,21 @@ mod tests {
         assert!(linux(&report, &[]).is_empty());
     }
 
-    fn with_range(start: u16, end: u16) -> Report {
+    fn with_range(start: u16, end: u16, high: Option<(u16, u16)>) -> Report {
         let mut ranges = BTreeMap::new();
-        let view = RangeView { range: Some(PortRange { start, end }), excluded: Some(PortSet::default()), system_excluded: None };
+        let view = RangeView {
+            range: Some(PortRange { start, end }),
+            excluded: Some(PortSet::default()),
+            system_excluded: None,
+            high: high.map(|(start, end)| PortRange { start, end }),
+        };
         ranges.insert((Protocol::Tcp, Family::Ipv4, Store::Persistent), view);
         Report { ranges, socket_info_limit: 10, ..Report::default() }
     }
 
     #[test]
     fn bsd_remedy_moves_the_bound_that_keeps_the_larger_range() {
-        let report = with_range(49152, 65535);
+        let report = with_range(49152, 65535, None);
         let (a, b) = (port(50000), port(49500));
         assert_eq!(
             bsd(&report, &[&a, &b]),
@@ -159,16 +170,34 @@ mod tests {
         let lines = bsd(&report, &[&c]);
         assert_eq!(lines[0], "sysctl net.inet.ip.portrange.last=64999", "moving first would leave 535 ports");
         assert_eq!(lines.len(), 2);
-        let small = with_range(10000, 10999);
+        let small = with_range(10000, 10999, None);
         let d = port(10500);
         let lines = bsd(&small, &[&d]);
         assert_eq!(lines[0], "sysctl net.inet.ip.portrange.last=10499");
-        assert!(lines[2].contains("only 500 ports"), "{lines:?}");
+        assert!(lines[2].contains("only 500 ports in first-last"), "{lines:?}");
         let (e, f) = (port(10000), port(10999));
         assert!(bsd(&small, &[&e, &f])[0].starts_with("# no bound"), "ports at both ends");
         assert!(bsd(&Report::default(), &[&d])[0].starts_with("# the dynamic range is unknown"));
         assert!(bsd(&report, &[]).is_empty());
         assert_eq!(for_os("freebsd", &report, &[&a]), for_os("macos", &report, &[&a]));
+    }
+
+    #[test]
+    fn bsd_remedy_moves_the_high_range_too_when_it_holds_the_port() {
+        // FreeBSD's defaults: first..last 10000-65535, hifirst..hilast 49152-65535.
+        let report = with_range(10000, 65535, Some((49152, 65535)));
+        let p = port(50000);
+        assert_eq!(
+            bsd(&report, &[&p]),
+            vec![
+                "sysctl net.inet.ip.portrange.last=49999",
+                "echo 'net.inet.ip.portrange.last=49999' >> /etc/sysctl.conf",
+                "sysctl net.inet.ip.portrange.hifirst=50001",
+                "echo 'net.inet.ip.portrange.hifirst=50001' >> /etc/sysctl.conf",
+            ]
+        );
+        let low = port(20000);
+        assert_eq!(bsd(&report, &[&low]).len(), 2, "only the default range holds 20000");
     }
 
     #[test]

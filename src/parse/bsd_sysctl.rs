@@ -30,18 +30,50 @@ pub fn parse_portrange(text: &str) -> PortRangeKeys {
     k
 }
 
+fn ordered(a: Option<u16>, b: Option<u16>) -> Option<crate::model::PortRange> {
+    let (a, b) = (a?, b?);
+    Some(crate::model::PortRange { start: a.min(b), end: a.max(b) })
+}
+
 impl PortRangeKeys {
     /// The default dynamic range; FreeBSD allows first > last (it then
     /// allocates downwards), so the bounds are ordered.
     pub fn dynamic(&self) -> Option<crate::model::PortRange> {
-        let (a, b) = (self.first?, self.last?);
-        Some(crate::model::PortRange { start: a.min(b), end: a.max(b) })
+        ordered(self.first, self.last)
+    }
+
+    /// The IP_PORTRANGE_HIGH range, ordered likewise.
+    pub fn high(&self) -> Option<crate::model::PortRange> {
+        ordered(self.hifirst, self.hilast)
+    }
+
+    /// Each key this text does not set takes its value from `defaults`: a
+    /// sysctl.conf that sets only `first` keeps the kernel's `last`.
+    pub fn or(self, defaults: PortRangeKeys) -> PortRangeKeys {
+        PortRangeKeys {
+            first: self.first.or(defaults.first),
+            last: self.last.or(defaults.last),
+            hifirst: self.hifirst.or(defaults.hifirst),
+            hilast: self.hilast.or(defaults.hilast),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::PortRange;
+
+    #[test]
+    fn unset_keys_fall_back_to_the_kernel_defaults() {
+        let defaults = PortRangeKeys { first: Some(10000), last: Some(65535), hifirst: Some(49152), hilast: Some(65535) };
+        let only_first = parse_portrange("# moved by portwatch\nnet.inet.ip.portrange.first=50001\n").or(defaults);
+        assert_eq!(only_first.dynamic(), Some(PortRange { start: 50001, end: 65535 }));
+        assert_eq!(only_first.high(), Some(PortRange { start: 49152, end: 65535 }));
+        let downwards = parse_portrange("net.inet.ip.portrange.hifirst=60000\nnet.inet.ip.portrange.hilast=50000").or(defaults);
+        assert_eq!(downwards.high(), Some(PortRange { start: 50000, end: 60000 }));
+        assert_eq!(parse_portrange("").or(defaults), defaults);
+    }
 
     fn fixture(name: &str) -> String {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bsd-sysctl").join(name);

@@ -85,7 +85,7 @@ mod tests {
 
     fn snap_with_range() -> Snapshot {
         let mut snap = Snapshot::default();
-        let view = RangeView { range: Some(PortRange { start: 49152, end: 65535 }), excluded: None, system_excluded: None };
+        let view = RangeView { range: Some(PortRange { start: 49152, end: 65535 }), excluded: None, system_excluded: None, high: None };
         snap.ranges.insert((Protocol::Tcp, Family::Ipv4, Store::Active), view);
         snap
     }

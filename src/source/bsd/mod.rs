@@ -1,6 +1,8 @@
 //! macOS and FreeBSD: the dynamic range from `net.inet.ip.portrange.first`
-//! and `.last` through sysctlbyname(3) (no exec); the persistent value from
-//! `/etc/sysctl.conf` under the rootfs, else the kernel default. These
+//! and `.last`, and the IP_PORTRANGE_HIGH range from `.hifirst` and
+//! `.hilast`, through sysctlbyname(3) (no exec); the persistent values from
+//! `/etc/sysctl.conf` under the rootfs, each key it does not set taking the
+//! kernel default. These
 //! systems have no reservation list, so nothing is ever excluded and the
 //! only remedy is moving the range.
 //!
@@ -17,8 +19,8 @@ mod sys;
 mod sys;
 
 use super::{Collector, Paths, Request};
-use crate::model::{Family, Pid, PortRange, PortSet, Protocol, RangeView, Snapshot, Socket, Store};
-use crate::parse::bsd_sysctl::parse_portrange;
+use crate::model::{Family, Pid, PortSet, Protocol, RangeView, Snapshot, Socket, Store};
+use crate::parse::bsd_sysctl::{parse_portrange, PortRangeKeys};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -47,11 +49,11 @@ pub(crate) fn user_name(uid: libc::uid_t) -> String {
     unsafe { std::ffi::CStr::from_ptr(pw.pw_name) }.to_string_lossy().into_owned()
 }
 
-/// The kernel's default when /etc/sysctl.conf sets nothing.
+/// The kernel's defaults for what /etc/sysctl.conf does not set.
 #[cfg(target_os = "macos")]
-const DEFAULT_RANGE: PortRange = PortRange { start: 49152, end: 65535 };
+const DEFAULTS: PortRangeKeys = PortRangeKeys { first: Some(49152), last: Some(65535), hifirst: Some(49152), hilast: Some(65535) };
 #[cfg(not(target_os = "macos"))]
-const DEFAULT_RANGE: PortRange = PortRange { start: 10000, end: 65535 };
+const DEFAULTS: PortRangeKeys = PortRangeKeys { first: Some(10000), last: Some(65535), hifirst: Some(49152), hilast: Some(65535) };
 
 fn sysctl_port(name: &str) -> Result<u16, String> {
     let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
@@ -73,10 +75,12 @@ pub struct BsdSource {
     owners: Collector<()>,
 }
 
-fn all(snap: &mut Snapshot, store: Store, range: PortRange) {
+/// One view for every (protocol, family): BSD has one range for all.
+fn all(snap: &mut Snapshot, store: Store, keys: PortRangeKeys) {
     for p in Protocol::ALL {
         for f in Family::ALL {
-            snap.ranges.insert((p, f, store), RangeView { range: Some(range), excluded: Some(PortSet::default()), system_excluded: None });
+            let view = RangeView { range: keys.dynamic(), excluded: Some(PortSet::default()), system_excluded: None, high: keys.high() };
+            snap.ranges.insert((p, f, store), view);
         }
     }
 }
@@ -98,14 +102,14 @@ impl BsdSource {
         let mut snap = Snapshot::default();
         let conf = self.rootfs.join("etc/sysctl.conf");
         let persistent = self.sysctl_conf.spawn(move |_| match std::fs::read_to_string(&conf) {
-            Ok(text) => Ok(parse_portrange(&text).dynamic().unwrap_or(DEFAULT_RANGE)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULT_RANGE),
+            Ok(text) => Ok(parse_portrange(&text).or(DEFAULTS)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULTS),
             Err(e) => Err(format!("reading {}: {e}", conf.display())),
         });
         let walk = self.sockets.spawn(|_| sys::walk());
         let active = self.sysctl.run(&mut snap.collectors, req.deadline, |_| {
-            let (a, b) = (sysctl_port("net.inet.ip.portrange.first")?, sysctl_port("net.inet.ip.portrange.last")?);
-            Ok(PortRange { start: a.min(b), end: a.max(b) })
+            let key = |k: &str| sysctl_port(&format!("net.inet.ip.portrange.{k}")).map(Some);
+            Ok(PortRangeKeys { first: key("first")?, last: key("last")?, hifirst: key("hifirst")?, hilast: key("hilast")? })
         });
         if let Some(r) = active {
             all(&mut snap, Store::Active, r);

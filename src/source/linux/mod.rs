@@ -75,11 +75,15 @@ impl LinuxSource {
             insert_all(
                 &mut snap,
                 Store::Active,
-                RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None },
+                RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None, high: None },
             );
         }
         if let Some((range, reserved)) = sysctld.wait(&mut snap.collectors, req.deadline) {
-            insert_all(&mut snap, Store::Persistent, RangeView { range: Some(range), excluded: Some(reserved), system_excluded: None });
+            insert_all(
+                &mut snap,
+                Store::Persistent,
+                RangeView { range: Some(range), excluded: Some(reserved), system_excluded: None, high: None },
+            );
         }
 
         let range = if req.ephemeral { active.as_ref().map(|(r, _)| *r) } else { None };

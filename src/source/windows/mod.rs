@@ -55,6 +55,7 @@ fn ranges() -> (Ranges, Vec<String>) {
                         system_excluded: excl
                             .as_ref()
                             .map(|e| PortSet::from_ranges(e.iter().filter(|x| !x.administered).map(|x| x.range).collect())),
+                        high: None,
                     };
                     ((proto, fam, store), view)
                 }));
