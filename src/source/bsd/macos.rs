@@ -12,6 +12,13 @@ use std::io;
 /// proc_pidfdinfo flavor for a socket (bsd/sys/proc_info.h).
 const PROC_PIDFDSOCKETINFO: libc::c_int = 3;
 
+/// Clears errno, so that a call that fails without setting it is not
+/// taken for the failure before it.
+fn clear_errno() {
+    // SAFETY: __error returns this thread's errno slot.
+    unsafe { *libc::__error() = 0 };
+}
+
 fn denied() -> bool {
     matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
 }
@@ -35,6 +42,7 @@ fn pids() -> Result<Vec<libc::c_int>, String> {
 
 /// The socket descriptors of one process; Err(()) when it may not be read.
 fn socket_fds(pid: libc::c_int) -> Result<Vec<libc::c_int>, ()> {
+    clear_errno();
     // SAFETY: a size probe with no buffer.
     let need = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, std::ptr::null_mut(), 0) };
     if need <= 0 {
@@ -43,6 +51,7 @@ fn socket_fds(pid: libc::c_int) -> Result<Vec<libc::c_int>, ()> {
     let each = std::mem::size_of::<libc::proc_fdinfo>();
     let mut fds = vec![libc::proc_fdinfo { proc_fd: 0, proc_fdtype: 0 }; need as usize / each + 16];
     let bytes = libc::c_int::try_from(fds.len() * each).map_err(|_| ())?;
+    clear_errno();
     // SAFETY: fds holds `bytes` writable bytes.
     let got = unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDLISTFDS, 0, fds.as_mut_ptr().cast(), bytes) };
     if got <= 0 {
