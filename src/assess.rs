@@ -44,6 +44,23 @@ pub struct PortReport {
 }
 
 impl PortReport {
+    /// A TCP port nobody holds and nothing is known of: for tests to fill in.
+    #[cfg(test)]
+    pub(crate) fn blank(name: &str, port: u16) -> PortReport {
+        PortReport {
+            name: name.into(),
+            port,
+            protocol: Protocol::Tcp,
+            sockets: 0,
+            bound_by_expected: false,
+            bound_by_other: false,
+            holders: vec![],
+            in_range: BTreeMap::new(),
+            excluded: BTreeMap::new(),
+            reserved_by_system: None,
+        }
+    }
+
     pub fn bound(&self) -> bool {
         self.sockets > 0
     }

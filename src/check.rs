@@ -122,22 +122,16 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CollectorStatus, Protocol};
+    use crate::model::CollectorStatus;
     use std::collections::BTreeMap;
     use std::time::Duration;
 
     fn port(name: &str, n: u16, reserved: Option<bool>) -> PortReport {
         PortReport {
-            name: name.into(),
-            port: n,
-            protocol: Protocol::Tcp,
-            sockets: 0,
-            bound_by_expected: false,
-            bound_by_other: false,
-            holders: vec![],
             in_range: BTreeMap::from([(Store::Active, false)]),
             excluded: BTreeMap::from([(Store::Active, true), (Store::Persistent, true)]),
             reserved_by_system: reserved,
+            ..PortReport::blank(name, n)
         }
     }
 

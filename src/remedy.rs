@@ -116,18 +116,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn port(n: u16) -> PortReport {
-        PortReport {
-            name: format!("p{n}"),
-            port: n,
-            protocol: Protocol::Tcp,
-            sockets: 0,
-            bound_by_expected: false,
-            bound_by_other: false,
-            holders: vec![],
-            in_range: BTreeMap::new(),
-            excluded: BTreeMap::new(),
-            reserved_by_system: None,
-        }
+        PortReport::blank(&format!("p{n}"), n)
     }
 
     #[test]
