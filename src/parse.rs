@@ -23,6 +23,11 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
+/// A u16 in network byte order (a port) at a byte offset.
+pub(crate) fn be16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+}
+
 pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_ne_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }

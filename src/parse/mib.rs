@@ -4,7 +4,7 @@
 //! byte order; a port sits in network byte order in the low 16 bits of its
 //! u32. Pure: the Windows source hands these functions the buffers.
 
-use super::{invalid, u32_at, ParseError};
+use super::{be16_at, invalid, u32_at, ParseError};
 use crate::model::{Family, Pid, Protocol, SockState, Socket};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -24,10 +24,6 @@ pub fn tcp_state(v: u32) -> SockState {
         11 => SockState::TimeWait,
         other => SockState::Unknown(u8::try_from(other).unwrap_or(u8::MAX)),
     }
-}
-
-fn port_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 fn v4_at(b: &[u8], at: usize) -> Option<IpAddr> {
@@ -75,7 +71,7 @@ fn parse(buf: &[u8], l: &Layout) -> Result<Vec<(Socket, Pid)>, ParseError> {
             Some(off) => tcp_state(u32_at(row, off).ok_or_else(bad)?),
             None => SockState::Close, // a UDP socket in the table is bound: "unconn"
         };
-        let port = port_at(row, l.port).ok_or_else(bad)?;
+        let port = be16_at(row, l.port).ok_or_else(bad)?;
         let pid = u32_at(row, l.pid).ok_or_else(bad)?;
         out.push((Socket { protocol: l.protocol, family: l.family, local, port, state, inode: 0 }, pid));
     }

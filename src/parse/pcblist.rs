@@ -13,7 +13,7 @@
 //! walked by the lengths they carry; an `xinpcb` of another size is an
 //! error, not a guess. Pure: the FreeBSD source hands in the buffers.
 
-use super::{i32_at, invalid, u64_at, ParseError};
+use super::{be16_at, i32_at, invalid, u64_at, ParseError};
 use crate::model::{Family, Pid, Protocol, SockState, Socket};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -47,10 +47,6 @@ pub fn tcp_state(v: i32) -> SockState {
 
 fn len_at(b: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u64_at(b, at)?).ok()
-}
-
-fn be16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at.checked_add(1)?)?]))
 }
 
 /// One `struct xinpcb` (at the start of `x`): the socket, its `inode`
