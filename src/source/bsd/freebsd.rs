@@ -51,7 +51,7 @@ fn sees_everyone() -> bool {
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    by_name("security.bsd.see_other_uids").ok().and_then(|b| b.get(..4).map(|v| i32::from_ne_bytes([v[0], v[1], v[2], v[3]]))) != Some(0)
+    super::sysctl_int("security.bsd.see_other_uids").ok() != Some(0)
 }
 
 pub(crate) fn walk() -> Result<Walk, String> {

@@ -55,7 +55,8 @@ const DEFAULTS: PortRangeKeys = PortRangeKeys { first: Some(49152), last: Some(6
 #[cfg(not(target_os = "macos"))]
 const DEFAULTS: PortRangeKeys = PortRangeKeys { first: Some(10000), last: Some(65535), hifirst: Some(49152), hilast: Some(65535) };
 
-fn sysctl_port(name: &str) -> Result<u16, String> {
+/// An integer sysctl, by name.
+pub(crate) fn sysctl_int(name: &str) -> Result<libc::c_int, String> {
     let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>();
@@ -64,6 +65,11 @@ fn sysctl_port(name: &str) -> Result<u16, String> {
     if rc != 0 {
         return Err(format!("sysctl {name}: {}", std::io::Error::last_os_error()));
     }
+    Ok(v)
+}
+
+fn sysctl_port(name: &str) -> Result<u16, String> {
+    let v = sysctl_int(name)?;
     u16::try_from(v).map_err(|_| format!("sysctl {name}: {v} is not a port"))
 }
 
@@ -120,7 +126,7 @@ impl BsdSource {
         let walk = walk.wait(&mut snap.collectors, req.deadline);
         let denied = walk.as_ref().map(|w| w.denied);
         if let Some(d) = denied.filter(|d| *d > 0) {
-            log::debug!("the descriptors of {d} processes could not be read (run as root to see every owner)");
+            log::debug!("owners hidden from the exporter ({d} processes, or other users' on FreeBSD): run as root to see every owner");
         }
         let pids = super::table::fill(&mut snap, req, walk.map(|w| w.rows));
         let processes = self.owners.run(&mut snap.collectors, req.deadline, move |_| {
