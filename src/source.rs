@@ -42,8 +42,7 @@ pub mod signals;
 /// The Windows event log as a log sink (`--log.file eventlog`); elsewhere
 /// opening it is a clear error.
 #[cfg(windows)]
-#[path = "source/eventlog_windows.rs"]
-pub mod eventlog;
+pub use windows::eventlog;
 #[cfg(not(windows))]
 #[path = "source/eventlog_none.rs"]
 pub mod eventlog;

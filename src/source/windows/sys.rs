@@ -1,5 +1,6 @@
-//! The Windows API calls, and all `unsafe` of the Windows source: socket
-//! tables, process identity, services, registry.
+//! The Windows API calls, and all `unsafe` of the Windows source but the
+//! event log's (`eventlog.rs`): socket tables, process identity, services,
+//! registry.
 
 use crate::model::Process;
 use std::collections::HashMap;
@@ -17,8 +18,10 @@ use windows_sys::Win32::System::Services::{
 };
 use windows_sys::Win32::System::Threading::{OpenProcess, OpenProcessToken, QueryFullProcessImageNameW, PROCESS_QUERY_LIMITED_INFORMATION};
 
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(std::iter::once(0)).collect()
+/// NUL-terminated UTF-16; an interior NUL becomes a space rather than
+/// cutting the string short.
+pub(super) fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().map(|c| if c == 0 { u16::from(b' ') } else { c }).chain(std::iter::once(0)).collect()
 }
 
 fn from_wide(buf: &[u16]) -> String {

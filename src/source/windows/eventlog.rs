@@ -4,6 +4,7 @@
 //! source once (README: Windows service) so Event Viewer shows the text
 //! without a "description cannot be found" preamble.
 
+use super::sys::wide;
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::EventLog::{
     DeregisterEventSource, RegisterEventSourceW, ReportEventW, EVENTLOG_ERROR_TYPE, EVENTLOG_INFORMATION_TYPE, EVENTLOG_WARNING_TYPE,
@@ -18,10 +19,6 @@ pub struct EventLog(HANDLE);
 unsafe impl Send for EventLog {}
 // SAFETY: as above; the handle is never changed after it is opened.
 unsafe impl Sync for EventLog {}
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().map(|c| if c == 0 { u16::from(b' ') } else { c }).chain(std::iter::once(0)).collect()
-}
 
 impl EventLog {
     pub fn open() -> Result<EventLog, String> {
