@@ -68,9 +68,6 @@ pub enum SockState {
     NewSynRecv,
     /// TCP socket bound with bind() but neither listening nor connected.
     BoundInactive,
-    /// TCP socket with a peer, where the OS reports no finer state (FreeBSD
-    /// descriptor records): one of established, close_wait, fin_wait...
-    Connected,
     Unknown(u8),
 }
 
@@ -114,7 +111,6 @@ impl SockState {
             SockState::Closing => "closing",
             SockState::NewSynRecv => "new_syn_recv",
             SockState::BoundInactive => "bound_inactive",
-            SockState::Connected => "connected",
             SockState::Unknown(v) => return format!("unknown_{v}"),
         };
         s.to_string()
