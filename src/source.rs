@@ -26,6 +26,9 @@ mod unsupported;
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos", target_os = "freebsd")))]
 use unsupported::Unsupported as Inner;
 
+/// Bounded, non-blocking reads of regular files (config, certificates, sysctl, /proc).
+pub mod files;
+
 /// Sockets from full (socket, pid) tables: every OS but Linux lists them so.
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 mod table;
