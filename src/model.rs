@@ -262,5 +262,9 @@ pub struct Snapshot {
     pub dynamic_in_use: BTreeMap<(Protocol, Family), u64>,
     /// 1 when a reboot is pending, when the source can tell.
     pub reboot_required: Option<bool>,
+    /// Linux: the modelled next boot of the port sysctls, and how its boot
+    /// path was chosen. Its `unknown` lists what could not be read; then the
+    /// persistent range views are absent.
+    pub next_boot: Option<(crate::boot::NextBoot, &'static str)>,
     pub collectors: Vec<CollectorStatus>,
 }

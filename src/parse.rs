@@ -12,6 +12,7 @@ pub mod proc_info;
 pub mod procfs;
 pub mod procnet;
 pub mod sysctl;
+pub mod kernel_sysctl;
 pub mod sysctld;
 
 /// Native-endian integers at a byte offset of a kernel record; None past its end.

@@ -55,6 +55,8 @@ pub mod eventlog;
 pub struct Paths {
     pub procfs: PathBuf,
     pub rootfs: PathBuf,
+    /// The tool that applies sysctl.d at the next boot; None: detect it from the rootfs.
+    pub boot_applier: Option<crate::boot::Applier>,
 }
 
 /// What one scrape asks of the source.

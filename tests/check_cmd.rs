@@ -55,7 +55,7 @@ fn broken_config_exits_2_naming_file_line_and_field() {
 #[test]
 fn garbage_procfs_and_sysctl_d_give_collector_success_0_not_a_panic() {
     let host = fixtures().join("broken");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
     let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("config ok");
     let m = s.render(soon());
     let ok = |c: &str| value(&m, &format!("portwatch_scrape_collector_success{{collector=\"{c}\"}}"));

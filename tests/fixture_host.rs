@@ -10,7 +10,7 @@ use portwatch_exporter::source::{Paths, SocketTable};
 
 fn scrape_host1() -> String {
     let host = fixtures().join("host1");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
     let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("fixture config loads");
     s.render(soon())
 }
@@ -69,7 +69,7 @@ fn fixture_host_tells_each_situation_apart() {
 #[test]
 fn fixture_host_second_scrape_is_identical() {
     let host = fixtures().join("host1");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root") };
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
     let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("loads");
     let first = normalize(&s.render(soon()));
     let second = normalize(&s.render(soon()));

@@ -1,136 +1,283 @@
-//! sysctl.d(5) files and the order systemd-sysctl applies them in.
+//! sysctl.d(5) lines as the two tools that apply them at boot read them:
+//! systemd-sysctl (systemd 252, `src/sysctl/sysctl.c`) and procps-ng's
+//! `sysctl --system` (4.0, `src/sysctl.c`). Bytes in, no I/O.
 //!
-//! Lines are `key = value`; `#` and `;` start comments; a leading `-` on the
-//! key means "ignore failure"; keys may use `/` instead of `.`. Files with the
-//! same name in several directories: the earlier directory wins. All files are
-//! then applied in file-name order, and for each key the last assignment wins.
+//! systemd-sysctl: a line ends at `\n`, `\r`, `\r\n` or NUL; a line over
+//! 1 MiB stops the file; white space is " \t\n\r"; `#` and `;` start a
+//! comment only at the start of a line (a trailing `# …` stays in the value);
+//! a leading `-` on an assignment ignores its failure, and on a line without
+//! `=` it excludes the key from globs; the key is normalised (if its first
+//! separator is `.`, dots and slashes swap; then `//`, `/./` and a trailing
+//! `/` go). procps: a line ends at `\n` only and is cut at a NUL; white
+//! space is C's `isspace`; the key is not simplified, and `..` is resolved by
+//! the file system. Neither strips a UTF-8 BOM: it becomes part of the key.
 
-use std::collections::BTreeMap;
-
-/// One `key = value` line.
+/// One entry of a file: a key as the tool spells its /proc/sys path, and its
+/// value (None: a `-key` line that only keeps the key out of globs).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    pub key: String,
-    pub value: String,
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
     pub line: usize,
 }
 
-/// A line that is neither blank, a comment, nor an assignment.
+/// A line neither blank, a comment nor an entry. Its text is never kept, so
+/// nothing of a file that is not a sysctl file reaches a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
     pub line: usize,
-    pub text: String,
+    pub reason: &'static str,
 }
 
-/// Parses one file; never fails as a whole.
-pub fn parse_conf(text: &str) -> (Vec<Assignment>, Vec<BadLine>) {
-    let mut out = Vec::new();
-    let mut bad = Vec::new();
-    let text = text.trim_start_matches('\u{feff}');
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
+/// What a file gives: its entries, its bad lines, and whether the tool
+/// stopped reading it early (line number and why).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub entries: Vec<Entry>,
+    pub bad: Vec<BadLine>,
+    pub stopped: Option<BadLine>,
+}
+
+/// systemd's `LONG_LINE_MAX`.
+pub const SYSTEMD_LINE_MAX: usize = 1 << 20;
+
+const SD_WHITESPACE: &[u8] = b" \t\n\r";
+
+fn trim_with(mut s: &[u8], ws: impl Fn(u8) -> bool) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !ws(*first) {
+            break;
         }
-        let Some((key, value)) = line.split_once('=') else {
-            bad.push(BadLine { line: i + 1, text: line.chars().take(80).collect() });
-            continue;
-        };
-        let key = key.trim().trim_start_matches('-').trim().replace('/', ".");
-        if key.is_empty() {
-            bad.push(BadLine { line: i + 1, text: line.chars().take(80).collect() });
-            continue;
-        }
-        out.push(Assignment { key, value: value.trim().to_string(), line: i + 1 });
+        s = rest;
     }
-    (out, bad)
+    while let [rest @ .., last] = s {
+        if !ws(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
 }
 
-/// A candidate file: which directory (by precedence, 0 = highest) and its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub dir_rank: usize,
-    pub name: String,
+fn sd_strip(s: &[u8]) -> &[u8] {
+    trim_with(s, |b| SD_WHITESPACE.contains(&b))
 }
 
-/// Picks, for every file name, the candidate from the highest-precedence
-/// directory, and returns the winners in the order they are applied.
-pub fn application_order(candidates: &[Candidate]) -> Vec<Candidate> {
-    let mut by_name: BTreeMap<&str, &Candidate> = BTreeMap::new();
-    for c in candidates.iter().filter(|c| c.name.ends_with(".conf")) {
-        match by_name.get(c.name.as_str()) {
-            Some(prev) if prev.dir_rank <= c.dir_rank => {}
-            _ => {
-                by_name.insert(c.name.as_str(), c);
+/// C's `isspace` in the C locale.
+fn c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// systemd's `read_line`: splits at one end-of-line marker (`\n`, `\r`,
+/// `\r\n`, `\n\r`, or a NUL) per line.
+fn systemd_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.iter().position(|b| matches!(b, b'\n' | b'\r' | 0)).unwrap_or(rest.len());
+        let line = &rest[..end];
+        let mut next = end;
+        let mut seen = 0u8;
+        while let Some(&c) = rest.get(next) {
+            let kind = match c {
+                b'\n' => 1,
+                b'\r' => 2,
+                0 => 4,
+                _ => break,
+            };
+            if seen & 4 != 0 || seen & kind != 0 {
+                break;
+            }
+            seen |= kind;
+            next += 1;
+        }
+        rest = &rest[next..];
+        Some(line)
+    })
+}
+
+/// `sysctl_normalize` and `path_simplify`.
+pub fn systemd_normalize(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    if let Some(first) = k.iter().position(|b| *b == b'.' || *b == b'/') {
+        if k[first] == b'.' {
+            for b in &mut k[first..] {
+                *b = match *b {
+                    b'.' => b'/',
+                    b'/' => b'.',
+                    other => other,
+                };
             }
         }
     }
-    by_name.into_values().cloned().collect()
+    let absolute = k.first() == Some(&b'/');
+    let parts: Vec<&[u8]> = k.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    let joined = parts.join(&b'/');
+    match (joined.is_empty(), absolute) {
+        (true, true) => b"/".to_vec(),
+        (true, false) if !k.is_empty() => b".".to_vec(),
+        _ => joined,
+    }
 }
 
-/// The value of a key after applying files in order, with where it was set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting {
-    pub value: String,
-    pub file: String,
-    pub line: usize,
+/// Reads a file as systemd-sysctl does.
+pub fn parse_systemd(text: &[u8]) -> Parsed {
+    let mut out = Parsed::default();
+    for (i, raw) in systemd_lines(text).enumerate() {
+        let line = i + 1;
+        if raw.len() >= SYSTEMD_LINE_MAX {
+            out.stopped = Some(BadLine { line, reason: "line longer than 1 MiB: systemd-sysctl stops reading the file here" });
+            break;
+        }
+        let p = sd_strip(raw);
+        if p.is_empty() || p[0] == b'#' || p[0] == b';' {
+            continue;
+        }
+        let (key, value) = match p.iter().position(|b| *b == b'=') {
+            Some(eq) => {
+                let key = p[..eq].strip_prefix(b"-").unwrap_or(&p[..eq]);
+                (key, Some(sd_strip(&p[eq + 1..]).to_vec()))
+            }
+            None => match p.strip_prefix(b"-") {
+                Some(key) => (key, None),
+                None => {
+                    out.bad.push(BadLine { line, reason: "not an assignment (systemd-sysctl ignores it)" });
+                    continue;
+                }
+            },
+        };
+        out.entries.push(Entry { key: systemd_normalize(sd_strip(key)), value, line });
+    }
+    out
 }
 
-/// Applies parsed files (already in application order); last assignment wins.
-pub fn resolve<'a>(files: impl IntoIterator<Item = (&'a str, &'a [Assignment])>, key: &str) -> Option<Setting> {
-    let mut found = None;
-    for (file, assignments) in files {
-        for a in assignments.iter().filter(|a| a.key == key) {
-            found = Some(Setting { value: a.value.clone(), file: file.to_string(), line: a.line });
+/// procps' `slashdot(…, '.', '/')` on the key, which is how it names the
+/// file under /proc/sys.
+pub fn procps_path(key: &[u8]) -> Vec<u8> {
+    let key = key.strip_prefix(b"-").unwrap_or(key);
+    let mut k = key.to_vec();
+    if let Some(first) = k.iter().position(|b| *b == b'.' || *b == b'/') {
+        if k[first] == b'.' {
+            for b in &mut k[first..] {
+                *b = match *b {
+                    b'.' => b'/',
+                    b'/' => b'.',
+                    other => other,
+                };
+            }
         }
     }
-    found
+    k
+}
+
+/// Reads a file as procps' `sysctl --system` does (`Preload`, `parse_setting_line`).
+pub fn parse_procps(text: &[u8]) -> Parsed {
+    let mut out = Parsed::default();
+    let mut rest = text;
+    let mut line = 0;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |e| e + 1);
+        let raw = &rest[..end];
+        rest = &rest[end..];
+        line += 1;
+        if raw.len() < 2 {
+            continue;
+        }
+        // C strings end at the first NUL.
+        let raw = &raw[..raw.iter().position(|b| *b == 0).unwrap_or(raw.len())];
+        let key_start = raw.iter().position(|b| !c_space(*b)).unwrap_or(raw.len());
+        let p = &raw[key_start..];
+        if p.len() < 2 || p[0] == b'#' || p[0] == b';' {
+            continue;
+        }
+        let entry = match p.iter().position(|b| *b == b'=') {
+            None => match p.strip_prefix(b"-") {
+                Some(key) => Entry { key: procps_path(rstrip_c(key)), value: None, line },
+                None => {
+                    out.bad.push(BadLine { line, reason: "invalid syntax (sysctl --system skips it)" });
+                    continue;
+                }
+            },
+            Some(eq) => {
+                let key = p[..eq].strip_prefix(b"-").unwrap_or(&p[..eq]);
+                let key = rstrip_c(key);
+                Entry { key: procps_path(key), value: Some(trim_with(&p[eq + 1..], c_space).to_vec()), line }
+            }
+        };
+        out.entries.push(entry);
+    }
+    out
+}
+
+/// procps' `rstrip`: trailing `isspace`, keeping the first byte.
+fn rstrip_c(s: &[u8]) -> &[u8] {
+    let mut end = s.len();
+    while end > 1 && c_space(s[end - 1]) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `*?[` anywhere: the key is a glob.
+pub fn is_glob(key: &[u8]) -> bool {
+    key.iter().any(|b| matches!(b, b'*' | b'?' | b'['))
+}
+
+/// Whether glob(3) on `/proc/sys/<pattern>` finds `path` (both relative to
+/// /proc/sys, `/`-separated): component by component, `*` and `?` never
+/// crossing a `/`.
+pub fn glob_matches(pattern: &[u8], path: &str) -> bool {
+    let pats: Vec<&[u8]> = pattern.split(|b| *b == b'/').filter(|c| !c.is_empty()).collect();
+    let names: Vec<&[u8]> = path.as_bytes().split(|b| *b == b'/').collect();
+    pats.len() == names.len() && pats.iter().zip(&names).all(|(p, n)| fnmatch(p, n))
+}
+
+/// fnmatch(3) without flags, for one path component.
+fn fnmatch(p: &[u8], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((b'*', rest)) => (0..=s.len()).any(|i| fnmatch(rest, &s[i..])),
+        Some((b'?', rest)) => !s.is_empty() && fnmatch(rest, &s[1..]),
+        Some((b'[', rest)) => match (class_match(rest, s.first().copied()), s.split_first()) {
+            (Some((true, after)), Some((_, srest))) => fnmatch(after, srest),
+            (Some(_), _) => false,
+            // No closing ']': the '[' is literal.
+            (None, Some((b'[', srest))) => fnmatch(rest, srest),
+            (None, _) => false,
+        },
+        Some((b'\\', rest)) if !rest.is_empty() => s.first() == rest.first() && fnmatch(&rest[1..], &s[1..]),
+        Some((c, rest)) => s.first() == Some(c) && fnmatch(rest, &s[1..]),
+    }
+}
+
+/// A bracket expression after its `[`: whether `c` is in it, and the rest of
+/// the pattern; None when it has no closing `]`.
+fn class_match(p: &[u8], c: Option<u8>) -> Option<(bool, &[u8])> {
+    let (negate, mut i) = match p.first() {
+        Some(b'!' | b'^') => (true, 1),
+        _ => (false, 0),
+    };
+    let mut hit = false;
+    let mut first = true;
+    loop {
+        let b = *p.get(i)?;
+        if b == b']' && !first {
+            return Some((c.is_some() && hit != negate, &p[i + 1..]));
+        }
+        first = false;
+        if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|e| *e != b']') {
+            let e = p[i + 2];
+            hit |= c.is_some_and(|c| b <= c && c <= e);
+            i += 3;
+        } else {
+            hit |= c == Some(b);
+            i += 1;
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cand(dir_rank: usize, name: &str) -> Candidate {
-        Candidate { dir_rank, name: name.to_string() }
-    }
-
-    #[test]
-    fn conf_lines_are_parsed_with_line_numbers() {
-        let text =
-            "# comment\n; also\n\nnet.ipv4.ip_local_port_range = 1024 65000\n-net/ipv4/ip_local_reserved_ports=8080\ngarbage line\n = 5\n";
-        let (a, bad) = parse_conf(text);
-        assert_eq!(
-            a,
-            vec![
-                Assignment { key: "net.ipv4.ip_local_port_range".into(), value: "1024 65000".into(), line: 4 },
-                Assignment { key: "net.ipv4.ip_local_reserved_ports".into(), value: "8080".into(), line: 5 },
-            ]
-        );
-        assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), vec![6, 7]);
-    }
-
-    #[test]
-    fn earlier_directory_wins_for_same_name_and_files_apply_in_name_order() {
-        // ranks: 0 /etc/sysctl.d, 1 /run/sysctl.d, 3 /usr/lib/sysctl.d
-        let order = application_order(&[
-            cand(3, "50-default.conf"),
-            cand(0, "50-default.conf"),
-            cand(1, "10-early.conf"),
-            cand(3, "99-late.conf"),
-            cand(0, "README"),
-        ]);
-        assert_eq!(order, vec![cand(1, "10-early.conf"), cand(0, "50-default.conf"), cand(3, "99-late.conf")]);
-    }
-
-    #[test]
-    fn last_assignment_wins_across_files() {
-        let (a, _) = parse_conf("net.ipv4.ip_local_port_range = 1024 65000\n");
-        let (b, _) = parse_conf("net.ipv4.ip_local_port_range = 2000 3000\nnet.ipv4.ip_local_port_range = 4000 5000\n");
-        let (c, _) = parse_conf("vm.swappiness = 1\n");
-        let files = [("10-a.conf", a.as_slice()), ("20-b.conf", b.as_slice()), ("30-c.conf", c.as_slice())];
-        let got = resolve(files, "net.ipv4.ip_local_port_range").expect("set");
-        assert_eq!(got, Setting { value: "4000 5000".into(), file: "20-b.conf".into(), line: 2 });
-        assert_eq!(resolve(files, "net.ipv4.ip_local_reserved_ports"), None);
-    }
-}
+#[path = "sysctld_tests.rs"]
+mod tests;

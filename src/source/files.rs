@@ -14,8 +14,8 @@ pub mod cap {
     pub const CONFIG: u64 = 1 << 20;
     /// A certificate, key or CA bundle.
     pub const PEM: u64 = 1 << 20;
-    /// One sysctl.d file or sysctl.conf (systemd reads lines up to 1 MiB).
-    pub const SYSCTL: u64 = 1 << 20;
+    /// One sysctl.d file or sysctl.conf (larger than systemd's 1 MiB line limit, so that limit is modelled).
+    pub const SYSCTL: u64 = 4 << 20;
     /// /etc/passwd.
     pub const PASSWD: u64 = 8 << 20;
     /// A small `/proc` file (stat, status, cgroup, a sysctl value).
@@ -62,6 +62,58 @@ pub fn read_text(path: &Path, cap: u64) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("{} is not UTF-8 text", path.display())))
 }
 
+/// Pushes a path's names and `..`s so that the first pops first.
+fn push_components(todo: &mut Vec<std::ffi::OsString>, path: &Path) {
+    use std::path::Component;
+    for c in path.components().rev() {
+        match c {
+            Component::Normal(n) => todo.push(n.to_os_string()),
+            Component::ParentDir => todo.push("..".into()),
+            _ => {}
+        }
+    }
+}
+
+/// Follows `rel` under `root` as if `root` were `/`: `..` never climbs above
+/// it and an absolute link target is re-rooted. Returns the host path and
+/// the path inside the root (for spotting `/dev/null`). A missing component
+/// ends the walk: opening the result then fails with NotFound.
+pub fn resolve_in_root(root: &Path, rel: &Path) -> io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let mut inside: Vec<std::ffi::OsString> = Vec::new();
+    let mut todo: Vec<std::ffi::OsString> = Vec::new();
+    push_components(&mut todo, rel);
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            inside.pop();
+            continue;
+        }
+        inside.push(name);
+        let here: std::path::PathBuf = inside.iter().collect();
+        match std::fs::symlink_metadata(root.join(&here)) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > 40 {
+                    return Err(io::Error::other("too many levels of symbolic links"));
+                }
+                let target = std::fs::read_link(root.join(&here))?;
+                inside.pop();
+                if target.is_absolute() {
+                    inside.clear();
+                }
+                push_components(&mut todo, &target);
+            }
+            Ok(_) => {}
+            Err(_) => {
+                inside.extend(todo.drain(..).rev());
+                break;
+            }
+        }
+    }
+    let in_root: std::path::PathBuf = inside.iter().collect();
+    Ok((root.join(&in_root), in_root))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +137,30 @@ mod tests {
             // /proc files say size 0 and are read up to the cap.
             assert!(!read_text(Path::new("/proc/self/status"), cap::PROC_SMALL).expect("status").is_empty());
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_resolve_inside_the_root_and_never_above_it() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc/sysctl.d")).expect("mkdir");
+        std::fs::create_dir_all(root.join("usr/lib")).expect("mkdir");
+        std::fs::write(root.join("etc/shadow"), "inside").expect("write");
+        symlink("../../../../../../etc/shadow", root.join("etc/sysctl.d/escape.conf")).expect("link");
+        symlink("/etc/shadow", root.join("etc/sysctl.d/abs.conf")).expect("link");
+        symlink("/dev/null", root.join("etc/sysctl.d/mask.conf")).expect("link");
+        symlink("usr/lib", root.join("lib")).expect("link");
+        symlink("loop", root.join("loop")).expect("link");
+        for name in ["escape.conf", "abs.conf"] {
+            let (host, inside) = resolve_in_root(root, Path::new("etc/sysctl.d").join(name).as_path()).expect("resolves");
+            assert_eq!(inside, Path::new("etc/shadow"), "{name}");
+            assert_eq!(std::fs::read_to_string(host).expect("read"), "inside", "{name}: the root's file, never the host's");
+        }
+        assert_eq!(resolve_in_root(root, Path::new("etc/sysctl.d/mask.conf")).expect("ok").1, Path::new("dev/null"));
+        assert_eq!(resolve_in_root(root, Path::new("lib/sysctl.d/x.conf")).expect("ok").1, Path::new("usr/lib/sysctl.d/x.conf"));
+        assert_eq!(resolve_in_root(root, Path::new("../../etc/shadow")).expect("ok").1, Path::new("etc/shadow"));
+        assert!(resolve_in_root(root, Path::new("loop")).is_err());
     }
 }

@@ -14,7 +14,7 @@ mod sys;
 pub mod sysctl;
 
 use super::{Collector, Paths, Request};
-use crate::model::{Family, PortRange, PortSet, Process, Protocol, RangeView, Snapshot, Socket, Store};
+use crate::model::{Family, PortRange, Process, Protocol, RangeView, Snapshot, Socket, Store};
 use owners::{OwnerCache, Resolution, Wanted};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
@@ -26,6 +26,7 @@ pub struct LinuxSource {
     paths: Paths,
     sysctl: Collector<()>,
     sysctld: Collector<Vec<String>>,
+    boot_applier: Option<crate::boot::Applier>,
     sockets: Collector<SocketReader>,
     owners: Collector<(OwnerCache, ProcInfo)>,
     reboot: Collector<()>,
@@ -45,6 +46,7 @@ impl LinuxSource {
                 (OwnerCache::new(paths.procfs.clone()), ProcInfo::new(paths.procfs.clone(), paths.rootfs.clone())),
             ),
             reboot: Collector::new("reboot", ()),
+            boot_applier: paths.boot_applier,
             paths,
         }
     }
@@ -65,7 +67,8 @@ impl LinuxSource {
         // Independent collectors start together.
         let sysctl = self.sysctl.spawn(move |_| sysctl::active(&procfs).map_err(|e| e.to_string()));
         let root = rootfs.clone();
-        let sysctld = self.sysctld.spawn_partial(move |last| persistent(&root, last));
+        let applier = self.boot_applier;
+        let sysctld = self.sysctld.spawn_partial(move |last| persistent(&root, applier, last));
         let root = rootfs.clone();
         let reboot =
             self.reboot.spawn(move |_| Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| root.join(p).exists())));
@@ -78,12 +81,17 @@ impl LinuxSource {
                 RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None, high: None },
             );
         }
-        if let Some((range, reserved)) = sysctld.wait(&mut snap.collectors, req.deadline) {
-            insert_all(
-                &mut snap,
-                Store::Persistent,
-                RangeView { range: Some(range), excluded: Some(reserved), system_excluded: None, high: None },
-            );
+        if let Some((boot, why)) = sysctld.wait(&mut snap.collectors, req.deadline) {
+            if boot.unknown.is_empty() {
+                let view = RangeView {
+                    range: Some(boot.state.range),
+                    excluded: Some(boot.state.reserved.clone()),
+                    system_excluded: None,
+                    high: None,
+                };
+                insert_all(&mut snap, Store::Persistent, view);
+            }
+            snap.next_boot = Some((boot, why));
         }
 
         let range = if req.ephemeral { active.as_ref().map(|(r, _)| *r) } else { None };
@@ -154,22 +162,39 @@ fn sockets_pass(
     Ok((sockets, in_range))
 }
 
-/// Persistent values, even when some lines were bad (those are skipped, as
-/// the kernel would reject them); problems are logged when they change and
-/// fail the collector.
-fn persistent(rootfs: &Path, last_problems: &mut Vec<String>) -> (Option<(PortRange, PortSet)>, Result<(), String>) {
-    let p = sysctl::persistent(rootfs);
-    if p.problems != *last_problems {
-        for problem in &p.problems {
-            log::warn!("sysctl.d: {problem}");
+/// The next boot, as far as it can be told. Lines that the boot skips or
+/// the kernel refuses are findings, logged when they change; only what
+/// cannot be read (the boot, as root, might) fails the collector, and then
+/// the persistent view is unknown.
+fn persistent(
+    rootfs: &Path,
+    applier: Option<crate::boot::Applier>,
+    last: &mut Vec<String>,
+) -> (Option<(crate::boot::NextBoot, &'static str)>, Result<(), String>) {
+    let (boot, why) = sysctl::next_boot(rootfs, applier);
+    let mut lines: Vec<String> = boot.skipped.iter().map(|(o, why)| format!("{}:{}: {why}", o.file, o.line)).collect();
+    lines.extend(boot.rejected.iter().map(|r| {
+        format!(
+            "{}:{}: the kernel will refuse {} = {:?} at boot ({}); in force instead: {}",
+            r.origin.file,
+            r.origin.line,
+            r.key.dotted(),
+            r.value,
+            r.reason,
+            r.in_force
+        )
+    }));
+    if lines != *last {
+        for line in &lines {
+            log::warn!("sysctl.d ({}): {line}", boot.applier.as_str());
         }
-        last_problems.clone_from(&p.problems);
+        last.clone_from(&lines);
     }
-    let status = match p.problems.first() {
+    let status = match boot.unknown.first() {
         None => Ok(()),
-        Some(first) => Err(format!("{first} ({} problem(s))", p.problems.len())),
+        Some(first) => Err(format!("next boot unknown: {first} ({} problem(s))", boot.unknown.len())),
     };
-    (Some((p.range, p.reserved)), status)
+    (Some((boot, why)), status)
 }
 
 /// Linux has one range and one reserved list for TCP and UDP, IPv4 and IPv6.

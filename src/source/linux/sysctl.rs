@@ -1,18 +1,22 @@
 //! The dynamic range and reserved ports, active (`/proc/sys/net/ipv4/…`,
-//! per network namespace) and persistent (sysctl.d under the rootfs,
-//! resolved as systemd-sysctl does; see sysctl.d(5)).
+//! per network namespace) and after the next boot (the sysctl.d files under
+//! the rootfs, listed and read as the boot's sysctl tool lists and reads
+//! them; the outcome is modelled by `crate::boot`).
+//!
+//! Every path under the rootfs is resolved inside it (`files::resolve_in_root`),
+//! and every file is read with a cap and a non-blocking open.
 
+use crate::boot::{Applier, ConfFile, NextBoot};
 use crate::model::{PortRange, PortSet};
-use crate::parse::sysctl::{parse_port_range, parse_reserved_ports, DEFAULT_PORT_RANGE};
-use crate::parse::sysctld::{application_order, parse_conf, resolve, Assignment, Candidate, Setting};
+use crate::parse::sysctl::{parse_port_range, parse_reserved_ports};
+use crate::source::files::{self, cap};
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub const KEY_RANGE: &str = "net.ipv4.ip_local_port_range";
-pub const KEY_RESERVED: &str = "net.ipv4.ip_local_reserved_ports";
-
-/// Highest precedence first.
-pub const SYSCTL_DIRS: [&str; 5] = ["etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d", "lib/sysctl.d"];
+/// Directories in precedence order, as systemd 252 lists them (`/lib` only
+/// where `/usr` is not merged) and as procps lists them.
+const SYSTEMD_DIRS: [&str; 4] = ["etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d"];
+const PROCPS_DIRS: [&str; 5] = ["etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d", "lib/sysctl.d"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SysctlError {
@@ -23,7 +27,7 @@ pub enum SysctlError {
 }
 
 fn read(path: PathBuf) -> Result<String, SysctlError> {
-    std::fs::read_to_string(&path).map_err(|source| SysctlError::Read { path, source })
+    files::read_text(&path, cap::PROC_SMALL).map_err(|source| SysctlError::Read { path, source })
 }
 
 pub fn active(procfs: &Path) -> Result<(PortRange, PortSet), SysctlError> {
@@ -39,101 +43,107 @@ pub fn active(procfs: &Path) -> Result<(PortRange, PortSet), SysctlError> {
     Ok((range, reserved))
 }
 
-/// Reads a file under `root`, following symlinks inside the root; a link to
-/// /dev/null masks the file (empty).
-fn read_rooted(root: &Path, rel: &Path) -> io::Result<String> {
-    let mut path = root.join(rel);
-    for _ in 0..8 {
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = std::fs::read_link(&path)?;
-                if target == Path::new("/dev/null") {
-                    return Ok(String::new());
-                }
-                path = match target.strip_prefix("/") {
-                    Ok(abs) => root.join(abs),
-                    Err(_) => path.parent().unwrap_or(root).join(target),
-                };
-            }
-            _ => return std::fs::read_to_string(&path),
-        }
-    }
-    Err(io::Error::other("too many levels of symbolic links"))
-}
+/// How the boot path was chosen.
+pub type Detected = (Applier, &'static str);
 
-/// Persistent values, with the problems found on the way (bad lines, bad
-/// values, unreadable files). A bad value is skipped, as the kernel would
-/// reject it at boot.
-#[derive(Debug)]
-pub struct Persistent {
-    pub range: PortRange,
-    pub reserved: PortSet,
-    pub range_from: Option<Setting>,
-    pub reserved_from: Option<Setting>,
-    pub problems: Vec<String>,
-}
-
-pub fn persistent(rootfs: &Path) -> Persistent {
-    let mut out =
-        Persistent { range: DEFAULT_PORT_RANGE, reserved: PortSet::default(), range_from: None, reserved_from: None, problems: Vec::new() };
-    let mut candidates = Vec::new();
-    for (rank, dir) in SYSCTL_DIRS.iter().enumerate() {
-        match std::fs::read_dir(rootfs.join(dir)) {
-            Ok(entries) => candidates
-                .extend(entries.flatten().map(|e| Candidate { dir_rank: rank, name: e.file_name().to_string_lossy().into_owned() })),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => out.problems.push(format!("listing {}: {e}", rootfs.join(dir).display())),
-        }
+/// Which tool applies sysctl.d when this rootfs boots.
+pub fn detect(rootfs: &Path) -> Detected {
+    let inside = |rel: &str| files::resolve_in_root(rootfs, Path::new(rel)).ok();
+    if inside("run/systemd/system").is_some_and(|(p, _)| p.is_dir()) {
+        return (Applier::SystemdSysctl, "run/systemd/system exists (booted with systemd)");
     }
-    if rootfs.join("etc/sysctl.conf").exists() {
-        candidates.push(Candidate { dir_rank: SYSCTL_DIRS.len(), name: "99-sysctl.conf".into() });
-    }
-    let mut files: Vec<(String, Vec<Assignment>)> = Vec::new();
-    for c in application_order(&candidates) {
-        let rel = match SYSCTL_DIRS.get(c.dir_rank) {
-            Some(dir) => Path::new(dir).join(&c.name),
-            None => PathBuf::from("etc/sysctl.conf"),
-        };
-        let shown = format!("/{}", rel.display());
-        match read_rooted(rootfs, &rel) {
-            Ok(text) => {
-                let (assignments, bad) = parse_conf(&text);
-                out.problems.extend(bad.iter().map(|b| format!("{shown}:{}: not a 'key = value' line: {:?}", b.line, b.text)));
-                files.push((shown, assignments));
+    match inside("sbin/init") {
+        Some((host, inner)) if host.exists() => {
+            if inner.file_name().is_some_and(|n| n == "systemd") {
+                (Applier::SystemdSysctl, "/sbin/init is systemd")
+            } else {
+                (Applier::ProcpsSystem, "/sbin/init is not systemd")
             }
-            Err(e) => out.problems.push(format!("reading {shown}: {e}")),
         }
-    }
-    // Apply valid assignments only: an invalid one leaves the previous value.
-    let valid = |key: &str, ok: &dyn Fn(&str) -> bool, problems: &mut Vec<String>| -> Vec<(String, Vec<Assignment>)> {
-        files
+        _ if ["lib/systemd/systemd-sysctl", "usr/lib/systemd/systemd-sysctl"]
             .iter()
-            .map(|(name, a)| {
-                let kept = a
-                    .iter()
-                    .filter(|a| a.key == key)
-                    .filter(|a| {
-                        let good = ok(&a.value);
-                        if !good {
-                            problems.push(format!("{name}:{}: invalid value for {key}: {:?}", a.line, a.value));
-                        }
-                        good
-                    })
-                    .cloned()
-                    .collect();
-                (name.clone(), kept)
-            })
-            .collect()
+            .any(|p| inside(p).is_some_and(|(h, _)| h.exists())) =>
+        {
+            (Applier::SystemdSysctl, "no /sbin/init; systemd-sysctl is installed")
+        }
+        _ => (Applier::ProcpsSystem, "no /sbin/init and no systemd-sysctl"),
+    }
+}
+
+/// A file's content as the tool would see it; Err when the exporter cannot
+/// tell (the boot, as root, might read what we cannot).
+fn read_conf(rootfs: &Path, rel: &Path) -> Result<Vec<u8>, String> {
+    let shown = format!("/{}", rel.display());
+    let (host, inside) = files::resolve_in_root(rootfs, rel).map_err(|e| format!("{shown}: {e}"))?;
+    if inside == Path::new("dev/null") {
+        return Ok(Vec::new());
+    }
+    match std::fs::metadata(&host) {
+        // A dangling link is skipped by both tools; a directory reads as nothing.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Ok(m) if m.is_dir() => return Ok(Vec::new()),
+        _ => {}
+    }
+    files::read_bytes(&host, cap::SYSCTL).map_err(|e| format!("{shown}: {e}"))
+}
+
+/// The files the tool applies, in order, with what could not be read.
+fn conf_files(rootfs: &Path, applier: Applier, unknown: &mut Vec<String>) -> Vec<(PathBuf, Vec<u8>)> {
+    let lib_merged = std::fs::symlink_metadata(rootfs.join("lib")).map(|m| m.file_type().is_symlink()).unwrap_or(true);
+    let dirs: Vec<&str> = match applier {
+        Applier::SystemdSysctl => SYSTEMD_DIRS.iter().copied().chain((!lib_merged).then_some("lib/sysctl.d")).collect(),
+        Applier::ProcpsSystem => PROCPS_DIRS.to_vec(),
     };
-    let range_files = valid(KEY_RANGE, &|v| parse_port_range(v).is_ok(), &mut out.problems);
-    let reserved_files = valid(KEY_RESERVED, &|v| parse_reserved_ports(v).is_ok(), &mut out.problems);
-    out.range_from = resolve(range_files.iter().map(|(n, a)| (n.as_str(), a.as_slice())), KEY_RANGE);
-    out.reserved_from = resolve(reserved_files.iter().map(|(n, a)| (n.as_str(), a.as_slice())), KEY_RESERVED);
-    if let Some(r) = out.range_from.as_ref().and_then(|s| parse_port_range(&s.value).ok()) {
-        out.range = r;
+    let mut by_name: std::collections::BTreeMap<Vec<u8>, PathBuf> = std::collections::BTreeMap::new();
+    for dir in dirs {
+        let listed = files::resolve_in_root(rootfs, Path::new(dir)).and_then(|(host, _)| std::fs::read_dir(host));
+        let entries = match listed {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                unknown.push(format!("listing /{dir}: {e}"));
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let bytes = name.as_encoded_bytes().to_vec();
+            if bytes.ends_with(b".conf") {
+                by_name.entry(bytes).or_insert_with(|| Path::new(dir).join(&name));
+            }
+        }
     }
-    if let Some(r) = out.reserved_from.as_ref().and_then(|s| parse_reserved_ports(&s.value).ok()) {
-        out.reserved = r;
+    let mut out: Vec<PathBuf> = by_name.into_values().collect();
+    if applier == Applier::ProcpsSystem {
+        // `sysctl --system` applies /etc/sysctl.conf last when it is a regular file.
+        if files::resolve_in_root(rootfs, Path::new("etc/sysctl.conf")).is_ok_and(|(h, _)| h.is_file()) {
+            out.push(PathBuf::from("etc/sysctl.conf"));
+        }
     }
-    out
+    out.into_iter()
+        .filter_map(|rel| match read_conf(rootfs, &rel) {
+            Ok(text) => Some((rel, text)),
+            Err(e) => {
+                unknown.push(format!("cannot read {e}"));
+                None
+            }
+        })
+        .collect()
+}
+
+/// The next boot's port sysctls for this rootfs; `applier` overrides detection.
+pub fn next_boot(rootfs: &Path, applier: Option<Applier>) -> (NextBoot, &'static str) {
+    let (applier, why) = match applier {
+        Some(a) => (a, "set by --sysctl.boot-applier"),
+        None => detect(rootfs),
+    };
+    let mut unknown = Vec::new();
+    let confs: Vec<ConfFile> = conf_files(rootfs, applier, &mut unknown)
+        .into_iter()
+        .map(|(rel, text)| ConfFile { shown: format!("/{}", rel.display()), parsed: applier.parse(&text) })
+        .collect();
+    let mut boot = crate::boot::next_boot(applier, &confs);
+    unknown.append(&mut boot.unknown);
+    boot.unknown = unknown;
+    (boot, why)
 }
