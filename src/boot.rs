@@ -150,7 +150,15 @@ fn writes<'a>(applier: Applier, files: &'a [ConfFile], unknown: &mut Vec<String>
             table
         }
     };
-    let named: Vec<PortKey> = table.iter().filter_map(|(e, _)| key_of(applier, &e.key)).collect();
+    // Keys a glob must leave alone: systemd compares normalised keys; procps
+    // compares the path strings as spelled ("/proc/sys//net/…" is another string).
+    let named: Vec<PortKey> = table
+        .iter()
+        .filter_map(|(e, _)| match applier {
+            Applier::SystemdSysctl => key_of(applier, &e.key),
+            Applier::ProcpsSystem => PortKey::ALL.into_iter().find(|k| e.key == k.path().as_bytes()),
+        })
+        .collect();
     let mut out = Vec::new();
     for (e, file) in &table {
         let Some(value) = &e.value else { continue };
