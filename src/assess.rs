@@ -41,6 +41,48 @@ pub struct PortReport {
     pub excluded: BTreeMap<Store, bool>,
     /// Windows: inside an exclusion no administrator made, so unbindable.
     pub reserved_by_system: Option<bool>,
+    /// Verdicts that cannot be given for this port, and why.
+    pub unknown: Vec<Unknown>,
+}
+
+/// A verdict the exporter cannot give: it says so rather than guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown {
+    pub verdict: Verdict,
+    /// A short, bounded reason (a label value).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Who holds the port (the socket table could not be read).
+    Holders,
+    /// Whether the holders are the expected owner (owners could not be read).
+    Owners,
+    /// Whether the port is in the dynamic range or excluded, now.
+    Active,
+    /// Whether the port is in the range or excluded after the next boot.
+    NextBoot,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Holders => "holders",
+            Verdict::Owners => "owners",
+            Verdict::Active => "dynamic_range_now",
+            Verdict::NextBoot => "next_boot",
+        }
+    }
+    /// What the verdict is, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::Holders => "who holds the port",
+            Verdict::Owners => "whether its holders are the expected owner",
+            Verdict::Active => "whether it is in the dynamic range or excluded now",
+            Verdict::NextBoot => "whether it will be in the dynamic range or excluded after the next boot",
+        }
+    }
 }
 
 impl PortReport {
@@ -58,7 +100,13 @@ impl PortReport {
             in_range: BTreeMap::new(),
             excluded: BTreeMap::new(),
             reserved_by_system: None,
+            unknown: vec![],
         }
+    }
+
+    /// Whether a verdict is unknown for this port.
+    pub fn unknown(&self, verdict: Verdict) -> bool {
+        self.unknown.iter().any(|u| u.verdict == verdict)
     }
 
     pub fn bound(&self) -> bool {
@@ -80,6 +128,8 @@ pub struct Report {
     pub dynamic_available: BTreeMap<(Protocol, Family), u32>,
     pub owners_resolvable: bool,
     pub reboot_required: Option<bool>,
+    /// Linux: the modelled next boot and how its boot path was chosen.
+    pub next_boot: Option<(crate::boot::NextBoot, &'static str)>,
     pub collectors: Vec<CollectorStatus>,
     pub socket_info_limit: usize,
 }
@@ -193,11 +243,46 @@ fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
         in_range,
         excluded,
         reserved_by_system,
+        unknown: Vec::new(),
     }
 }
 
+/// Whether the named collector ran and succeeded.
+fn collector_ok(snap: &Snapshot, name: &str) -> Option<bool> {
+    snap.collectors.iter().find(|c| c.name == name).map(|c| c.success)
+}
+
+/// The verdicts a port's report cannot give, from what failed in the snapshot.
+fn unknowns(p: &PortReport, snap: &Snapshot) -> Vec<Unknown> {
+    let mut out = Vec::new();
+    let mut add = |verdict, reason: &str| out.push(Unknown { verdict, reason: reason.to_string() });
+    if collector_ok(snap, "sockets") != Some(true) {
+        add(Verdict::Holders, "the sockets collector failed");
+    } else if p.bound() && collector_ok(snap, "owners") == Some(false) {
+        add(Verdict::Owners, "the owners collector failed");
+    }
+    if !p.in_range.contains_key(&Store::Active) || !p.excluded.contains_key(&Store::Active) {
+        add(Verdict::Active, "the active range could not be read");
+    }
+    if !p.in_range.contains_key(&Store::Persistent) || !p.excluded.contains_key(&Store::Persistent) {
+        let reason = match &snap.next_boot {
+            Some((boot, _)) if !boot.unknown.is_empty() => "a sysctl file could not be read",
+            _ => "the persistent view could not be read",
+        };
+        add(Verdict::NextBoot, reason);
+    }
+    out
+}
+
 pub fn assess(config: &Config, snap: &Snapshot) -> Report {
-    let ports = effective_watches(config, snap).iter().map(|w| assess_port(w, snap)).collect();
+    let ports = effective_watches(config, snap)
+        .iter()
+        .map(|w| {
+            let mut p = assess_port(w, snap);
+            p.unknown = unknowns(&p, snap);
+            p
+        })
+        .collect();
     let mut dynamic_available = BTreeMap::new();
     for ((protocol, family, store), view) in &snap.ranges {
         if let (Store::Active, Some(range)) = (store, view.range) {
@@ -212,6 +297,7 @@ pub fn assess(config: &Config, snap: &Snapshot) -> Report {
         dynamic_available,
         owners_resolvable: snap.owners_resolvable,
         reboot_required: snap.reboot_required,
+        next_boot: snap.next_boot.clone(),
         collectors: snap.collectors.clone(),
         socket_info_limit: config.socket_info_limit,
     }

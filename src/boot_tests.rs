@@ -21,7 +21,10 @@ fn a_space_after_the_comma_rejects_the_whole_reserved_list_at_boot() {
     assert!(b.state.reserved.ranges().is_empty());
     assert_eq!(b.rejected.len(), 1);
     let r = &b.rejected[0];
-    assert_eq!((r.key, r.origin.file.as_str(), r.origin.line, r.in_force.as_str()), (PortKey::Reserved, "/etc/sysctl.d/60-ports.conf", 1, "(none)"));
+    assert_eq!(
+        (r.key, r.origin.file.as_str(), r.origin.line, r.in_force.as_str()),
+        (PortKey::Reserved, "/etc/sysctl.d/60-ports.conf", 1, "(none)")
+    );
 }
 
 #[test]
@@ -33,7 +36,10 @@ fn a_trailing_comment_does_not_stop_the_range() {
 
 #[test]
 fn systemd_writes_only_the_last_assignment_so_an_invalid_one_leaves_the_default() {
-    let list = [("/usr/lib/sysctl.d/10-a.conf", "net.ipv4.ip_local_port_range = 20000 30000\n"), ("/etc/sysctl.d/20-b.conf", "net.ipv4.ip_local_port_range = 30000 20000\n")];
+    let list = [
+        ("/usr/lib/sysctl.d/10-a.conf", "net.ipv4.ip_local_port_range = 20000 30000\n"),
+        ("/etc/sysctl.d/20-b.conf", "net.ipv4.ip_local_port_range = 30000 20000\n"),
+    ];
     let b = boot(SD, &list);
     assert_eq!(range(&b), (32768, 60999));
     assert_eq!(b.rejected[0].in_force, "32768 60999");

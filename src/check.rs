@@ -105,11 +105,15 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
             let _ = writeln!(out, "  {line}");
         }
     }
+    next_boot_findings(&mut out, report);
+    let unknown = cannot_tell(&mut out, report);
     let sockets_ok = report.collectors.iter().any(|c| c.name == "sockets" && c.success);
     let code = if !sockets_ok {
         CANNOT_RUN
     } else if !others.is_empty() || !at_risk.is_empty() || !reserved.is_empty() {
         PROBLEM
+    } else if unknown {
+        CANNOT_RUN
     } else {
         OK
     };
@@ -117,6 +121,48 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
         let _ = writeln!(out, "\nAll watched ports are fine.");
     }
     (out, code)
+}
+
+/// Lines of sysctl.d that the next boot skips or the kernel will refuse.
+fn next_boot_findings(out: &mut String, report: &Report) {
+    let Some((boot, why)) = &report.next_boot else { return };
+    if boot.rejected.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nThe next boot (modelled as {}: {why}) will not apply these settings:", boot.applier.as_str());
+    for r in &boot.rejected {
+        let _ = writeln!(
+            out,
+            "  {} line {}: the kernel will refuse {} = \"{}\" ({}); in force instead: {}",
+            r.origin.file,
+            r.origin.line,
+            r.key.dotted(),
+            r.value,
+            r.reason,
+            r.in_force
+        );
+    }
+    let _ = writeln!(out, "  Fix: {}", crate::remedy::SYSCTL_SYNTAX);
+}
+
+/// The verdicts that cannot be given; true when there is any.
+fn cannot_tell(out: &mut String, report: &Report) -> bool {
+    let mut any = false;
+    for p in &report.ports {
+        for u in &p.unknown {
+            if !any {
+                let _ = writeln!(out, "\nCannot tell (no all-clear is given for these):");
+                any = true;
+            }
+            let _ = writeln!(out, "  {} ({}/{}): {}: {}", p.name, p.protocol, p.port, u.verdict.describe(), u.reason);
+        }
+    }
+    if let Some((boot, _)) = &report.next_boot {
+        for u in &boot.unknown {
+            let _ = writeln!(out, "  next boot: {u}");
+        }
+    }
+    any
 }
 
 #[cfg(test)]

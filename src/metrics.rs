@@ -1,7 +1,7 @@
 //! The only place metric names, help texts and labels live: Report -> the
 //! OpenMetrics text exposition, through the official `prometheus-client`.
 
-use crate::assess::{PortReport, Report};
+use crate::assess::{PortReport, Report, Verdict};
 use crate::model::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue};
@@ -31,6 +31,12 @@ pub const COLLECTOR_DURATION: &str = "portwatch_scrape_collector_duration_second
 pub const BUILD_INFO: &str = "portwatch_build_info";
 pub const RELOAD_OK: &str = "portwatch_config_last_reload_successful";
 pub const RELOAD_TS: &str = "portwatch_config_last_reload_success_timestamp_seconds";
+pub const PORT_VERDICT_UNKNOWN: &str = "portwatch_port_verdict_unknown";
+pub const NEXT_BOOT_INFO: &str = "portwatch_next_boot_info";
+pub const NEXT_BOOT_REJECTED: &str = "portwatch_next_boot_rejected_info";
+pub const NEXT_BOOT_UNPRIVILEGED_START: &str = "portwatch_next_boot_unprivileged_port_start";
+/// Rejected sysctl lines kept as series.
+pub const REJECTED_LIMIT: usize = 20;
 /// Monotonic, but a gauge: an OpenMetrics counter's family name lacks the
 /// `_total` its sample has, which `promtool check metrics` rejects.
 pub const COLLECTIONS: &str = "portwatch_collections";
@@ -90,8 +96,44 @@ fn port_labels(p: &PortReport) -> Labels {
     vec![("name", p.name.clone()), ("port", p.port.to_string()), ("protocol", p.protocol.as_str().to_string())]
 }
 
-fn per_port(ports: &[PortReport], f: impl Fn(&PortReport) -> bool) -> Vec<(Labels, i64)> {
-    ports.iter().map(|p| (port_labels(p), i64::from(f(p)))).collect()
+/// One series per port, left out where `unknown` says the verdict cannot be given.
+fn per_port(ports: &[PortReport], unknown: &[Verdict], f: impl Fn(&PortReport) -> i64) -> Vec<(Labels, i64)> {
+    ports.iter().filter(|p| !unknown.iter().any(|v| p.unknown(*v))).map(|p| (port_labels(p), f(p))).collect()
+}
+
+fn verdicts_unknown(ports: &[PortReport]) -> Vec<(Labels, i64)> {
+    let mut out = Vec::new();
+    for p in ports {
+        for u in &p.unknown {
+            let mut l = port_labels(p);
+            l.extend([("verdict", u.verdict.as_str().to_string()), ("reason", u.reason.clone())]);
+            out.push((l, 1));
+        }
+    }
+    out
+}
+
+fn next_boot_series(r: &Report) -> (Vec<(Labels, i64)>, Vec<(Labels, i64)>, Vec<(Labels, i64)>) {
+    let Some((boot, why)) = &r.next_boot else { return (vec![], vec![], vec![]) };
+    let info = vec![(vec![("applier", boot.applier.as_str().to_string()), ("detected_by", (*why).to_string())], 1)];
+    let rejected = boot
+        .rejected
+        .iter()
+        .take(REJECTED_LIMIT)
+        .map(|x| {
+            let l = vec![
+                ("key", x.key.dotted().to_string()),
+                ("file", x.origin.file.clone()),
+                ("line", x.origin.line.to_string()),
+                ("value", x.value.clone()),
+                ("reason", x.reason.clone()),
+                ("in_force", x.in_force.clone()),
+            ];
+            (l, 1)
+        })
+        .collect();
+    let start = if boot.unknown.is_empty() { vec![(Labels::new(), i64::from(boot.state.unprivileged_port_start))] } else { vec![] };
+    (info, rejected, start)
 }
 
 fn per_store(ports: &[PortReport], pick: impl Fn(&PortReport) -> &std::collections::BTreeMap<Store, bool>) -> Vec<(Labels, i64)> {
@@ -136,25 +178,25 @@ impl Collector for Exposition {
             &mut e,
             PORT_BOUND,
             "1 if any socket holds the watched local port (any address, family or state).",
-            per_port(ports, |p| p.bound()),
+            per_port(ports, &[Verdict::Holders], |p| i64::from(p.bound())),
         )?;
         gauge(
             &mut e,
             PORT_BOUND_BY_EXPECTED,
             "1 if at least one socket on the port belongs to a process matching 'expect'.",
-            per_port(ports, |p| p.bound_by_expected),
+            per_port(ports, &[Verdict::Holders, Verdict::Owners], |p| i64::from(p.bound_by_expected)),
         )?;
         gauge(
             &mut e,
             PORT_BOUND_BY_OTHER,
             "1 if at least one socket on the port is held by another process, by no process (TIME_WAIT), or by an unidentified owner.",
-            per_port(ports, |p| p.bound_by_other),
+            per_port(ports, &[Verdict::Holders, Verdict::Owners], |p| i64::from(p.bound_by_other)),
         )?;
         gauge(
             &mut e,
             PORT_SOCKETS,
             "Number of sockets holding the watched port.",
-            ports.iter().map(|p| (port_labels(p), p.sockets as i64)),
+            per_port(ports, &[Verdict::Holders], |p| p.sockets as i64),
         )?;
         gauge(
             &mut e,
@@ -180,6 +222,31 @@ impl Collector for Exposition {
             PORT_RESERVED_BY_SYSTEM,
             "Windows: 1 if the port lies in an exclusion no administrator made (WinNAT/Hyper-V), so it cannot be bound at all.",
             ports.iter().filter_map(|p| p.reserved_by_system.map(|v| (port_labels(p), i64::from(v)))),
+        )?;
+        gauge(
+            &mut e,
+            PORT_VERDICT_UNKNOWN,
+            "1 for each verdict the exporter cannot give for the port (its series are then absent, not 0): verdict and reason say which and why.",
+            verdicts_unknown(ports),
+        )?;
+        let (boot_info, rejected, unpriv) = next_boot_series(r);
+        gauge(
+            &mut e,
+            NEXT_BOOT_INFO,
+            "Linux: the tool modelled as applying sysctl.d at the next boot (systemd-sysctl or sysctl-system), and how it was chosen.",
+            boot_info,
+        )?;
+        gauge(
+            &mut e,
+            NEXT_BOOT_REJECTED,
+            "Linux: a port sysctl that the kernel will refuse at the next boot, with its file, line, value, the kernel's reason and the value in force instead (at most 20).",
+            rejected,
+        )?;
+        gauge(
+            &mut e,
+            NEXT_BOOT_UNPRIVILEGED_START,
+            "Linux: net.ipv4.ip_unprivileged_port_start after the next boot; the range's low bound may not be below it.",
+            unpriv,
         )?;
         let range_series = |end: bool| -> Vec<(Labels, i64)> {
             r.ranges
@@ -247,8 +314,10 @@ impl Collector for Exposition {
     }
 }
 
-/// Metrics only some systems provide (absent, not faked, elsewhere).
-pub const OS_SPECIFIC: &[&str] = &[PORT_RESERVED_BY_SYSTEM];
+/// Metrics absent from the golden Linux host: those only some systems
+/// provide (absent, not faked, elsewhere), and those present only when a
+/// verdict cannot be given.
+pub const OS_SPECIFIC: &[&str] = &[PORT_RESERVED_BY_SYSTEM, PORT_VERDICT_UNKNOWN];
 
 /// Every metric name this module can emit; dashboards and rules are checked against it.
 pub const ALL: &[&str] = &[
@@ -273,6 +342,10 @@ pub const ALL: &[&str] = &[
     RELOAD_OK,
     RELOAD_TS,
     COLLECTIONS,
+    PORT_VERDICT_UNKNOWN,
+    NEXT_BOOT_INFO,
+    NEXT_BOOT_REJECTED,
+    NEXT_BOOT_UNPRIVILEGED_START,
 ];
 
 #[cfg(test)]
@@ -304,6 +377,7 @@ mod tests {
                 in_range: BTreeMap::new(),
                 excluded: BTreeMap::new(),
                 reserved_by_system: (n == 1).then_some(true),
+                unknown: vec![],
             })
             .collect();
         let report = Report { ports, owners_resolvable: true, socket_info_limit: 10, ..Report::default() };

@@ -5,6 +5,7 @@
 pub mod bsd_sysctl;
 pub mod console;
 pub mod inet_diag;
+pub mod kernel_sysctl;
 pub mod mib;
 pub mod netsh;
 pub mod pcblist;
@@ -12,7 +13,6 @@ pub mod proc_info;
 pub mod procfs;
 pub mod procnet;
 pub mod sysctl;
-pub mod kernel_sysctl;
 pub mod sysctld;
 
 /// Native-endian integers at a byte offset of a kernel record; None past its end.

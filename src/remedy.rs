@@ -109,6 +109,11 @@ pub fn for_os(os: &str, report: &Report, at_risk: &[&PortReport]) -> Vec<String>
     }
 }
 
+/// How the kernel wants the port sysctls written, for people fixing a refused line.
+pub const SYSCTL_SYNTAX: &str = "net.ipv4.ip_local_reserved_ports takes ports and ranges separated by commas, with no spaces \
+(8080,9000-9010); net.ipv4.ip_local_port_range takes two numbers, low first, the low one not below \
+net.ipv4.ip_unprivileged_port_start (which must be 0-65535). Then check again with `portwatch_exporter check`.";
+
 #[cfg(test)]
 mod tests {
     use super::*;

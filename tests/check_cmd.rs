@@ -61,11 +61,15 @@ fn garbage_procfs_and_sysctl_d_give_collector_success_0_not_a_panic() {
     let ok = |c: &str| value(&m, &format!("portwatch_scrape_collector_success{{collector=\"{c}\"}}"));
     assert_eq!(ok("sysctl"), Some(0.0), "{m}");
     assert_eq!(ok("sockets"), Some(0.0));
-    assert_eq!(ok("sysctld"), Some(0.0));
+    // Garbage lines in sysctl.d are what the boot skips or the kernel refuses:
+    // a known outcome (the defaults remain), not a failure to read.
+    assert_eq!(ok("sysctld"), Some(1.0));
     assert_eq!(ok("ephemeral"), Some(0.0), "no active range, no count");
     assert_eq!(ok("reboot"), Some(1.0));
-    // Invalid persistent values are skipped as the kernel would: defaults remain.
     assert_eq!(value(&m, r#"portwatch_dynamic_port_range_start{protocol="tcp",family="ipv4",store="persistent"}"#), Some(32768.0));
+    // No sockets were read: the holder series are absent and say why, never a 0.
+    assert_eq!(value(&m, r#"portwatch_port_bound{name="p",port="5432",protocol="tcp"}"#), None, "{m}");
+    assert!(m.contains(r#"portwatch_port_verdict_unknown{name="p",port="5432",protocol="tcp",verdict="holders",reason="the sockets collector failed"} 1"#), "{m}");
     assert!(m.contains("portwatch_build_info{"));
     assert!(m.ends_with("# EOF\n"));
 }

@@ -9,13 +9,16 @@
 //! run, `ORACLE_CASES=N` sets how many per tool).
 
 mod common;
+#[path = "common/sysctl_oracle.rs"]
+mod sysctl_oracle;
+
+use sysctl_oracle::{oracle, Held};
 
 use portwatch_exporter::boot::Applier;
 use portwatch_exporter::source::linux::sysctl::next_boot;
 use std::fmt::Write as _;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::Command;
 
 /// xorshift64*: small, seedable, enough for case generation.
 struct Rng(u64);
@@ -141,7 +144,11 @@ fn line(r: &mut Rng) -> String {
         2 => String::new(),
         3 => "not an assignment".into(),
         4 => format!("-{}", k.replace("ip_local_", "ip_local_")),
-        5 => format!("{}{}", *r.pick(&["net.ipv4.ip_local_*", "net/ipv4/ip_local_*_ports", "net.ipv4.ip_local_[pr]*"]), format!(" = {value}")),
+        5 => format!(
+            "{}{}",
+            *r.pick(&["net.ipv4.ip_local_*", "net/ipv4/ip_local_*_ports", "net.ipv4.ip_local_[pr]*"]),
+            format!(" = {value}")
+        ),
         _ => {
             let eq = *r.pick(&[" = ", "=", "\t=\t", "  =  "]);
             let lead = *r.pick(&["", "", "  ", "\t"]);
@@ -198,57 +205,6 @@ fn tree(r: &mut Rng, root: &Path) -> String {
     shown
 }
 
-/// What the kernel holds: (low, high, reserved ports 1–65535, unprivileged start).
-#[derive(Debug, PartialEq)]
-struct Held {
-    range: (u32, u32),
-    reserved: Vec<(u32, u32)>,
-    unprivileged: u32,
-}
-
-fn parse_held(out: &str) -> Held {
-    let mut it = out.split('|');
-    let mut range = it.next().unwrap_or_default().split_whitespace().map(|n| n.parse::<u32>().expect("range number"));
-    let range = (range.next().expect("low"), range.next().expect("high"));
-    let reserved_text = it.next().unwrap_or_default().trim();
-    let mut reserved = Vec::new();
-    for item in reserved_text.split(',').filter(|s| !s.is_empty()) {
-        let (a, b) = item.split_once('-').unwrap_or((item, item));
-        let (a, b) = (a.parse::<u32>().expect("port").max(1), b.parse::<u32>().expect("port"));
-        if a <= b {
-            reserved.push((a, b));
-        }
-    }
-    let unprivileged = it.next().unwrap_or_default().trim().parse().expect("unprivileged start");
-    Held { range, reserved, unprivileged }
-}
-
-/// Applies the tree with the real tool in fresh namespaces; returns what the kernel holds.
-fn oracle(root: &Path, applier: Applier) -> Held {
-    let r = root.display();
-    let binds = format!(
-        "mount --make-rprivate / && \
-         mount -t tmpfs none /run && mkdir -p /run/sysctl.d && \
-         mount -t tmpfs none /usr/local/lib && mkdir -p /usr/local/lib/sysctl.d && \
-         mount --bind {r}/etc/sysctl.d /etc/sysctl.d && mount --bind {r}/run/sysctl.d /run/sysctl.d && \
-         mount --bind {r}/usr/local/lib/sysctl.d /usr/local/lib/sysctl.d && mount --bind {r}/usr/lib/sysctl.d /usr/lib/sysctl.d && \
-         touch {r}/etc/sysctl.conf && mount --bind {r}/etc/sysctl.conf /etc/sysctl.conf"
-    );
-    let apply = match applier {
-        Applier::SystemdSysctl => "/lib/systemd/systemd-sysctl --prefix=net.ipv4.ip_local_port_range \
-             --prefix=net.ipv4.ip_local_reserved_ports --prefix=net.ipv4.ip_unprivileged_port_start"
-            .to_string(),
-        Applier::ProcpsSystem => "sysctl -q --system".to_string(),
-    };
-    let script = format!(
-        "{binds} && ({apply}) >/dev/null 2>&1; d=/proc/sys/net/ipv4; \
-         printf '%s|%s|%s' \"$(cat $d/ip_local_port_range)\" \"$(cat $d/ip_local_reserved_ports)\" \"$(cat $d/ip_unprivileged_port_start)\""
-    );
-    let out = Command::new("unshare").args(["--net", "--mount", "sh", "-c", &script]).output().expect("unshare");
-    assert!(out.status.success(), "oracle run failed: {}", String::from_utf8_lossy(&out.stderr));
-    parse_held(&String::from_utf8_lossy(&out.stdout))
-}
-
 fn modelled(root: &Path, applier: Applier) -> Option<Held> {
     let (boot, _) = next_boot(root, Some(applier));
     if !boot.unknown.is_empty() {
@@ -266,9 +222,10 @@ fn differential(applier: Applier, default_cases: usize) {
     if !common::require_root("next_boot_matches_the_real_tools_needs_root") {
         return;
     }
-    let seed: u64 = std::env::var("ORACLE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-    });
+    let seed: u64 = std::env::var("ORACLE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1);
     let cases: usize = std::env::var("ORACLE_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default_cases);
     eprintln!("{}: seed {seed}, {cases} cases (ORACLE_SEED={seed} replays)", applier.as_str());
     let mut r = Rng(seed);
@@ -291,7 +248,10 @@ fn differential(applier: Applier, default_cases: usize) {
         let (boot, _) = next_boot(dir.path(), Some(applier));
         refused_somewhere += usize::from(!boot.rejected.is_empty());
     }
-    eprintln!("{}: {compared} cases agreed with the kernel ({refused_somewhere} with a refused write), {unknown} not modelled", applier.as_str());
+    eprintln!(
+        "{}: {compared} cases agreed with the kernel ({refused_somewhere} with a refused write), {unknown} not modelled",
+        applier.as_str()
+    );
     assert!(compared >= cases * 9 / 10 || started.elapsed().as_secs() > 200, "too few cases compared: {compared} of {cases}");
     assert!(refused_somewhere > 0, "the generator never produced a value the kernel refuses");
 }

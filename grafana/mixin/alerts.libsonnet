@@ -1,6 +1,7 @@
 // Prometheus alert rules. Every expression is unit-tested in tests/rules/.
 local linuxFix = 'add {{ $labels.port }} to net.ipv4.ip_local_reserved_ports in /etc/sysctl.d/99-zz-portwatch-reserved-ports.conf (keep the ports already listed there) and run `sysctl --system`';
 local windowsFix = '`netsh int ipv4 add excludedportrange protocol={{ $labels.protocol }} startport={{ $labels.port }} numberofports=1 store=persistent` (and the same for ipv6)';
+local sysctlSyntax = 'Write net.ipv4.ip_local_reserved_ports as ports and ranges separated by commas with no spaces (8080,9000-9010), and net.ipv4.ip_local_port_range as two numbers, low first, not below net.ipv4.ip_unprivileged_port_start.';
 local checkHint = '`portwatch_exporter check` on the host prints the exact line.';
 
 {
@@ -107,6 +108,20 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           c.collectorFailingFor,
           'portwatch collector {{ $labels.collector }} fails on {{ $labels.instance }}',
           'The collector has failed for a while, so its metrics are missing or stale. The exporter logs say why (run it with --log.level=debug): unreadable /proc, garbage in sysctl.d (file and line are logged), or sock_diag unavailable.',
+        ),
+        alert(
+          'PortwatchVerdictUnknown', 'warning',
+          'portwatch_port_verdict_unknown{%s} == 1' % sel,
+          c.verdictUnknownFor,
+          'portwatch cannot tell {{ $labels.verdict }} for port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }}',
+          'The exporter cannot give this verdict ({{ $labels.reason }}), so its series are absent rather than a misleading 0 and the alerts that read them stay silent. Until it is fixed, nothing says the port is safe. %s' % checkHint,
+        ),
+        alert(
+          'PortwatchSysctlRejectedAtBoot', 'warning',
+          'portwatch_next_boot_rejected_info{%s} == 1' % sel,
+          c.rejectedAtBootFor,
+          'Your {{ $labels.key }} in {{ $labels.file }} line {{ $labels.line }} on {{ $labels.instance }} will be rejected at boot',
+          'The kernel will refuse {{ $labels.key }} = "{{ $labels.value }}" from {{ $labels.file }} line {{ $labels.line }} at the next boot ({{ $labels.reason }}), so {{ $labels.in_force }} stays in force instead. %s %s' % [sysctlSyntax, checkHint],
         ),
         alert(
           'PortwatchOwnersNotResolvable', 'warning',

@@ -15,6 +15,8 @@
     expectedMissingFor: '5m',
     collectorFailingFor: '10m',
     ownersUnresolvableFor: '15m',
+    verdictUnknownFor: '15m',
+    rejectedAtBootFor: '5m',
     exporterDownFor: '5m',
     // Share of the dynamic range in use above which ports are "nearly exhausted".
     dynamicPortsUsedThreshold: 0.8,

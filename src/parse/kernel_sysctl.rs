@@ -281,10 +281,7 @@ pub fn write(state: &mut PortSysctls, key: PortKey, data: &[u8]) -> Result<(), R
                         return Err(format!("low bound {lo} is above high bound {hi}"));
                     }
                     if lo < i64::from(state.unprivileged_port_start) {
-                        return Err(format!(
-                            "low bound {lo} is below ip_unprivileged_port_start ({})",
-                            state.unprivileged_port_start
-                        ));
+                        return Err(format!("low bound {lo} is below ip_unprivileged_port_start ({})", state.unprivileged_port_start));
                     }
                     state.range = PortRange { start: lo as u16, end: hi as u16 };
                 }
@@ -305,8 +302,7 @@ pub fn write(state: &mut PortSysctls, key: PortKey, data: &[u8]) -> Result<(), R
             })
         }
         PortKey::Reserved => {
-            let mut bits: Vec<PortRangeU32> =
-                state.reserved.ranges().iter().map(|r| (u32::from(r.start), u32::from(r.end))).collect();
+            let mut bits: Vec<PortRangeU32> = state.reserved.ranges().iter().map(|r| (u32::from(r.start), u32::from(r.end))).collect();
             let before = bits.clone();
             let result = write_all(data, |d, ppos| large_bitmap(d, ppos, &mut bits));
             // A refused later chunk keeps what earlier chunks wrote, as the kernel does.

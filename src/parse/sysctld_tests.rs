@@ -3,13 +3,7 @@ use super::*;
 fn keys_values(p: &Parsed) -> Vec<(String, Option<String>, usize)> {
     p.entries
         .iter()
-        .map(|e| {
-            (
-                String::from_utf8_lossy(&e.key).into_owned(),
-                e.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()),
-                e.line,
-            )
-        })
+        .map(|e| (String::from_utf8_lossy(&e.key).into_owned(), e.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()), e.line))
         .collect()
 }
 

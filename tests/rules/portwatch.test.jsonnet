@@ -150,6 +150,28 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
+      name: 'a verdict that cannot be given pages after 15m; a known one never',
+      interval: '1m',
+      input_series: [
+        series('portwatch_port_verdict_unknown', pg { verdict: 'next_boot', reason: 'a sysctl file could not be read' }, '1x20'),
+        series('portwatch_port_reboot_risk', { name: 'web', port: '80', protocol: 'tcp' }, '0x20'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchVerdictUnknown', []),
+        at('17m', 'PortwatchVerdictUnknown', [fire('PortwatchVerdictUnknown', h + pg { verdict: 'next_boot', reason: 'a sysctl file could not be read' })]),
+      ],
+    },
+    {
+      name: 'a port sysctl the kernel will refuse at boot names the file and line',
+      interval: '1m',
+      local rej = { key: 'net.ipv4.ip_local_reserved_ports', file: '/etc/sysctl.d/60-ports.conf', line: '1', value: '40000, 40001', reason: "unexpected ',' after a number", in_force: '(none)' },
+      input_series: [series('portwatch_next_boot_rejected_info', rej, '1x10')],
+      alert_rule_test: [
+        at('3m', 'PortwatchSysctlRejectedAtBoot', []),
+        at('7m', 'PortwatchSysctlRejectedAtBoot', [fire('PortwatchSysctlRejectedAtBoot', h + rej)]),
+      ],
+    },
+    {
       name: 'exporter down, then absent',
       interval: '1m',
       input_series: [series('up', {}, '1 0x10')],
