@@ -113,7 +113,10 @@ fn verdicts_unknown(ports: &[PortReport]) -> Vec<(Labels, i64)> {
     out
 }
 
-fn next_boot_series(r: &Report) -> (Vec<(Labels, i64)>, Vec<(Labels, i64)>, Vec<(Labels, i64)>) {
+type Series = Vec<(Labels, i64)>;
+
+/// The next boot's info, rejected lines and unprivileged start.
+fn next_boot_series(r: &Report) -> (Series, Series, Series) {
     let Some((boot, why)) = &r.next_boot else { return (vec![], vec![], vec![]) };
     let info = vec![(vec![("applier", boot.applier.as_str().to_string()), ("detected_by", (*why).to_string())], 1)];
     let rejected = boot

@@ -70,7 +70,7 @@ fn range_value(r: &mut Rng) -> String {
     };
     match r.below(12) {
         0 => v.push_str(" # widen for the app"),
-        1 => v.push_str("x"),
+        1 => v.push('x'),
         2 => v.push('\u{b}'),
         3 => v.clear(),
         4 => v = format!("{v} ; note"),
@@ -143,12 +143,8 @@ fn line(r: &mut Rng) -> String {
         1 => "; another".into(),
         2 => String::new(),
         3 => "not an assignment".into(),
-        4 => format!("-{}", k.replace("ip_local_", "ip_local_")),
-        5 => format!(
-            "{}{}",
-            *r.pick(&["net.ipv4.ip_local_*", "net/ipv4/ip_local_*_ports", "net.ipv4.ip_local_[pr]*"]),
-            format!(" = {value}")
-        ),
+        4 => format!("-{k}"),
+        5 => format!("{} = {value}", *r.pick(&["net.ipv4.ip_local_*", "net/ipv4/ip_local_*_ports", "net.ipv4.ip_local_[pr]*"])),
         _ => {
             let eq = *r.pick(&[" = ", "=", "\t=\t", "  =  "]);
             let lead = *r.pick(&["", "", "  ", "\t"]);

@@ -320,7 +320,7 @@ fn to_portset(bits: &[PortRangeU32]) -> PortSet {
         bits.iter()
             .filter_map(|&(a, b)| {
                 let a = a.max(1);
-                (a <= b).then(|| PortRange { start: a as u16, end: b as u16 })
+                (a <= b).then_some(PortRange { start: a as u16, end: b as u16 })
             })
             .collect(),
     )
