@@ -69,6 +69,12 @@ pub struct Cli {
     #[arg(long = "path.rootfs", value_name = "PATH", default_value = "/", global = true)]
     pub rootfs: PathBuf,
 
+    /// Which tool applies sysctl.d at the next boot, for the after-reboot verdicts: `auto` detects it
+    /// from the rootfs (/run/systemd/system, /sbin/init), `systemd-sysctl` (systemd hosts) or
+    /// `sysctl-system` (procps `sysctl --system`: OpenRC, sysvinit, plain containers).
+    #[arg(long = "sysctl.boot-applier", value_enum, default_value_t = BootApplier::Auto, global = true)]
+    pub boot_applier: BootApplier,
+
     /// Do not count sockets in the dynamic range (portwatch_dynamic_ports_in_use): it needs a
     /// dump of every socket in the range, the costliest part of a scrape on busy hosts.
     #[arg(long = "no-collector.ephemeral", global = true)]
@@ -94,6 +100,25 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// `--sysctl.boot-applier`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BootApplier {
+    Auto,
+    SystemdSysctl,
+    SysctlSystem,
+}
+
+impl BootApplier {
+    /// None: detect from the rootfs.
+    pub fn applier(self) -> Option<crate::boot::Applier> {
+        match self {
+            BootApplier::Auto => None,
+            BootApplier::SystemdSysctl => Some(crate::boot::Applier::SystemdSysctl),
+            BootApplier::SysctlSystem => Some(crate::boot::Applier::ProcpsSystem),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

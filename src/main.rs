@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         eprintln!("portwatch_exporter: {e}");
         return ExitCode::from(check::CANNOT_RUN as u8);
     }
-    let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: None };
+    let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: cli.boot_applier.applier() };
     let scraper = match Scraper::new(paths, cli.config_file.clone(), !cli.no_ephemeral, cli.socket_table) {
         Ok(s) => s,
         Err(e) => {

@@ -132,3 +132,45 @@ fn an_unreadable_sysctl_file_gives_no_all_clear() {
     assert!(text.contains("50-fifo.conf"), "names the file: {text}");
     assert!(!text.contains("All watched ports are fine"), "{text}");
 }
+
+#[test]
+fn the_boot_tool_is_detected_or_chosen_and_each_matches_its_real_tool_needs_root() {
+    if !common::require_root("the_boot_tool_is_detected_or_chosen_and_each_matches_its_real_tool_needs_root") {
+        return;
+    }
+    // systemd writes only the last assignment (refused: default stays);
+    // procps writes both (the first stays in force).
+    let files = [
+        ("usr/lib/sysctl.d/10-a.conf", "net.ipv4.ip_local_port_range = 20000 30000\n"),
+        ("etc/sysctl.d/20-b.conf", "net.ipv4.ip_local_port_range = 30000 20000\n"),
+    ];
+    let root = rootfs(&files);
+    assert_eq!(sysctl_oracle::oracle(root.path(), Applier::SystemdSysctl).range, (32768, 60999));
+    assert_eq!(sysctl_oracle::oracle(root.path(), Applier::ProcpsSystem).range, (20000, 30000));
+    let at_risk = |root: &Path, extra: &[&str]| {
+        let config = root.join("portwatch.yml");
+        std::fs::write(&config, "ports:\n  - name: app\n    port: 25000\n").expect("config");
+        let out = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+            .args(["check", "--config.file"])
+            .arg(&config)
+            .arg("--path.rootfs")
+            .arg(root)
+            .args(extra)
+            .output()
+            .expect("runs");
+        String::from_utf8_lossy(&out.stdout).contains("At risk after the next reboot")
+    };
+    assert!(!at_risk(root.path(), &[]), "detected systemd (run/systemd/system)");
+    assert!(at_risk(root.path(), &["--sysctl.boot-applier", "sysctl-system"]), "chosen procps");
+    // A rootfs whose /sbin/init is not systemd is detected as procps.
+    let plain = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let p = plain.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+    std::fs::create_dir_all(plain.path().join("sbin")).expect("mkdir");
+    std::fs::write(plain.path().join("sbin/init"), "").expect("init");
+    assert!(at_risk(plain.path(), &[]), "detected procps (/sbin/init is not systemd)");
+    assert!(!at_risk(plain.path(), &["--sysctl.boot-applier", "systemd-sysctl"]), "chosen systemd");
+}
