@@ -56,6 +56,8 @@ pub fn parse_reserved_ports(text: &str) -> Result<PortSet, ParseError> {
                 }
                 PortRange { start, end }
             }
+            // The kernel may hold port 0 (it is never handed out): skip it.
+            None if item == "0" => continue,
             None => {
                 let p = port(item, "a port or port range")?;
                 PortRange { start: p, end: p }
@@ -107,7 +109,8 @@ mod tests {
             let got: Vec<(u16, u16)> = got.ranges().iter().map(|r| (r.start, r.end)).collect();
             assert_eq!(got, want, "{text:?}");
         }
-        for bad in ["1,,2", "5-3", "0", "70000", "abc", "1-2-3", "1;2"] {
+        assert_eq!(parse_reserved_ports("0,8080").map(|s| s.ranges().len()), Ok(1), "the kernel may list port 0");
+        for bad in ["1,,2", "5-3", "70000", "abc", "1-2-3", "1;2"] {
             assert!(parse_reserved_ports(bad).is_err(), "{bad:?} should fail");
         }
     }
