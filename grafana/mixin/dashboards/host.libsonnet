@@ -110,10 +110,18 @@ local g = import 'lib.libsonnet';
       [g.target('portwatch_scrape_collector_success{%s}' % s, '{{collector}}')],
       12, 46, 12, 8,
     ) + { fieldConfig: { defaults: { mappings: g.yesNo('ok', 'FAILED', 'green', 'red') }, overrides: [] } };
+    local countStat(title, expr, x, description) = g.panel('stat', title, [g.target('count(%s{%s}) or vector(0)' % [expr, s], instant=true)], x, 54, 12, 4, description) + {
+      fieldConfig: { defaults: { unit: 'none', thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] } }, overrides: [] },
+      options: { colorMode: 'background', graphMode: 'none', reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } },
+    };
+    local trust = [
+      countStat('sysctl lines the next boot will refuse', 'portwatch_next_boot_rejected_info', 0, 'Port sysctl lines the kernel will refuse at the next boot (portwatch_next_boot_rejected_info: file, line, reason, value in force instead). An exclusion that looks persistent may not be.'),
+      countStat('Verdicts that cannot be given', 'portwatch_port_verdict_unknown', 12, 'Watched-port verdicts the exporter cannot give (portwatch_port_verdict_unknown: verdict and reason); their series are absent, so no alert can say the port is safe.'),
+    ];
     g.dashboard(
       'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
-      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes],
+      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust,
       c.dashboardTags, c.dashboardRefresh, c.dashboardTimezone,
     ),
 }
