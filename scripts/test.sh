@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   # prometheus: promtool and the e2e server; prometheus-alertmanager: e2e paging;
-  # jsonnet: the mixin; iproute2: ip netns; procps + systemd: the next-boot oracles
+  # jsonnet: the mixin; iproute2: ip netns; procps + systemd: the next-boot oracles;
+  # fuse3 + python3-fusepy: a file system whose reads hang in the kernel (stuck collectors);
   # (sysctl --system, systemd-sysctl); python3(-venv): socket peers and
   # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify;
   # openssl, curl: the TLS tests; musl-tools: the static build (ring's C);
   # gcc-mingw-w64-x86-64, wine: the Windows build and its run under Wine.
-  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd procps openssl curl ca-certificates musl-tools gcc-mingw-w64-x86-64 wine wine64"
+  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd procps fuse3 python3-fusepy openssl curl ca-certificates musl-tools gcc-mingw-w64-x86-64 wine wine64"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
   apt-get update -q
   # shellcheck disable=SC2086

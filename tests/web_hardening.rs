@@ -1,5 +1,5 @@
 //! The server stays up and answers in time under hostile or odd clients and
-//! a collector stuck in the kernel.
+//! a collector stuck in the kernel (a FUSE read that hangs).
 
 mod common;
 #[path = "common/exporter.rs"]
@@ -12,33 +12,66 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// host1's fixture tree with one procfs file replaced by a FIFO nobody
-/// writes to: opening it blocks like a read stuck in D state.
-fn stuck_tree(dir: &Path) -> (String, String, String) {
+/// A FUSE mount (tests/helpers/stall_fs.py) whose reads hang in the kernel,
+/// as on a dead NFS server; unmounted on drop.
+struct StallFs {
+    mountpoint: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl Drop for StallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.mountpoint).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// host1's fixture tree with /proc/sys/net/ipv4 on a FUSE mount whose
+/// `ip_local_port_range` read hangs for `secs`: a read stuck in the kernel,
+/// which the non-blocking open cannot avoid (it is a regular file).
+fn stuck_tree(dir: &Path, secs: u32) -> (StallFs, String, String, String) {
     let src = fixtures().join("host1");
     let out = std::process::Command::new("cp").arg("-a").arg(&src).arg(dir.join("host")).status().expect("cp");
     assert!(out.success());
-    let fifo = dir.join("host/proc/sys/net/ipv4/ip_local_port_range");
-    std::fs::remove_file(&fifo).expect("rm");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("path");
-    // SAFETY: valid C string; mkfifo has no other preconditions.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let mountpoint = dir.join("host/proc/sys/net/ipv4");
+    let reserved = std::fs::read_to_string(mountpoint.join("ip_local_reserved_ports")).expect("fixture");
+    std::fs::remove_dir_all(&mountpoint).expect("rm");
+    std::fs::create_dir(&mountpoint).expect("mkdir");
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/stall_fs.py");
+    let child = std::process::Command::new("/usr/bin/python3")
+        .arg(helper)
+        .arg(&mountpoint)
+        .arg(secs.to_string())
+        .arg("!ip_local_port_range=1024\t65000\n")
+        .arg(format!("ip_local_reserved_ports={reserved}"))
+        .spawn()
+        .expect("stall_fs.py (python3-fusepy)");
+    let stall = StallFs { mountpoint: mountpoint.clone(), child };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string("/proc/self/mounts").expect("mounts").contains(&*mountpoint.to_string_lossy()) {
+        assert!(Instant::now() < deadline, "the FUSE stall file system did not mount");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let h = dir.join("host");
-    (h.join("proc").display().to_string(), h.join("root").display().to_string(), h.join("portwatch.yml").display().to_string())
+    (stall, h.join("proc").display().to_string(), h.join("root").display().to_string(), h.join("portwatch.yml").display().to_string())
 }
 
 /// The exporter on the stuck tree, with `extra` flags.
-fn stuck_exporter(dir: &Path, extra: &[&str]) -> Exporter {
-    let (procfs, rootfs, cfg) = stuck_tree(dir);
+fn stuck_exporter(dir: &Path, secs: u32, extra: &[&str]) -> (StallFs, Exporter) {
+    let (stall, procfs, rootfs, cfg) = stuck_tree(dir, secs);
     let mut args = vec!["--config.file", &cfg, "--path.procfs", &procfs, "--path.rootfs", &rootfs, "--collector.sockets.source", "procfs"];
     args.extend_from_slice(extra);
-    Exporter::start(&args)
+    (stall, Exporter::start(&args))
 }
 
 #[test]
-fn stuck_collector_cannot_wedge_scrapes_and_parallel_scrapes_share_one_collection() {
+fn stuck_collector_cannot_wedge_scrapes_and_parallel_scrapes_share_one_collection_needs_root() {
+    if !common::require_root("stuck_collector_cannot_wedge_scrapes_and_parallel_scrapes_share_one_collection_needs_root") {
+        return;
+    }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let e = stuck_exporter(tmp.path(), &["--web.max-requests", "200", "--web.max-connections", "200"]);
+    let (_stall, e) = stuck_exporter(tmp.path(), 10, &["--web.max-requests", "200", "--web.max-connections", "200"]);
     let port = e.port;
     let started = Instant::now();
     let workers: Vec<_> = (0..100)
@@ -168,9 +201,14 @@ fn lifecycle_reload_keeps_the_last_good_config() {
 }
 
 #[test]
-fn sigterm_lets_the_scrape_in_flight_finish_and_exits_0() {
+fn sigterm_lets_the_scrape_in_flight_finish_and_exits_0_needs_root() {
+    if !common::require_root("sigterm_lets_the_scrape_in_flight_finish_and_exits_0_needs_root") {
+        return;
+    }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut e = stuck_exporter(tmp.path(), &[]);
+    // A read stuck in the kernel cannot be interrupted, not even by exit: the
+    // process ends once it returns (here after 5 s), with status 0.
+    let (_stall, mut e) = stuck_exporter(tmp.path(), 5, &[]);
     let port = e.port;
     let scrape = std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
