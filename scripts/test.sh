@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   # prometheus: promtool and the e2e server; prometheus-alertmanager: e2e paging;
-  # jsonnet: the mixin; iproute2: ip netns; procps + systemd: the next-boot oracles;
-  # fuse3 + python3-fusepy: a file system whose reads hang in the kernel (stuck collectors);
-  # (sysctl --system, systemd-sysctl); python3(-venv): socket peers and
+  # jsonnet: the mixin; iproute2: ip netns; procps + systemd: the next-boot oracles
+  # (sysctl --system, systemd-sysctl); fuse3 + python3-fusepy: a file system whose
+  # reads hang in the kernel (stuck collectors); python3(-venv): socket peers and
   # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify;
   # openssl, curl: the TLS tests; musl-tools: the static build (ring's C);
   # gcc-mingw-w64-x86-64, wine: the Windows build and its run under Wine.
