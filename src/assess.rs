@@ -104,6 +104,16 @@ impl PortReport {
         }
     }
 
+    /// Held by another owner, as far as can be told: an identified holder
+    /// that is not expected, or any unexpected holder when owners are known.
+    pub fn held_by_other(&self) -> bool {
+        if self.unknown(Verdict::Owners) {
+            self.holders.iter().any(|h| h.pid.is_some() && !h.expected)
+        } else {
+            self.bound_by_other
+        }
+    }
+
     /// Whether a verdict is unknown for this port.
     pub fn unknown(&self, verdict: Verdict) -> bool {
         self.unknown.iter().any(|u| u.verdict == verdict)
@@ -260,6 +270,8 @@ fn unknowns(p: &PortReport, snap: &Snapshot) -> Vec<Unknown> {
         add(Verdict::Holders, "the sockets collector failed");
     } else if p.bound() && collector_ok(snap, "owners") == Some(false) {
         add(Verdict::Owners, "the owners collector failed");
+    } else if !snap.owners_resolvable && p.holders.iter().any(|h| h.pid.is_none() && h.state != "time_wait") {
+        add(Verdict::Owners, "owners are hidden from the exporter");
     }
     if !p.in_range.contains_key(&Store::Active) || !p.excluded.contains_key(&Store::Active) {
         add(Verdict::Active, "the active range could not be read");

@@ -1,7 +1,7 @@
 //! `portwatch_exporter check`: one scrape rendered as a table for a person,
 //! with the remedy for every port at risk. Replaces the netstat runbook.
 
-use crate::assess::{PortReport, Report};
+use crate::assess::{PortReport, Report, Verdict};
 use crate::model::Store;
 use std::fmt::Write;
 
@@ -43,10 +43,12 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     let header = ["NAME", "PORT", "PROTO", "STATE", "IN RANGE", "EXCLUDED NOW", "EXCLUDED AFTER REBOOT", "HOLDERS"];
     let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
     for p in &report.ports {
-        let state = match (p.bound_by_expected, p.bound_by_other, p.reserved_by_system) {
+        let state = match (p.bound_by_expected, p.held_by_other(), p.reserved_by_system) {
+            _ if p.unknown(Verdict::Holders) => "UNKNOWN",
             (_, true, _) => "HELD BY OTHER",
             (_, false, Some(true)) => "RESERVED BY SYSTEM",
             (true, false, _) => "expected",
+            (false, false, _) if p.unknown(Verdict::Owners) => "HELD, OWNER HIDDEN",
             (false, false, _) => "free",
         };
         rows.push([
@@ -77,7 +79,7 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
         };
         let _ = writeln!(out, "\nwarning: owners are not resolvable: {how}");
     }
-    let others: Vec<&PortReport> = report.ports.iter().filter(|p| p.bound_by_other).collect();
+    let others: Vec<&PortReport> = report.ports.iter().filter(|p| p.held_by_other()).collect();
     let at_risk: Vec<&PortReport> = report.ports.iter().filter(|p| p.reboot_risk() == Some(true)).collect();
     if !others.is_empty() {
         let _ = writeln!(out);

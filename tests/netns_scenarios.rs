@@ -189,4 +189,18 @@ fn unprivileged_exporter_reports_owners_unresolvable_needs_root() {
     assert_eq!(v(&m, "portwatch_owners_resolvable"), 0.0);
     assert_eq!(v(&m, &format!("portwatch_port_bound{PG}")), 1.0);
     assert_eq!(v(&m, r#"portwatch_scrape_collector_success{collector="sockets"}"#), 1.0);
+    // Who holds it is hidden: no all-clear and no false alarm, but "cannot tell".
+    assert_eq!(value(&m, &format!("portwatch_port_bound_by_expected{PG}")), None, "{m}");
+    assert_eq!(value(&m, &format!("portwatch_port_bound_by_other{PG}")), None, "{m}");
+    assert!(has_series(&m, "portwatch_port_verdict_unknown", &[("name", "pg"), ("verdict", "owners")]), "{m}");
+    let out = ns
+        .cmd("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", env!("CARGO_BIN_EXE_portwatch_exporter")])
+        .args(["check", "--config.file", &cfg])
+        .output()
+        .expect("check runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("HELD, OWNER HIDDEN") && text.contains("Cannot tell"), "{text}");
+    assert!(!text.contains("All watched ports are fine") && !text.contains("held by another owner"), "{text}");
 }
