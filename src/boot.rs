@@ -76,11 +76,23 @@ pub struct NextBoot {
     pub state: PortSysctls,
     /// The write that set each key (absent: the kernel default).
     pub set_by: BTreeMap<PortKey, Origin>,
+    /// The last write tried on each key, whether the kernel took it or not.
+    pub last_tried: BTreeMap<PortKey, Origin>,
+    /// Every line that assigns each key (by name or by glob), in the order
+    /// the files are read: a fix must come after the last of them.
+    pub assigned: BTreeMap<PortKey, Vec<Origin>>,
     pub rejected: Vec<Rejected>,
     /// Lines the tool skips, and files it stops reading early.
     pub skipped: Vec<(Origin, &'static str)>,
     /// What this model cannot tell: the outcome is unknown while any is here.
     pub unknown: Vec<String>,
+}
+
+impl NextBoot {
+    /// The last line that assigns a key, in the order the files are read.
+    pub fn last_assigned(&self, key: PortKey) -> Option<&Origin> {
+        self.assigned.get(&key).and_then(|v| v.last())
+    }
 }
 
 /// Which port key a spelled path names, per tool.
@@ -124,8 +136,22 @@ struct Write<'a> {
 }
 
 /// The writes the tool makes to the port keys, in order.
-fn writes<'a>(applier: Applier, files: &'a [ConfFile], unknown: &mut Vec<String>) -> Vec<Write<'a>> {
+fn writes<'a>(
+    applier: Applier,
+    files: &'a [ConfFile],
+    unknown: &mut Vec<String>,
+    assigned: &mut BTreeMap<PortKey, Vec<Origin>>,
+) -> Vec<Write<'a>> {
     let all: Vec<(&Entry, &str)> = files.iter().flat_map(|f| f.parsed.entries.iter().map(move |e| (e, f.shown.as_str()))).collect();
+    for (e, file) in all.iter().filter(|(e, _)| e.value.is_some()) {
+        for key in PortKey::ALL {
+            if key_of(applier, &e.key) == Some(key)
+                || (sysctld::is_glob(&e.key) && sysctld::glob_matches(applier == Applier::ProcpsSystem, &e.key, key.path()))
+            {
+                assigned.entry(key).or_default().push(Origin { file: (*file).to_string(), line: e.line });
+            }
+        }
+    }
     if applier == Applier::ProcpsSystem {
         for (e, file) in &all {
             if e.key.split(|b| *b == b'/').any(|c| c == b"..") {
@@ -136,36 +162,41 @@ fn writes<'a>(applier: Applier, files: &'a [ConfFile], unknown: &mut Vec<String>
     let table: Vec<(&Entry, &str)> = match applier {
         Applier::ProcpsSystem => all,
         Applier::SystemdSysctl => {
-            let mut table: Vec<(&Entry, &str)> = Vec::new();
+            // An ordered hash map, as systemd's: replacing moves an entry to the end.
+            let mut slots: Vec<Option<(&Entry, &str)>> = Vec::with_capacity(all.len());
+            let mut at: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
             for (e, file) in all {
-                match table.iter().position(|(t, _)| t.key == e.key) {
-                    Some(i) if table[i].0.value == e.value => {}
+                match at.get(e.key.as_slice()).copied() {
+                    Some(i) if slots[i].is_some_and(|(t, _)| t.value == e.value) => {}
                     Some(i) => {
-                        table.remove(i);
-                        table.push((e, file));
+                        slots[i] = None;
+                        at.insert(&e.key, slots.len());
+                        slots.push(Some((e, file)));
                     }
-                    None => table.push((e, file)),
+                    None => {
+                        at.insert(&e.key, slots.len());
+                        slots.push(Some((e, file)));
+                    }
                 }
             }
-            table
+            slots.into_iter().flatten().collect()
         }
     };
     // Keys a glob must leave alone: systemd compares normalised keys; procps
-    // compares the path strings as spelled ("/proc/sys//net/…" is another string).
-    let named: Vec<PortKey> = table
-        .iter()
-        .filter_map(|(e, _)| match applier {
-            Applier::SystemdSysctl => key_of(applier, &e.key),
-            Applier::ProcpsSystem => PortKey::ALL.into_iter().find(|k| e.key == k.path().as_bytes()),
-        })
-        .collect();
+    // compares path strings as spelled, against the path glob(3) returns.
+    let named: Vec<PortKey> = table.iter().filter_map(|(e, _)| key_of(applier, &e.key)).collect();
+    let spelled: std::collections::HashSet<&[u8]> = table.iter().map(|(e, _)| e.key.as_slice()).collect();
+    let left_alone = |pattern: &[u8], key: PortKey| match applier {
+        Applier::SystemdSysctl => named.contains(&key),
+        Applier::ProcpsSystem => sysctld::glob_result(true, pattern, key.path()).is_some_and(|r| spelled.contains(r.as_slice())),
+    };
     let mut out = Vec::new();
     for (e, file) in &table {
         let Some(value) = &e.value else { continue };
         let origin = Origin { file: (*file).to_string(), line: e.line };
         if sysctld::is_glob(&e.key) {
             for key in PortKey::ALL {
-                if sysctld::glob_matches(&e.key, key.path()) && !named.contains(&key) {
+                if sysctld::glob_matches(applier == Applier::ProcpsSystem, &e.key, key.path()) && !left_alone(&e.key, key) {
                     out.push(Write { key, value, origin: origin.clone() });
                 }
             }
@@ -187,14 +218,17 @@ pub fn next_boot(applier: Applier, files: &[ConfFile]) -> NextBoot {
     }
     let mut state = PortSysctls::kernel_default();
     let mut set_by = BTreeMap::new();
+    let mut last_tried = BTreeMap::new();
     let mut refused: Vec<(Write, String)> = Vec::new();
-    for w in writes(applier, files, &mut unknown) {
+    let mut assigned = BTreeMap::new();
+    for w in writes(applier, files, &mut unknown, &mut assigned) {
         if applier == Applier::ProcpsSystem && w.key == PortKey::Reserved && w.value.len() >= 1023 {
             unknown.push(format!(
                 "{}:{}: sysctl --system writes a reserved-ports list over 1 KiB in buffered pieces; not modelled",
                 w.origin.file, w.origin.line
             ));
         }
+        last_tried.insert(w.key, w.origin.clone());
         let mut data = w.value.to_vec();
         data.push(b'\n');
         match kernel_sysctl::write(&mut state, w.key, &data) {
@@ -208,7 +242,7 @@ pub fn next_boot(applier: Applier, files: &[ConfFile]) -> NextBoot {
         .into_iter()
         .map(|(w, reason)| Rejected { key: w.key, value: shown_value(w.value), in_force: render(&state, w.key), origin: w.origin, reason })
         .collect();
-    NextBoot { applier, state, set_by, rejected, skipped, unknown }
+    NextBoot { applier, state, set_by, last_tried, assigned, rejected, skipped, unknown }
 }
 
 #[cfg(test)]

@@ -71,7 +71,9 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     if !failed.is_empty() {
         let _ = writeln!(out, "\nwarning: collectors failed: {} (run with --log.level=debug for details)", failed.join(", "));
     }
-    if !report.owners_resolvable {
+    // A failed owners collector is its own warning above, not a rights problem.
+    let owners_ran = !report.collectors.iter().any(|c| c.name == "owners" && !c.success);
+    if !report.owners_resolvable && owners_ran {
         let how = match os {
             "linux" => "run as root, or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE",
             "windows" => "run as an administrator, or as a service under LocalSystem",

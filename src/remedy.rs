@@ -31,7 +31,25 @@ pub fn linux(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
         ranges.extend(at_risk.iter().map(|p| PortRange { start: p.port, end: p.port }));
         format_set(&PortSet::from_ranges(ranges))
     };
-    vec![format!("echo 'net.ipv4.ip_local_reserved_ports = {}' > {DROP_IN}", merged(Store::Persistent)), "sysctl --system".to_string()]
+    let value = merged(Store::Persistent);
+    // The drop-in wins only if no line assigning the key is read after it;
+    // otherwise the last such line is where the ports must go.
+    let last = report.next_boot.as_ref().and_then(|(b, _)| b.last_assigned(crate::parse::kernel_sysctl::PortKey::Reserved));
+    match last.filter(|o| applied_after_drop_in(&o.file)) {
+        Some(o) => vec![
+            format!("# {} line {} is read after any drop-in and would override it: replace that line by", o.file, o.line),
+            format!("net.ipv4.ip_local_reserved_ports = {value}"),
+            "sysctl --system".to_string(),
+        ],
+        None => vec![format!("echo 'net.ipv4.ip_local_reserved_ports = {value}' > {DROP_IN}"), "sysctl --system".to_string()],
+    }
+}
+
+/// Whether a sysctl file is applied after the drop-in: /etc/sysctl.conf (last
+/// for procps), or a file whose name sorts after the drop-in's.
+fn applied_after_drop_in(file: &str) -> bool {
+    let name = |p: &str| p.rsplit('/').next().unwrap_or(p).as_bytes().to_vec();
+    file == "/etc/sysctl.conf" || name(file) > name(DROP_IN)
 }
 
 /// One netsh line per port and family; the exclusion is per protocol.

@@ -174,3 +174,66 @@ fn the_boot_tool_is_detected_or_chosen_and_each_matches_its_real_tool_needs_root
     assert!(at_risk(plain.path(), &[]), "detected procps (/sbin/init is not systemd)");
     assert!(!at_risk(plain.path(), &["--sysctl.boot-applier", "systemd-sysctl"]), "chosen systemd");
 }
+
+/// The remedy `check` prints, applied as printed, makes the real boot exclude
+/// the port, also when a later file would override a drop-in.
+#[test]
+fn the_printed_remedy_works_under_the_real_boot_needs_root() {
+    if !common::require_root("the_printed_remedy_works_under_the_real_boot_needs_root") {
+        return;
+    }
+    for later in [None, Some("etc/sysctl.d/k8s.conf")] {
+        let mut files = vec![("usr/lib/sysctl.d/50-base.conf", "net.ipv4.ip_local_reserved_ports = 30000-32767\n")];
+        if let Some(f) = later {
+            files.push((f, "net.ipv4.ip_local_reserved_ports = 30000-32767\n"));
+        }
+        let root = rootfs(&files);
+        let (text, code) = check(root.path(), 40000);
+        assert_eq!(code, 1, "{text}");
+        let remedy: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("Remedy:")).skip(1).map(str::trim).collect();
+        if let Some(line) = remedy.iter().find_map(|l| l.strip_prefix("echo '")) {
+            // echo 'VALUE' > FILE
+            let (value, file) = line.split_once("' > ").expect("echo form");
+            let path = root.path().join(file.trim_start_matches('/'));
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, format!("{value}\n")).expect("drop-in");
+        } else {
+            // # FILE line N ... set it there to / the new line
+            let head = remedy.first().expect("remedy").trim_start_matches("# ");
+            let (file, rest) = head.split_once(" line ").expect("edit form");
+            let n: usize = rest.split_whitespace().next().expect("n").parse().expect("line number");
+            let path = root.path().join(file.trim_start_matches('/'));
+            let mut lines: Vec<String> = std::fs::read_to_string(&path).expect("read").lines().map(String::from).collect();
+            lines[n - 1] = remedy[1].to_string();
+            std::fs::write(&path, lines.join("\n") + "\n").expect("edit");
+            assert!(later.is_some(), "the edit form only when a later file decides: {text}");
+        }
+        assert!(oracle_reserves(root.path(), 40000), "after the remedy the kernel reserves 40000:\n{text}");
+        assert!(oracle_reserves(root.path(), 31000), "and keeps what was reserved:\n{text}");
+        let (after, code) = check(root.path(), 40000);
+        assert_eq!(code, 0, "{after}");
+    }
+}
+
+/// A huge sysctl.d tree is modelled without holding up the socket verdicts.
+#[test]
+fn a_huge_sysctl_d_file_never_holds_up_the_sockets() {
+    let lines: String = (0..300_000).map(|i| format!("k{i}.x = 1\n")).collect();
+    let root =
+        rootfs(&[("etc/sysctl.d/50-huge.conf", &lines), ("etc/sysctl.d/60-ports.conf", "net.ipv4.ip_local_reserved_ports = 40000\n")]);
+    let (text, _) = check(root.path(), 40000);
+    assert!(!text.contains("collectors failed"), "{text}");
+    assert_eq!(row(&text)[6], "yes", "{text}");
+}
+
+#[test]
+fn hidden_files_are_skipped_by_systemd_needs_root() {
+    if !common::require_root("hidden_files_are_skipped_by_systemd_needs_root") {
+        return;
+    }
+    let root = rootfs(&[("etc/sysctl.d/.60-ports.conf", "net.ipv4.ip_local_reserved_ports = 40000\n")]);
+    assert!(!oracle_reserves(root.path(), 40000));
+    let (text, code) = check(root.path(), 40000);
+    assert_eq!(row(&text)[6], "no", "{text}");
+    assert_eq!(code, 1, "{text}");
+}

@@ -126,6 +126,8 @@ fn spelled(r: &mut Rng, key: &str) -> String {
         5 => format!("-{key}"),
         6 => key.to_uppercase(),
         7 => key.replacen("ip_local_", "ip_local_*", 1).replacen("ip_unprivileged_", "ip_unprivileged_?", 1),
+        8 => format!("{}.", key.replacen("ports", "port?", 1).replacen("range", "rang?", 1)),
+        9 => key.replace('.', "/").replacen("ipv4/", "ipv4/./", 1).replacen("_ports", "_port?", 1),
         _ => key.to_string(),
     }
 }
@@ -154,7 +156,7 @@ fn line(r: &mut Rng) -> String {
 }
 
 const DIRS: [&str; 4] = ["etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d"];
-const NAMES: [&str; 6] = ["10-a.conf", "50-b.conf", "60-ports.conf", "99-z.conf", "README", "x.conf.bak"];
+const NAMES: [&str; 8] = ["10-a.conf", "50-b.conf", "60-ports.conf", "99-z.conf", "README", "x.conf.bak", ".60-hidden.conf", "k8s.conf"];
 
 /// Writes a random tree under `root`; returns a description for failure messages.
 fn tree(r: &mut Rng, root: &Path) -> String {
@@ -165,7 +167,8 @@ fn tree(r: &mut Rng, root: &Path) -> String {
     let files = 1 + r.below(4);
     for _ in 0..files {
         let dir = *r.pick(&DIRS);
-        let name = *r.pick(&NAMES);
+        // A name with glob characters: literal for systemd, expanded by procps (reported as not modelled).
+        let name = if r.chance(3) { "[5]0-b.conf" } else { *r.pick(&NAMES) };
         let path = root.join(dir).join(name);
         if path.exists() || std::fs::symlink_metadata(&path).is_ok() {
             continue;
@@ -248,7 +251,7 @@ fn differential(applier: Applier, default_cases: usize) {
         "{}: {compared} cases agreed with the kernel ({refused_somewhere} with a refused write), {unknown} not modelled",
         applier.as_str()
     );
-    assert!(compared >= cases * 9 / 10 || started.elapsed().as_secs() > 200, "too few cases compared: {compared} of {cases}");
+    assert!(compared >= cases * 4 / 5 || started.elapsed().as_secs() > 200, "too few cases compared: {compared} of {cases}");
     assert!(refused_somewhere > 0, "the generator never produced a value the kernel refuses");
 }
 

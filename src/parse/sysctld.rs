@@ -227,11 +227,30 @@ pub fn is_glob(key: &[u8]) -> bool {
 
 /// Whether glob(3) on `/proc/sys/<pattern>` finds `path` (both relative to
 /// /proc/sys, `/`-separated): component by component, `*` and `?` never
-/// crossing a `/`.
-pub fn glob_matches(pattern: &[u8], path: &str) -> bool {
-    let pats: Vec<&[u8]> = pattern.split(|b| *b == b'/').filter(|c| !c.is_empty()).collect();
+/// crossing a `/`. systemd's keys are normalised already; procps' are as
+/// spelled, where empty and `.` components are no-ops and a trailing `/`
+/// matches directories only (never a sysctl file).
+pub fn glob_matches(as_spelled: bool, pattern: &[u8], path: &str) -> bool {
+    glob_result(as_spelled, pattern, path).is_some()
+}
+
+/// The path glob(3) returns for `path` when `pattern` finds it: the
+/// pattern's own spelling (`.` and empty components kept) with each
+/// component replaced by the name it matched.
+pub fn glob_result(as_spelled: bool, pattern: &[u8], path: &str) -> Option<Vec<u8>> {
+    if as_spelled && pattern.last() == Some(&b'/') {
+        return None;
+    }
+    let noop = |c: &[u8]| c.is_empty() || (as_spelled && c == b".");
+    let pats: Vec<&[u8]> = pattern.split(|b| *b == b'/').collect();
     let names: Vec<&[u8]> = path.as_bytes().split(|b| *b == b'/').collect();
-    pats.len() == names.len() && pats.iter().zip(&names).all(|(p, n)| fnmatch(p, n))
+    let real: Vec<&&[u8]> = pats.iter().filter(|c| !noop(c)).collect();
+    if real.len() != names.len() || !real.iter().zip(&names).all(|(p, n)| fnmatch(p, n)) {
+        return None;
+    }
+    let mut names = names.into_iter();
+    let out: Vec<&[u8]> = pats.iter().map(|c| if noop(c) { *c } else { names.next().unwrap_or(c) }).collect();
+    Some(out.join(&b'/'))
 }
 
 /// fnmatch(3) without flags, for one path component.

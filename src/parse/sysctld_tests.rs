@@ -53,10 +53,13 @@ fn procps_reads_lines_as_sysctl_system_does() {
 
 #[test]
 fn globs_match_per_component() {
-    assert!(glob_matches(b"net/ipv4/ip_local_*", "net/ipv4/ip_local_port_range"));
-    assert!(glob_matches(b"net/*/ip_local_port_rang?", "net/ipv4/ip_local_port_range"));
-    assert!(glob_matches(b"net/ipv[0-4]/ip_local_[!x]*", "net/ipv4/ip_local_reserved_ports"));
-    assert!(!glob_matches(b"net/*", "net/ipv4/ip_local_port_range"), "* never crosses a slash");
-    assert!(!glob_matches(b"net/ipv4/ip_local_[p]*", "net/ipv4/ip_local_reserved_ports"));
-    assert!(glob_matches(b"net/ipv4/ip_[local_port_range", "net/ipv4/ip_[local_port_range"), "unclosed [ is literal");
+    assert!(glob_matches(false, b"net/ipv4/ip_local_*", "net/ipv4/ip_local_port_range"));
+    assert!(glob_matches(false, b"net/*/ip_local_port_rang?", "net/ipv4/ip_local_port_range"));
+    assert!(glob_matches(false, b"net/ipv[0-4]/ip_local_[!x]*", "net/ipv4/ip_local_reserved_ports"));
+    assert!(!glob_matches(false, b"net/*", "net/ipv4/ip_local_port_range"), "* never crosses a slash");
+    assert!(!glob_matches(false, b"net/ipv4/ip_local_[p]*", "net/ipv4/ip_local_reserved_ports"));
+    assert!(glob_matches(false, b"net/ipv4/ip_[local_port_range", "net/ipv4/ip_[local_port_range"), "unclosed [ is literal");
+    // procps spells paths as written: a trailing '/' wants a directory, '.' is a no-op.
+    assert!(!glob_matches(true, b"net/ipv4/ip_local_reserved_port?/", "net/ipv4/ip_local_reserved_ports"));
+    assert!(glob_matches(true, b"net/ipv4/./ip_local_reserved_port?", "net/ipv4/ip_local_reserved_ports"));
 }

@@ -37,9 +37,54 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
     File::open(path)
 }
 
+/// Opens `rel` under `root` as if `root` were `/`, with no window between
+/// resolving and opening (openat2 RESOLVE_IN_ROOT, Linux 5.6+): a link swapped
+/// in meanwhile still cannot lead outside the root.
+#[cfg(target_os = "linux")]
+fn open_in_root(root: &Path, rel: &Path) -> io::Result<File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = File::open(root)?;
+    let rel = std::ffi::CString::new(rel.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // struct open_how { u64 flags; u64 mode; u64 resolve; } (linux/openat2.h).
+    let how: [u64; 3] = [
+        (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC) as u64,
+        0,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    ];
+    use std::os::fd::AsRawFd;
+    // SAFETY: valid fd, NUL-terminated path and an open_how of the size passed.
+    let fd = unsafe { libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), rel.as_ptr(), how.as_ptr(), std::mem::size_of_val(&how)) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us alone.
+    Ok(unsafe { File::from_raw_fd(fd as i32) })
+}
+
+/// Elsewhere, or on kernels without openat2: resolve, then open.
+fn open_in_root_fallback(root: &Path, rel: &Path) -> io::Result<File> {
+    open_nonblocking(&resolve_in_root(root, rel)?.0)
+}
+
+/// As [`read_bytes`], for `rel` under `root` (symlinks resolved inside it).
+pub fn read_in_root(root: &Path, rel: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    let file = match open_in_root(root, rel) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => open_in_root_fallback(root, rel),
+        other => other,
+    }?;
+    #[cfg(not(target_os = "linux"))]
+    let file = open_in_root_fallback(root, rel)?;
+    read_open(file, &root.join(rel), cap)
+}
+
 /// Reads at most `cap` bytes of a regular file; anything else, or more, is an error.
 pub fn read_bytes(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
-    let file = open_nonblocking(path)?;
+    read_open(open_nonblocking(path)?, path, cap)
+}
+
+fn read_open(file: File, path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file", path.display())));
@@ -162,5 +207,50 @@ mod tests {
         assert_eq!(resolve_in_root(root, Path::new("lib/sysctl.d/x.conf")).expect("ok").1, Path::new("usr/lib/sysctl.d/x.conf"));
         assert_eq!(resolve_in_root(root, Path::new("../../etc/shadow")).expect("ok").1, Path::new("etc/shadow"));
         assert!(resolve_in_root(root, Path::new("loop")).is_err());
+    }
+
+    /// A link swapped in between resolving and opening never leads outside
+    /// the root: a bounded race against a thread that flips the file.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_link_swapped_in_during_the_read_stays_inside_the_root() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().expect("tempdir");
+        let secret = outside.path().join("secret");
+        std::fs::write(&secret, "HOST SECRET").expect("write");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().to_path_buf();
+        std::fs::create_dir_all(root.join("etc/sysctl.d")).expect("mkdir");
+        let file = root.join("etc/sysctl.d/a.conf");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flipper = {
+            let (stop, file, secret) = (stop.clone(), file.clone(), secret.clone());
+            std::thread::spawn(move || {
+                for i in 0..200_000 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let tmp = file.with_extension(format!("tmp{}", i % 2));
+                    let _ = std::fs::remove_file(&tmp);
+                    if i % 2 == 0 {
+                        let _ = std::fs::write(&tmp, "inside");
+                    } else {
+                        let _ = symlink(&secret, &tmp);
+                    }
+                    let _ = std::fs::rename(&tmp, &file);
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let mut reads = 0;
+        while reads < 3000 && started.elapsed() < std::time::Duration::from_secs(10) {
+            if let Ok(bytes) = read_in_root(&root, Path::new("etc/sysctl.d/a.conf"), cap::SYSCTL) {
+                assert!(!String::from_utf8_lossy(&bytes).contains("SECRET"), "read a file outside the root");
+            }
+            reads += 1;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        flipper.join().expect("flipper");
+        assert!(reads > 100, "only {reads} reads raced");
     }
 }

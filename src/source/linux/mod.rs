@@ -81,19 +81,6 @@ impl LinuxSource {
                 RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None, high: None },
             );
         }
-        if let Some((boot, why)) = sysctld.wait(&mut snap.collectors, req.deadline) {
-            if boot.unknown.is_empty() {
-                let view = RangeView {
-                    range: Some(boot.state.range),
-                    excluded: Some(boot.state.reserved.clone()),
-                    system_excluded: None,
-                    high: None,
-                };
-                insert_all(&mut snap, Store::Persistent, view);
-            }
-            snap.next_boot = Some((boot, why));
-        }
-
         let range = if req.ephemeral { active.as_ref().map(|(r, _)| *r) } else { None };
         let (ports, table) = (req.ports.clone(), req.table);
         let pass = self.sockets.run(&mut snap.collectors, req.deadline, move |reader| sockets_pass(reader, ports, table, range));
@@ -123,6 +110,20 @@ impl LinuxSource {
             snap.owners_resolvable = rights;
             snap.processes = processes;
         }
+        // The next boot is read meanwhile; a slow sysctl.d never holds up the sockets.
+        if let Some((boot, why)) = sysctld.wait(&mut snap.collectors, req.deadline) {
+            if boot.unknown.is_empty() {
+                let view = RangeView {
+                    range: Some(boot.state.range),
+                    excluded: Some(boot.state.reserved.clone()),
+                    system_excluded: None,
+                    high: None,
+                };
+                insert_all(&mut snap, Store::Persistent, view);
+            }
+            snap.next_boot = Some((boot, why));
+        }
+
         snap.reboot_required = reboot.wait(&mut snap.collectors, req.deadline);
         snap
     }

@@ -84,8 +84,22 @@ fn read_conf(rootfs: &Path, rel: &Path) -> Result<Vec<u8>, String> {
         Ok(m) if m.is_dir() => return Ok(Vec::new()),
         _ => {}
     }
-    files::read_bytes(&host, cap::SYSCTL).map_err(|e| format!("{shown}: {e}"))
+    files::read_in_root(rootfs, rel, cap::SYSCTL).map_err(|e| format!("{shown}: {}", why(&e)))
 }
+
+/// An error without the host path (the shown path inside the rootfs names the file).
+fn why(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            e.to_string().rsplit_once(" is ").map_or_else(|| e.to_string(), |(_, rest)| format!("is {rest}"))
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// All sysctl.d files together, read at most (the tools read any amount; past
+/// this the next boot is reported unknown rather than modelled slowly).
+const TOTAL_CAP: u64 = 64 << 20;
 
 /// The files the tool applies, in order, with what could not be read.
 fn conf_files(rootfs: &Path, applier: Applier, unknown: &mut Vec<String>) -> Vec<(PathBuf, Vec<u8>)> {
@@ -108,9 +122,17 @@ fn conf_files(rootfs: &Path, applier: Applier, unknown: &mut Vec<String>) -> Vec
         for entry in entries.flatten() {
             let name = entry.file_name();
             let bytes = name.as_encoded_bytes().to_vec();
-            if bytes.ends_with(b".conf") {
-                by_name.entry(bytes).or_insert_with(|| Path::new(dir).join(&name));
+            // systemd skips hidden files; procps reads them.
+            if !bytes.ends_with(b".conf") || (applier == Applier::SystemdSysctl && bytes.starts_with(b".")) {
+                continue;
             }
+            if applier == Applier::ProcpsSystem && bytes.iter().any(|b| matches!(b, b'*' | b'?' | b'[' | b'{')) {
+                unknown.push(format!(
+                    "/{dir}/{}: sysctl --system expands glob characters in file names; not modelled",
+                    name.to_string_lossy()
+                ));
+            }
+            by_name.entry(bytes).or_insert_with(|| Path::new(dir).join(&name));
         }
     }
     let mut out: Vec<PathBuf> = by_name.into_values().collect();
@@ -120,9 +142,17 @@ fn conf_files(rootfs: &Path, applier: Applier, unknown: &mut Vec<String>) -> Vec
             out.push(PathBuf::from("etc/sysctl.conf"));
         }
     }
+    let mut total = 0u64;
     out.into_iter()
         .filter_map(|rel| match read_conf(rootfs, &rel) {
-            Ok(text) => Some((rel, text)),
+            Ok(text) => {
+                total += text.len() as u64;
+                if total > TOTAL_CAP {
+                    unknown.push(format!("/{}: the sysctl.d files hold more than {TOTAL_CAP} bytes together", rel.display()));
+                    return None;
+                }
+                Some((rel, text))
+            }
             Err(e) => {
                 unknown.push(format!("cannot read {e}"));
                 None
