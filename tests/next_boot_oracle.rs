@@ -146,7 +146,15 @@ fn line(r: &mut Rng) -> String {
         2 => String::new(),
         3 => "not an assignment".into(),
         4 => format!("-{k}"),
-        5 => format!("{} = {value}", *r.pick(&["net.ipv4.ip_local_*", "net/ipv4/ip_local_*_ports", "net.ipv4.ip_local_[pr]*"])),
+        5 => format!(
+            "{} = {value}",
+            *r.pick(&[
+                "net.ipv4.ip_local_*",
+                "net/ipv4/ip_local_*_ports",
+                "net.ipv4.ip_local_[pr]*",
+                "net.ipv4.ip_local_reserved_port[[:lower:]]"
+            ])
+        ),
         _ => {
             let eq = *r.pick(&[" = ", "=", "\t=\t", "  =  "]);
             let lead = *r.pick(&["", "", "  ", "\t"]);

@@ -286,6 +286,14 @@ fn class_match(p: &[u8], c: Option<u8>) -> Option<(bool, &[u8])> {
             return Some((c.is_some() && hit != negate, &p[i + 1..]));
         }
         first = false;
+        if b == b'[' && p.get(i + 1) == Some(&b':') {
+            if let Some(len) = p[i + 2..].windows(2).position(|w| w == b":]") {
+                let name = &p[i + 2..i + 2 + len];
+                hit |= c.is_some_and(|c| posix_class(name, c));
+                i += len + 4;
+                continue;
+            }
+        }
         if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|e| *e != b']') {
             let e = p[i + 2];
             hit |= c.is_some_and(|c| b <= c && c <= e);
@@ -294,6 +302,25 @@ fn class_match(p: &[u8], c: Option<u8>) -> Option<(bool, &[u8])> {
             hit |= c == Some(b);
             i += 1;
         }
+    }
+}
+
+/// `[:name:]` inside a bracket expression, in the C locale.
+fn posix_class(name: &[u8], c: u8) -> bool {
+    match name {
+        b"alpha" => c.is_ascii_alphabetic(),
+        b"digit" => c.is_ascii_digit(),
+        b"alnum" => c.is_ascii_alphanumeric(),
+        b"lower" => c.is_ascii_lowercase(),
+        b"upper" => c.is_ascii_uppercase(),
+        b"space" => matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'),
+        b"punct" => c.is_ascii_punctuation(),
+        b"xdigit" => c.is_ascii_hexdigit(),
+        b"blank" => c == b' ' || c == b'\t',
+        b"cntrl" => c.is_ascii_control(),
+        b"print" => (0x20..0x7f).contains(&c),
+        b"graph" => c.is_ascii_graphic(),
+        _ => false,
     }
 }
 

@@ -59,6 +59,8 @@ fn globs_match_per_component() {
     assert!(!glob_matches(false, b"net/*", "net/ipv4/ip_local_port_range"), "* never crosses a slash");
     assert!(!glob_matches(false, b"net/ipv4/ip_local_[p]*", "net/ipv4/ip_local_reserved_ports"));
     assert!(glob_matches(false, b"net/ipv4/ip_[local_port_range", "net/ipv4/ip_[local_port_range"), "unclosed [ is literal");
+    assert!(glob_matches(false, b"net/ipv4/ip_local_reserved_port[[:lower:]]", "net/ipv4/ip_local_reserved_ports"));
+    assert!(!glob_matches(false, b"net/ipv4/ip_local_reserved_port[[:digit:]]", "net/ipv4/ip_local_reserved_ports"));
     // procps spells paths as written: a trailing '/' wants a directory, '.' is a no-op.
     assert!(!glob_matches(true, b"net/ipv4/ip_local_reserved_port?/", "net/ipv4/ip_local_reserved_ports"));
     assert!(glob_matches(true, b"net/ipv4/./ip_local_reserved_port?", "net/ipv4/ip_local_reserved_ports"));
