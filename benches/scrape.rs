@@ -2,8 +2,8 @@
 //! own floor (a raw NETLINK_SOCK_DIAG dump of every TCP socket), in one run.
 //! Not a timed test: it prints figures and ratios; nothing is asserted.
 //!
-//!   sudo cargo bench --bench scrape                      # sweep 1k,10k,40k,80k sockets, 400 processes
-//!   sudo cargo bench --bench scrape -- --sockets 2000 --procs 20 --scrapes 20   # CI smoke size
+//!   cargo bench --bench scrape                           # as root; sweep 1k,10k,40k,80k sockets, 400 processes
+//!   cargo bench --bench scrape -- --sockets 2000 --procs 20 --scrapes 20   # CI smoke size
 //!
 //! It re-executes itself under `unshare --net`: the namespace is anonymous and
 //! vanishes with its last process, and every process it starts dies with it

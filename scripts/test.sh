@@ -64,6 +64,11 @@ if ldd "$musl" 2>&1 | grep -q '=>'; then
   ldd "$musl" >&2
   exit 1
 fi
+echo "== Debian package (tests/deb_package.rs installs and purges one built from the test binary)"
+deb=$(bash scripts/build-deb.sh "$musl" target/debian)
+dpkg-deb --info "$deb" | sed -n '/Package:/,/Installed-Size:/p'
+dpkg-deb --contents "$deb"
+
 echo "== other systems: cross-checks, and the Windows build under Wine"
 bash scripts/cross-check.sh
 

@@ -74,9 +74,10 @@ fn deb_installs_serves_metrics_as_its_unit_starts_it_and_purges_cleanly_needs_ro
     let args = defaults.lines().find_map(|l| l.strip_prefix("ARGS=")).expect("ARGS").trim_matches('"').to_string();
     let command = exec.replace("$ARGS", &args);
     let script = format!(
-        "ip link set lo up && setpriv --reuid={user} --regid={user} --init-groups --inh-caps={c} --ambient-caps={c} {command} 2>/dev/null & \
+        "set -e; ip link set lo up; \
+         timeout 60 setpriv --reuid={user} --regid={user} --init-groups --inh-caps={c} --ambient-caps={c} {command} >/dev/null 2>&1 & pid=$!; \
          for i in $(seq 100); do curl -sf http://127.0.0.1:9795/metrics > /dev/null && break; sleep 0.1; done; \
-         curl -sf http://127.0.0.1:9795/metrics; kill %1",
+         curl -sf http://127.0.0.1:9795/metrics; kill $pid; wait $pid || true",
         c = caps.join(",")
     );
     let metrics = run(Command::new("unshare").args(["--net", "sh", "-c", &script]));
