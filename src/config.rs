@@ -2,6 +2,7 @@
 //! Validation errors name the file, the field and the line.
 
 use crate::model::Protocol;
+use crate::source::files;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -219,7 +220,7 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = files::read_text(path, files::cap::CONFIG).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::parse(&text, path)
     }
 }

@@ -2,6 +2,7 @@
 //! (docs/web-configuration.md of prometheus/exporter-toolkit). Parsing and
 //! validation only; `tls.rs` and `auth.rs` turn it into a server.
 
+use crate::source::files;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,7 +113,8 @@ const HEADERS: [(&str, Option<&[&str]>); 5] = [
 impl WebConfig {
     /// Reads and validates a file; relative paths inside resolve against its directory.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            files::read_text(path, files::cap::CONFIG).map_err(|source| WebConfigError::Read { path: path.to_path_buf(), source })?;
         let invalid = |message: String| WebConfigError::Invalid { path: path.to_path_buf(), message };
         let mut c: WebConfig = if text.trim().is_empty() {
             WebConfig::default()

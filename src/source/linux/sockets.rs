@@ -8,6 +8,7 @@ use super::netlink::{DiagSocket, NetlinkError};
 use crate::model::{Family, Inode, PortRange, PortSet, Protocol, SockState, Socket};
 use crate::parse::inet_diag::{build_request, build_tcp_compat_request, ranges_filter, DiagError, DiagMsg, ALL_STATES, LISTEN_ONLY};
 use crate::parse::procnet::parse_table;
+use crate::source::files::{self, cap};
 use crate::source::SocketTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -130,7 +131,7 @@ impl SocketReader {
             (Protocol::Udp, Family::Ipv6) => "udp6",
         };
         let path = self.procfs.join("net").join(name);
-        match std::fs::read_to_string(&path) {
+        match files::read_text(&path, cap::PROC_NET) {
             Ok(text) => parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
             Err(e) => Err(format!("reading {}: {e}", path.display())),

@@ -1,0 +1,147 @@
+//! Files that are not what they claim: devices, FIFOs and oversized files in
+//! place of the config, the web config, certificates, passwd and /proc
+//! files. Each is refused at once with an error naming it; none may block,
+//! exhaust memory or stop the daemon. Real files, the real binary.
+
+mod common;
+#[path = "common/exporter.rs"]
+mod exporter;
+
+use common::{fixtures, value};
+use exporter::Exporter;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+/// Runs the binary to completion or kills it after 5 s: (exit code, stderr).
+fn run(args: &[&str]) -> (Option<i32>, String, Duration) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+        .args(["--web.listen-address", &format!("127.0.0.1:{}", exporter::free_port())])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    (code, err, t.elapsed())
+}
+
+#[test]
+fn config_that_is_a_device_a_fifo_or_huge_is_refused_at_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fifo = tmp.path().join("ports.fifo");
+    mkfifo(&fifo);
+    let huge = tmp.path().join("huge.yml");
+    // A valid start, then 2 MiB of comment: over the 1 MiB cap for configs.
+    std::fs::write(&huge, format!("ports:\n  - name: a\n    port: 80\n#{}\n", "x".repeat(2 << 20))).expect("write");
+    let dir = tmp.path().display().to_string();
+    for (path, why) in [
+        ("/dev/zero", "not a regular file"),
+        (fifo.to_str().expect("utf-8"), "not a regular file"),
+        (huge.to_str().expect("utf-8"), "larger than"),
+        (dir.as_str(), "not a regular file"),
+    ] {
+        for mode in [&[][..], &["check"][..]] {
+            let mut args = vec!["--config.file", path];
+            args.extend_from_slice(mode);
+            let (code, err, took) = run(&args);
+            assert_eq!(code, Some(2), "{args:?}: exit {code:?} after {took:?}: {err}");
+            assert!(err.contains(path) && err.contains(why), "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn web_config_that_is_a_fifo_or_device_is_refused_at_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fifo = tmp.path().join("web.fifo");
+    mkfifo(&fifo);
+    let certs = tmp.path().join("web.yml");
+    std::fs::write(&certs, "tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n").expect("write");
+    for path in [fifo.to_str().expect("utf-8"), "/dev/zero", certs.to_str().expect("utf-8")] {
+        let (code, err, took) = run(&["--web.config.file", path]);
+        assert!(code.is_some_and(|c| c != 0), "{path}: exit {code:?} after {took:?}: {err}");
+        assert!(err.contains("not a regular file"), "{path}: {err}");
+    }
+}
+
+#[test]
+fn web_config_changed_to_a_device_certificate_is_logged_and_kept_out() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let web = tmp.path().join("web.yml");
+    let log = tmp.path().join("exporter.log");
+    std::fs::write(&web, "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n").expect("write");
+    let (web_s, log_s) = (web.display().to_string(), log.display().to_string());
+    let mut e = Exporter::start(&["--web.config.file", &web_s, "--log.file", &log_s]);
+    assert_eq!(e.get("/-/healthy", "").0, 200);
+    let big = tmp.path().join("big.pem");
+    std::fs::write(&big, "-----BEGIN CERTIFICATE-----\n".repeat(100_000)).expect("write");
+    for cert in ["/dev/zero", "/dev/urandom", big.to_str().expect("utf-8")] {
+        // A different length each time, so the change is seen.
+        std::fs::write(&web, format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {cert}\n# {cert}\n")).expect("write");
+        let (status, _) = e.get("/metrics", "");
+        assert_eq!(status, 200, "{cert}: the plain-HTTP config stays in force");
+        assert!(e.child.try_wait().expect("wait").is_none(), "{cert}: the daemon is still running");
+    }
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("/dev/zero") && text.contains("not a regular file"), "{text}");
+    assert!(text.contains("larger than"), "{text}");
+    assert!(text.matches("keeping the previous web config").count() >= 3, "{text}");
+}
+
+/// host1's fixture tree copied, with `f` applied to it.
+fn host1_with(dir: &Path, f: impl FnOnce(&Path)) -> (String, String, String) {
+    assert!(Command::new("cp").arg("-a").arg(fixtures().join("host1")).arg(dir.join("host")).status().expect("cp").success());
+    let h = dir.join("host");
+    f(&h);
+    (h.join("proc").display().to_string(), h.join("root").display().to_string(), h.join("portwatch.yml").display().to_string())
+}
+
+#[test]
+fn proc_and_passwd_files_that_are_fifos_are_skipped_without_blocking() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (procfs, rootfs, cfg) = host1_with(tmp.path(), |h| {
+        for f in ["proc/101/status", "proc/101/cgroup", "proc/net/udp", "root/etc/passwd"] {
+            std::fs::remove_file(h.join(f)).expect("rm");
+            mkfifo(&h.join(f));
+        }
+    });
+    let e = Exporter::start(&[
+        "--config.file",
+        &cfg,
+        "--path.procfs",
+        &procfs,
+        "--path.rootfs",
+        &rootfs,
+        "--collector.sockets.source",
+        "procfs",
+    ]);
+    let t = Instant::now();
+    let (status, body) = e.get("/metrics", "X-Prometheus-Scrape-Timeout-Seconds: 3\r\n");
+    assert_eq!(status, 200);
+    assert!(t.elapsed() < Duration::from_secs(2), "a FIFO was waited for: {:?}", t.elapsed());
+    assert_eq!(value(&body, r#"portwatch_scrape_collector_success{collector="sockets"}"#), Some(0.0), "udp is a FIFO");
+    assert_eq!(value(&body, r#"portwatch_scrape_collector_success{collector="owners"}"#), Some(1.0), "{body}");
+}
