@@ -10,8 +10,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # jsonnet: the mixin; iproute2: ip netns; python3(-venv): socket peers and
   # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify;
   # openssl, curl: the TLS tests; musl-tools: the static build (ring's C);
-  # gcc-mingw-w64-x86-64, wine: the Windows build and its run under Wine.
-  pkgs="prometheus prometheus-alertmanager jsonnet iproute2 python3 python3-venv util-linux systemd openssl curl ca-certificates musl-tools gcc-mingw-w64-x86-64 wine wine64"
+  # gcc-mingw-w64-x86-64, wine: the Windows build and its run under Wine;
+  # prometheus-node-exporter: the reference under attack (tests/web_slowloris.rs).
+  pkgs="prometheus prometheus-alertmanager prometheus-node-exporter jsonnet iproute2 python3 python3-venv util-linux systemd openssl curl ca-certificates musl-tools gcc-mingw-w64-x86-64 wine wine64"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
   apt-get update -q
   # shellcheck disable=SC2086

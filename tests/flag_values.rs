@@ -72,7 +72,7 @@ fn sensible_numeric_flags_are_accepted() {
         let e = exporter::Exporter::start(&args);
         assert_eq!(e.get("/-/healthy", "").0, 200, "{args:?}");
     }
-    let e = exporter::Exporter::start(&["--web.max-connections=2", "--web.max-requests=100000"]);
+    let e = exporter::Exporter::start(&["--web.max-connections=1", "--web.max-requests=100000"]);
     assert_eq!(e.get("/-/healthy", "").0, 200);
 }
 

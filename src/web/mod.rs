@@ -6,6 +6,7 @@
 
 mod auth;
 pub mod config;
+mod conns;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -15,6 +16,7 @@ use crate::source::signals::{Event, Signals};
 use auth::BasicAuth;
 use bytes::Bytes;
 use config::WebConfig;
+use conns::{Conns, Ticket};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
@@ -316,10 +318,23 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     app: Arc<App>,
     web: Arc<Web>,
     io: I,
+    ticket: Arc<Ticket>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error> {
     let header_timeout = app.opts.header_timeout;
-    let svc = hyper::service::service_fn(move |req| app.clone().route(web.clone(), req));
+    let svc = hyper::service::service_fn(move |req| {
+        let (app, web, ticket) = (app.clone(), web.clone(), ticket.clone());
+        async move {
+            if !ticket.busy() {
+                let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "too many connections\n");
+                r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                return Ok(r);
+            }
+            let r = app.route(web, req).await;
+            ticket.idle();
+            r
+        }
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -343,14 +358,20 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     }
 }
 
-async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, shutdown: watch::Receiver<bool>) {
+async fn connection(
+    app: Arc<App>,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    ticket: Arc<Ticket>,
+    shutdown: watch::Receiver<bool>,
+) {
     let Some(web) = app.web.current() else { return };
     let result = match web.tls.clone() {
         #[cfg(not(feature = "tls"))]
         Some(never) => match never {},
         #[cfg(feature = "tls")]
         Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => serve_io(app, web, tls, shutdown).await,
+            Ok(Ok(tls)) => serve_io(app, web, tls, ticket, shutdown).await,
             Ok(Err(e)) => {
                 log::debug!("TLS handshake with {peer}: {e}");
                 return;
@@ -360,7 +381,7 @@ async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net
                 return;
             }
         },
-        None => serve_io(app, web, stream, shutdown).await,
+        None => serve_io(app, web, stream, ticket, shutdown).await,
     };
     if let Err(e) = result {
         log::debug!("connection from {peer}: {e}");
@@ -370,7 +391,7 @@ async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net
 /// Serves until SIGTERM or Ctrl-C; in-flight requests finish first.
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
     let mut signals = Signals::new()?;
-    let connections = Arc::new(Semaphore::new(app.opts.max_connections.max(1)));
+    let connections = Conns::new(app.opts.max_connections);
     let (stop, stopped) = watch::channel(false);
     loop {
         tokio::select! {
@@ -383,15 +404,20 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
                         continue;
                     }
                 };
-                let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    log::debug!("connection limit reached; closing {peer}");
-                    continue;
-                };
                 let app = app.clone();
                 let stopped = stopped.clone();
+                let connections = connections.clone();
                 tokio::spawn(async move {
-                    connection(app, stream, peer, stopped).await;
-                    drop(permit);
+                    if connections.unfinished_full() && !conns::head_arrives(&stream, MAX_HEAD_BYTES).await {
+                        connections.headless();
+                        return;
+                    }
+                    let Some(ticket) = connections.admit() else { return };
+                    let ticket = Arc::new(ticket);
+                    tokio::select! {
+                        () = connection(app, stream, peer, ticket.clone(), stopped) => {}
+                        () = ticket.evicted() => log::debug!("closing {peer} to make room"),
+                    }
                 });
             }
             event = signals.next() => match event {
@@ -406,7 +432,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
     drop(listener);
     log::info!("shutting down; waiting for in-flight requests");
     let _ = stop.send(true);
-    let all = u32::try_from(app.opts.max_connections.max(1)).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(Duration::from_secs(15), connections.acquire_many(all)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while connections.open() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }
