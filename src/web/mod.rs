@@ -13,7 +13,7 @@ mod tls;
 use crate::metrics::CONTENT_TYPE;
 use crate::scrape::Scraper;
 use crate::source::signals::{Event, Signals};
-use auth::BasicAuth;
+use auth::{BasicAuth, HashGate};
 use bytes::Bytes;
 use config::WebConfig;
 use conns::{Conns, Ticket};
@@ -23,6 +23,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -135,6 +136,7 @@ pub struct App {
     inflight: Mutex<Option<watch::Receiver<Option<Bytes>>>>,
     requests: Arc<Semaphore>,
     bucket: Mutex<Bucket>,
+    hashes: HashGate,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -180,6 +182,7 @@ impl App {
             inflight: Mutex::new(None),
             requests: Arc::new(Semaphore::new(opts.max_requests.max(1))),
             bucket: Mutex::new(Bucket { tokens: f64::MAX, last: Instant::now() }),
+            hashes: HashGate::default(),
             opts,
         })
     }
@@ -256,15 +259,28 @@ impl App {
         }
     }
 
-    async fn route(self: Arc<Self>, web: Arc<Web>, req: Request<Incoming>) -> Result<Reply, Infallible> {
-        let mut resp = if !self.rate_ok(web.rate) {
-            reply(StatusCode::TOO_MANY_REQUESTS, "text/plain", "rate limited\n")
-        } else if web.auth.enabled() && !authorized(&web, &req).await {
-            let mut r = reply(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized\n");
-            r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            r
+    /// Is the request authorized? None: too many password checks queued.
+    async fn authorized(&self, web: &Web, req: &Request<Incoming>, peer: IpAddr) -> Option<bool> {
+        let header = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        self.hashes.authorize(&web.auth, header, peer).await
+    }
+
+    async fn route(self: Arc<Self>, web: Arc<Web>, req: Request<Incoming>, peer: IpAddr) -> Result<Reply, Infallible> {
+        let allowed = if !self.rate_ok(web.rate) {
+            Err("rate limited\n")
+        } else if web.auth.enabled() {
+            self.authorized(&web, &req, peer).await.ok_or("too many password checks in progress\n")
         } else {
-            self.dispatch(&req).await
+            Ok(true)
+        };
+        let mut resp = match allowed {
+            Err(why) => reply(StatusCode::TOO_MANY_REQUESTS, "text/plain", why),
+            Ok(false) => {
+                let mut r = reply(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized\n");
+                r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                r
+            }
+            Ok(true) => self.dispatch(&req).await,
         };
         for (k, v) in &web.headers {
             resp.headers_mut().insert(k.clone(), v.clone());
@@ -287,12 +303,6 @@ impl App {
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         }
     }
-}
-
-async fn authorized(web: &Web, req: &Request<Incoming>) -> bool {
-    let header = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let auth = web.auth.clone();
-    tokio::task::spawn_blocking(move || auth.verify(header.as_deref())).await.unwrap_or(false)
 }
 
 fn reload(app: &App) -> Result<(), String> {
@@ -319,6 +329,7 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     web: Arc<Web>,
     io: I,
     ticket: Arc<Ticket>,
+    peer: IpAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error> {
     let header_timeout = app.opts.header_timeout;
@@ -330,7 +341,7 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
                 return Ok(r);
             }
-            let r = app.route(web, req).await;
+            let r = app.route(web, req, peer).await;
             ticket.idle();
             r
         }
@@ -371,7 +382,7 @@ async fn connection(
         Some(never) => match never {},
         #[cfg(feature = "tls")]
         Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => serve_io(app, web, tls, ticket, shutdown).await,
+            Ok(Ok(tls)) => serve_io(app, web, tls, ticket, peer.ip(), shutdown).await,
             Ok(Err(e)) => {
                 log::debug!("TLS handshake with {peer}: {e}");
                 return;
@@ -381,7 +392,7 @@ async fn connection(
                 return;
             }
         },
-        None => serve_io(app, web, stream, ticket, shutdown).await,
+        None => serve_io(app, web, stream, ticket, peer.ip(), shutdown).await,
     };
     if let Err(e) = result {
         log::debug!("connection from {peer}: {e}");
