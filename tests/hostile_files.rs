@@ -145,3 +145,26 @@ fn proc_and_passwd_files_that_are_fifos_are_skipped_without_blocking() {
     assert_eq!(value(&body, r#"portwatch_scrape_collector_success{collector="sockets"}"#), Some(0.0), "udp is a FIFO");
     assert_eq!(value(&body, r#"portwatch_scrape_collector_success{collector="owners"}"#), Some(1.0), "{body}");
 }
+
+#[test]
+fn junk_row_in_net_tcp_and_escape_in_passwd_keep_the_rest_and_stay_one_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (procfs, rootfs, cfg) = host1_with(tmp.path(), |h| {
+        let tcp = h.join("proc/net/tcp");
+        let mut text = std::fs::read_to_string(&tcp).expect("tcp");
+        text.insert_str(text.find('\n').expect("header") + 1, "   9: junk \u{1b}[2J not a row\n");
+        std::fs::write(&tcp, text).expect("write");
+        let pw = h.join("root/etc/passwd");
+        let text = std::fs::read_to_string(&pw).expect("passwd").replace("postgres:x:105", "post\u{1b}[31mgres:x:105");
+        std::fs::write(&pw, text).expect("write");
+    });
+    let paths = portwatch_exporter::source::Paths { procfs: procfs.into(), rootfs: rootfs.into() };
+    let mut s = portwatch_exporter::scrape::Scraper::new(paths, Some(cfg.into()), true, portwatch_exporter::source::SocketTable::Procfs)
+        .expect("config");
+    let m = s.render(common::soon());
+    assert_eq!(value(&m, r#"portwatch_scrape_collector_success{collector="sockets"}"#), Some(1.0), "one junk row does not fail the table");
+    assert_eq!(value(&m, r#"portwatch_port_sockets{name="postgres",port="5432",protocol="tcp"}"#), Some(3.0), "every good row is kept");
+    assert!(!m.contains('\u{1b}'), "no raw ESC in the exposition");
+    assert!(m.contains(r#"user="post?[31mgres""#), "the user label is escaped as process names are");
+    common::promtool_accepts(&m);
+}

@@ -219,3 +219,42 @@ fn sigterm_lets_the_scrape_in_flight_finish_and_exits_0() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn reloads_of_a_deeply_nested_config_are_refused_fast_and_never_hold_a_scrape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("p.yml");
+    std::fs::write(&cfg, "ports:\n  - name: a\n    port: 5432\n").expect("write");
+    let cfg_s = cfg.display().to_string();
+    let e = Exporter::start(&["--config.file", &cfg_s, "--web.enable-lifecycle"]);
+    // 50 KB of `[[[…]]]`: quadratic in the YAML parser without the depth guard.
+    std::fs::write(&cfg, format!("ports: {}{}\n", "[".repeat(25_000), "]".repeat(25_000))).expect("write");
+    let port = e.port;
+    let reloads = std::thread::spawn(move || {
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+                s.write_all(b"POST /-/reload HTTP/1.0\r\n\r\n").expect("write");
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                (status_and_body(&out), t.elapsed())
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (status, body) = e.get("/metrics", "");
+        worst = worst.max(t.elapsed());
+        assert_eq!(status, 200);
+        assert!(body.contains(r#"name="a",port="5432""#), "the last good config stays");
+    }
+    for ((status, body), took) in reloads.join().expect("reloads") {
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("nested deeper than") && body.contains("line 1"), "{body}");
+        assert!(took < Duration::from_secs(1), "a reload took {took:?}");
+    }
+    assert!(worst < Duration::from_secs(1), "a scrape waited {worst:?} during reloads");
+}

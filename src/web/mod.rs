@@ -131,6 +131,8 @@ struct Bucket {
 
 pub struct App {
     scraper: Mutex<Scraper>,
+    /// The config file, read by reloads without holding the scraper.
+    config_path: Option<PathBuf>,
     opts: Options,
     web: WebState,
     inflight: Mutex<Option<watch::Receiver<Option<Bytes>>>>,
@@ -177,6 +179,7 @@ impl App {
         let web = WebState::load(opts.web_config.as_ref())?;
         let stamp = opts.web_config.as_ref().and_then(stamp);
         Ok(App {
+            config_path: scraper.config_path().cloned(),
             scraper: Mutex::new(scraper),
             web: WebState { path: opts.web_config.clone(), current: Mutex::new((stamp, Arc::new(web))) },
             inflight: Mutex::new(None),
@@ -305,12 +308,15 @@ impl App {
     }
 }
 
+/// Reads and parses the config first, then takes the scraper only to swap
+/// it in: a scrape never waits for a slow or hostile file.
 fn reload(app: &App) -> Result<(), String> {
+    let loaded = crate::scrape::load_config(app.config_path.as_ref());
     let mut s = match app.scraper.lock() {
         Ok(s) => s,
         Err(p) => p.into_inner(),
     };
-    match s.reload() {
+    match s.apply(loaded) {
         Ok(()) => {
             log::info!("configuration reloaded");
             Ok(())

@@ -132,7 +132,13 @@ impl SocketReader {
         };
         let path = self.procfs.join("net").join(name);
         match files::read_text(&path, cap::PROC_NET) {
-            Ok(text) => parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(text) => {
+                let table = parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display()))?;
+                if let Some((line, why)) = table.first_skipped {
+                    log::warn!("{}: skipped {} malformed row(s); the first, line {line}: {why}", path.display(), table.skipped);
+                }
+                Ok(table.sockets)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
             Err(e) => Err(format!("reading {}: {e}", path.display())),
         }
