@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
 /// Failed guesses remembered at most; the set is emptied when full, so
 /// guessing passwords cannot grow memory.
@@ -131,9 +131,23 @@ impl BasicAuth {
 
 /// Bounds bcrypt work: [`HASHING`] hashes at once, FIFO, at most
 /// [`WAITING_PER_PEER`] queued per peer address and [`WAITING_MAX`] overall.
+/// Identical credentials arriving together (100 scrapers starting with one
+/// password) share one hash instead of queueing one each.
 pub struct HashGate {
     run: Arc<Semaphore>,
     waiting: Mutex<HashMap<IpAddr, usize>>,
+    inflight: Mutex<HashMap<Key, watch::Receiver<Option<bool>>>>,
+}
+
+/// Clears a hash's in-flight entry, however its task ends.
+struct Inflight<'a>(&'a HashGate, Key);
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.0.inflight.lock() {
+            m.remove(&self.1);
+        }
+    }
 }
 
 /// Frees a peer's place in the queue on drop.
@@ -154,7 +168,7 @@ impl Drop for Place<'_> {
 
 impl Default for HashGate {
     fn default() -> Self {
-        HashGate { run: Arc::new(Semaphore::new(HASHING)), waiting: Mutex::new(HashMap::new()) }
+        HashGate { run: Arc::new(Semaphore::new(HASHING)), waiting: Mutex::new(HashMap::new()), inflight: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -176,10 +190,27 @@ impl HashGate {
             Check::Decided(ok) => return Some(ok),
             Check::Hash(job) => job,
         };
+        let (tx, rx) = watch::channel(None);
+        let shared = {
+            let mut m = self.inflight.lock().ok()?;
+            match m.get(&job.key) {
+                Some(rx) => Some(rx.clone()),
+                None => {
+                    m.insert(job.key, rx);
+                    None
+                }
+            }
+        };
+        if let Some(mut rx) = shared {
+            return rx.wait_for(Option::is_some).await.ok().and_then(|v| *v);
+        }
+        let _inflight = Inflight(self, job.key);
         let _place = self.place(peer)?;
         let _permit = self.run.clone().acquire_owned().await.ok()?;
         let auth = auth.clone();
-        tokio::task::spawn_blocking(move || auth.finish(&job)).await.ok()
+        let ok = tokio::task::spawn_blocking(move || auth.finish(&job)).await.ok()?;
+        let _ = tx.send(Some(ok));
+        Some(ok)
     }
 }
 
@@ -229,5 +260,17 @@ mod tests {
         assert_eq!(gate.authorize(&auth, Some(header("alice", "s3cret")), b).await, Some(true), "another peer is served");
         drop(places);
         assert_eq!(gate.authorize(&auth, Some(header("alice", "nope")), a).await, Some(false), "its places freed");
+        // Many at once with one password: one hash, all answered, none refused.
+        let auth2 = Arc::new(BasicAuth::new([("bob".to_string(), bcrypt::hash("pw", 4).expect("hash"))].into()));
+        let gate = Arc::new(gate);
+        let all: Vec<_> = (0..4 * WAITING_MAX)
+            .map(|_| {
+                let (gate, auth2) = (gate.clone(), auth2.clone());
+                tokio::spawn(async move { gate.authorize(&auth2, Some(header("bob", "pw")), a).await })
+            })
+            .collect();
+        for t in all {
+            assert_eq!(t.await.expect("task"), Some(true));
+        }
     }
 }
