@@ -6,38 +6,7 @@
 mod exporter;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Runs the binary with `args`, killing it if it is still up after 5 s
-/// (a bad value that was accepted starts the daemon): (exit code, stderr).
-fn run(args: &[&str]) -> (Option<i32>, String) {
-    let port = exporter::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    (status, err)
-}
+use std::time::Duration;
 
 const SECONDS_FLAGS: [&str; 2] = ["--web.header-read-timeout", "--scrape.timeout-margin"];
 const COUNT_FLAGS: [&str; 2] = ["--web.max-connections", "--web.max-requests"];
@@ -57,7 +26,7 @@ fn absurd_numeric_flags_exit_2_with_a_clear_error() {
     }
     for (flag, v) in &cases {
         let arg = format!("{flag}={v}");
-        let (code, err) = run(&[&arg]);
+        let (code, err, _) = exporter::run_to_exit(&[&arg]);
         assert_eq!(code, Some(2), "{arg}: exit {code:?}, stderr: {err}");
         assert!(err.contains(flag), "{arg}: the error names the flag: {err}");
         assert!(!err.contains("panicked"), "{arg}: {err}");

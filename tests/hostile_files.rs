@@ -10,42 +10,13 @@ mod exporter;
 use common::{fixtures, value};
 use exporter::Exporter;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
     // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
-}
-
-/// Runs the binary to completion or kills it after 5 s: (exit code, stderr).
-fn run(args: &[&str]) -> (Option<i32>, String, Duration) {
-    let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
-        .args(["--web.listen-address", &format!("127.0.0.1:{}", exporter::free_port())])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let code = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s.code();
-        }
-        if t.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    (code, err, t.elapsed())
 }
 
 #[test]
@@ -66,7 +37,7 @@ fn config_that_is_a_device_a_fifo_or_huge_is_refused_at_once() {
         for mode in [&[][..], &["check"][..]] {
             let mut args = vec!["--config.file", path];
             args.extend_from_slice(mode);
-            let (code, err, took) = run(&args);
+            let (code, err, took) = exporter::run_to_exit(&args);
             assert_eq!(code, Some(2), "{args:?}: exit {code:?} after {took:?}: {err}");
             assert!(err.contains(path) && err.contains(why), "{args:?}: {err}");
         }
@@ -81,7 +52,7 @@ fn web_config_that_is_a_fifo_or_device_is_refused_at_start() {
     let certs = tmp.path().join("web.yml");
     std::fs::write(&certs, "tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n").expect("write");
     for path in [fifo.to_str().expect("utf-8"), "/dev/zero", certs.to_str().expect("utf-8")] {
-        let (code, err, took) = run(&["--web.config.file", path]);
+        let (code, err, took) = exporter::run_to_exit(&["--web.config.file", path]);
         assert!(code.is_some_and(|c| c != 0), "{path}: exit {code:?} after {took:?}: {err}");
         assert!(err.contains("not a regular file"), "{path}: {err}");
     }
