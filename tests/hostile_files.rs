@@ -139,3 +139,37 @@ fn junk_row_in_net_tcp_and_escape_in_passwd_keep_the_rest_and_stay_one_line() {
     assert!(m.contains(r#"user="post?[31mgres""#), "the user label is escaped as process names are");
     common::promtool_accepts(&m);
 }
+
+#[test]
+fn a_junk_row_is_logged_with_its_line_once_not_on_every_scrape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (procfs, rootfs, cfg) = host1_with(tmp.path(), |h| {
+        let tcp = h.join("proc/net/tcp");
+        let text = std::fs::read_to_string(&tcp).expect("tcp") + "   9: junk row\n";
+        std::fs::write(&tcp, text).expect("write");
+    });
+    let log = tmp.path().join("exporter.log");
+    let log_s = log.display().to_string();
+    let e = Exporter::start(&[
+        "--config.file",
+        &cfg,
+        "--path.procfs",
+        &procfs,
+        "--path.rootfs",
+        &rootfs,
+        "--collector.sockets.source",
+        "procfs",
+        "--log.file",
+        &log_s,
+    ]);
+    for _ in 0..3 {
+        let (status, body) = e.get("/metrics", "");
+        assert_eq!(status, 200);
+        assert_eq!(value(&body, r#"portwatch_scrape_collector_success{collector="sockets"}"#), Some(1.0));
+    }
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("malformed row")).collect();
+    assert_eq!(lines.len(), 1, "once while the count stays the same: {text}");
+    assert!(lines[0].contains("net/tcp") && lines[0].contains("skipped 1") && lines[0].contains("line "), "{}", lines[0]);
+    assert!(!lines[0].contains("junk"), "the row's content is not logged: {}", lines[0]);
+}

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use portwatch_exporter::assess::assess;
 use portwatch_exporter::config::{Config, Watch, Watches};
 use portwatch_exporter::metrics::{render, Meta};
-use portwatch_exporter::model::{Family, Process, Protocol, SockState, Snapshot, Socket};
+use portwatch_exporter::model::{Family, Process, Protocol, Snapshot, SockState, Socket};
 
 /// A label value's body up to its closing quote; panics on a bad escape.
 fn label_value(chars: &mut std::str::Chars) -> String {
