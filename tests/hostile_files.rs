@@ -90,6 +90,14 @@ fn host1_with(dir: &Path, f: impl FnOnce(&Path)) -> (String, String, String) {
     (h.join("proc").display().to_string(), h.join("root").display().to_string(), h.join("portwatch.yml").display().to_string())
 }
 
+/// The exporter on a copied tree (procfs, rootfs, config), sockets from procfs.
+fn tree_exporter(tree: &(String, String, String), extra: &[&str]) -> Exporter {
+    let (procfs, rootfs, cfg) = tree;
+    let mut args = vec!["--config.file", cfg, "--path.procfs", procfs, "--path.rootfs", rootfs, "--collector.sockets.source", "procfs"];
+    args.extend_from_slice(extra);
+    Exporter::start(&args)
+}
+
 #[test]
 fn proc_and_passwd_files_that_are_fifos_are_skipped_without_blocking() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -99,16 +107,7 @@ fn proc_and_passwd_files_that_are_fifos_are_skipped_without_blocking() {
             mkfifo(&h.join(f));
         }
     });
-    let e = Exporter::start(&[
-        "--config.file",
-        &cfg,
-        "--path.procfs",
-        &procfs,
-        "--path.rootfs",
-        &rootfs,
-        "--collector.sockets.source",
-        "procfs",
-    ]);
+    let e = tree_exporter(&(procfs, rootfs, cfg), &[]);
     let t = Instant::now();
     let (status, body) = e.get("/metrics", "X-Prometheus-Scrape-Timeout-Seconds: 3\r\n");
     assert_eq!(status, 200);
@@ -150,18 +149,7 @@ fn a_junk_row_is_logged_with_its_line_once_not_on_every_scrape() {
     });
     let log = tmp.path().join("exporter.log");
     let log_s = log.display().to_string();
-    let e = Exporter::start(&[
-        "--config.file",
-        &cfg,
-        "--path.procfs",
-        &procfs,
-        "--path.rootfs",
-        &rootfs,
-        "--collector.sockets.source",
-        "procfs",
-        "--log.file",
-        &log_s,
-    ]);
+    let e = tree_exporter(&(procfs, rootfs, cfg), &["--log.file", &log_s]);
     for _ in 0..3 {
         let (status, body) = e.get("/metrics", "");
         assert_eq!(status, 200);
