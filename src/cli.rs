@@ -4,6 +4,7 @@
 use crate::source::SocketTable;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Default listen port; picked from the unassigned part of the exporter
 /// range of the Prometheus default port allocations list.
@@ -40,22 +41,24 @@ pub struct Cli {
     #[arg(long = "web.enable-lifecycle", global = true)]
     pub enable_lifecycle: bool,
 
-    /// Most simultaneous connections; further ones are closed at once.
-    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 64, global = true)]
+    /// Most simultaneous connections (1 to 1000000). When all are taken, the connection idle or unfinished
+    /// the longest is closed to make room; only when every one is busy with a request is the new one closed.
+    #[arg(long = "web.max-connections", value_name = "N", default_value = "64", value_parser = count, global = true)]
     pub max_connections: usize,
 
-    /// Most simultaneous scrape requests; further ones get 503. Simultaneous scrapes share one collection.
-    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40, global = true)]
+    /// Most simultaneous scrape requests (1 to 1000000); further ones get 503. Simultaneous scrapes share one
+    /// collection.
+    #[arg(long = "web.max-requests", value_name = "N", default_value = "40", value_parser = count, global = true)]
     pub max_requests: usize,
 
-    /// Seconds a client has to send its request headers (slowloris guard).
-    #[arg(long = "web.header-read-timeout", value_name = "SECONDS", default_value_t = 10.0, global = true)]
-    pub header_timeout: f64,
+    /// Seconds a client has to send its request headers (slowloris guard), 0.1 to 600.
+    #[arg(long = "web.header-read-timeout", value_name = "SECONDS", default_value = "10", value_parser = header_timeout, global = true)]
+    pub header_timeout: Duration,
 
-    /// Seconds subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to leave time for the reply;
-    /// collectors still running then report failure and the scrape answers with the rest.
-    #[arg(long = "scrape.timeout-margin", value_name = "SECONDS", default_value_t = 0.5, global = true)]
-    pub timeout_margin: f64,
+    /// Seconds (0 to 60) subtracted from Prometheus's X-Prometheus-Scrape-Timeout-Seconds, to leave time for
+    /// the reply; collectors still running then report failure and the scrape answers with the rest.
+    #[arg(long = "scrape.timeout-margin", value_name = "SECONDS", default_value = "0.5", value_parser = timeout_margin, global = true)]
+    pub timeout_margin: Duration,
 
     /// Path under which metrics are exposed.
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", global = true)]
@@ -144,6 +147,35 @@ pub enum LogFormat {
     Json,
 }
 
+/// Largest value of a count flag: far above any host's needs, far below what
+/// would overflow a semaphore.
+pub const MAX_COUNT: usize = 1_000_000;
+
+/// A count flag: a decimal integer from 1 to [`MAX_COUNT`].
+fn count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number from 1 to {MAX_COUNT}")),
+    }
+}
+
+/// A number of seconds within `min..=max`: NaN, infinities, negatives and
+/// anything out of range are refused, never clamped.
+fn seconds_within(s: &str, min: f64, max: f64) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (min..=max).contains(&v) => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("{s:?} is not a number of seconds from {min} to {max}")),
+    }
+}
+
+fn header_timeout(s: &str) -> Result<Duration, String> {
+    seconds_within(s, 0.1, 600.0)
+}
+
+fn timeout_margin(s: &str) -> Result<Duration, String> {
+    seconds_within(s, 0.0, 60.0)
+}
+
 /// ":9795" -> "[::]:9795"; anything else is passed through.
 pub fn bind_address(listen: &str) -> String {
     match listen.strip_prefix(':') {
@@ -193,6 +225,22 @@ mod tests {
         assert!(matches!(svc.command, Some(Command::Service)));
         assert_eq!((svc.listen_address.as_str(), svc.web_config), ("127.0.0.1:2", Some(PathBuf::from("w.yml"))));
         assert!(Cli::try_parse_from(["x", "--log.level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn numeric_flags_are_checked_not_clamped() {
+        let d = Cli::try_parse_from(["x"]).expect("defaults");
+        assert_eq!((d.header_timeout, d.timeout_margin), (Duration::from_secs(10), Duration::from_millis(500)));
+        assert_eq!((d.max_connections, d.max_requests), (64, 40));
+        for v in ["NaN", "inf", "-inf", "-1", "1e20", "601", "0.01", "x", ""] {
+            assert!(Cli::try_parse_from(["x", &format!("--web.header-read-timeout={v}")]).is_err(), "{v}");
+        }
+        for v in ["NaN", "inf", "-0.1", "61"] {
+            assert!(Cli::try_parse_from(["x", &format!("--scrape.timeout-margin={v}")]).is_err(), "{v}");
+        }
+        for v in ["0", "-3", "1000001", "99999999999999999999999"] {
+            assert!(Cli::try_parse_from(["x", &format!("--web.max-connections={v}")]).is_err(), "{v}");
+        }
     }
 
     #[test]

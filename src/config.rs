@@ -2,6 +2,8 @@
 //! Validation errors name the file, the field and the line.
 
 use crate::model::Protocol;
+use crate::parse::yaml::{nesting_error, MAX_DEPTH};
+use crate::source::files;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -11,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// Socket info series kept per port when the config does not say.
 pub const DEFAULT_SOCKET_INFO_LIMIT: usize = 10;
+/// Most entries under `ports`: far above any real host, far below what would
+/// make every scrape and `check` absurd (each entry is a set of series).
+pub const MAX_WATCHES: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -104,9 +109,30 @@ fn default_protocol() -> Protocol {
     Protocol::Tcp
 }
 
-/// Typed so the YAML parser itself reports range errors at the value's line.
+/// A port as written: decimal digits only, 1 to 65535, plain or quoted. YAML
+/// would read `0x50` as 80 and `0o120` as 80 too, and YAML 1.1 tools read
+/// `080` as octal; a port number is refused in those forms rather than
+/// silently meaning something other than it looks. Errors carry the value's
+/// line, as the YAML parser reports them.
 fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-    std::num::NonZeroU16::deserialize(d).map(|p| p.get())
+    struct Port;
+    impl Visitor<'_> for Port {
+        type Value = u16;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a port number from 1 to 65535, in decimal")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u16, E> {
+            let decimal = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0');
+            match v.parse::<u16>() {
+                Ok(p) if decimal && p > 0 => Ok(p),
+                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            }
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u16, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    d.deserialize_str(Port)
 }
 
 #[derive(Deserialize)]
@@ -187,16 +213,27 @@ fn entry_location(text: &str, index: usize) -> Option<serde_yaml_ng::Location> {
     d.deserialize_map(Top(index)).err().and_then(|e| e.location())
 }
 
-/// The parser gives no position for an unknown top-level key; find its line.
+/// The parser gives no position for an unknown or duplicate top-level key;
+/// find its line (for a duplicate, the second time it appears).
 fn with_top_level_line(text: &str, e: &serde_yaml_ng::Error) -> String {
     let msg = e.to_string();
-    if msg.contains(" at line ") {
-        return msg;
-    }
-    let key = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next());
-    let line = key.and_then(|k| text.lines().position(|l| l.strip_prefix(k).is_some_and(|r| r.trim_start().starts_with(':'))));
+    // The parser may place such an error at the start of the mapping; the
+    // top-level key's own line is the useful one.
+    let bare = msg.split(" at line ").next().unwrap_or(&msg);
+    let (key, nth) = match (bare.strip_prefix("unknown field `"), bare.strip_prefix("duplicate field `")) {
+        (Some(r), _) => (r.split('`').next(), 0),
+        (_, Some(r)) => (r.split('`').next(), 1),
+        _ => (None, 0),
+    };
+    let line = key.and_then(|k| {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.strip_prefix(k).is_some_and(|r| r.trim_start().starts_with(':')))
+            .nth(nth)
+            .map(|(n, _)| n)
+    });
     match line {
-        Some(n) => format!("{msg} at line {} column 1", n + 1),
+        Some(n) => format!("{bare} at line {} column 1", n + 1),
         None => msg,
     }
 }
@@ -210,7 +247,15 @@ impl Config {
     /// Parses YAML text; `path` only names the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+        if let Some(e) = nesting_error(text, MAX_DEPTH) {
+            return Err(invalid(e));
+        }
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| invalid(with_top_level_line(text, &e)))?;
+        if raw.ports.0.len() > MAX_WATCHES {
+            let at =
+                entry_location(text, MAX_WATCHES).map(|l| format!(" (entry {} at line {})", MAX_WATCHES + 1, l.line())).unwrap_or_default();
+            return Err(invalid(format!("ports: {} entries, more than the {MAX_WATCHES} allowed{at}", raw.ports.0.len())));
+        }
         if let Some((i, msg)) = cross_entry_error(&raw.ports.0) {
             let at = entry_location(text, i).map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default();
             return Err(invalid(format!("ports[{i}]: {msg}{at}")));
@@ -219,7 +264,7 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = files::read_text(path, files::cap::CONFIG).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::parse(&text, path)
     }
 }
@@ -261,6 +306,11 @@ mod tests {
             ("ports:\n  - name: a\n    port: 1\n    port: 2\n", "duplicate field `port`", "line 2"),
             ("prots: []\n", "prots", "line 1"),
             ("ports:\n  - name: a\n    port: 1\n    address: 300.1.1.1\n", "address", "line 4"),
+            ("ports:\n  - name: a\n    port: 1\nports:\n  - name: b\n    port: 2\n", "duplicate field `ports`", "line 4"),
+            ("# ports: here\nports: []\nsocket_info_limit: 1\nports: []\n", "duplicate field `ports`", "line 4"),
+            ("ports:\n  - name: a\n    port: 0x50\n", "port", "line 3"),
+            ("ports:\n  - name: a\n    port: [80]\n", "port", "line 3"),
+            ("ports: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n", "nested deeper", "line 1"),
         ];
         for (text, field, line) in cases {
             let err = parse(text).expect_err(text);
@@ -268,6 +318,39 @@ mod tests {
             assert!(err.contains(field), "{text:?}: {err} should name {field}");
             assert!(err.contains(line), "{text:?}: {err} should name {line}");
         }
+    }
+
+    /// Ports are decimal: every other way YAML has of writing an integer is refused.
+    #[test]
+    fn ports_are_written_in_decimal() {
+        let port = |v: &str| {
+            parse(&format!("ports:\n  - name: a\n    port: {v}\n")).map(|c| match c.watches {
+                Watches::Listed(w) => w[0].port,
+                Watches::DiscoverListeners => 0,
+            })
+        };
+        for (v, want) in [("80", 80), ("\"80\"", 80), ("'443'", 443), ("65535", 65535), ("1", 1)] {
+            assert_eq!(port(v), Ok(want), "{v}");
+        }
+        for v in ["0x50", "0o120", "0b1010000", "080", "+80", "8_0", "8e1", "80.0", "-80", "0", "65536", "\"\"", "~", "true"] {
+            let err = port(v).expect_err(v);
+            assert!(err.contains("in decimal") || err.contains("invalid type"), "{v}: {err}");
+        }
+    }
+
+    #[test]
+    fn entries_are_capped_with_the_line_of_the_first_too_many() {
+        let entries = |n: usize| {
+            (1..=n)
+                .map(|i| format!("  - {{name: p{i}, port: {}, protocol: {}}}\n", i % 65535 + 1, if i > 65535 { "udp" } else { "tcp" }))
+                .collect::<String>()
+        };
+        assert!(parse(&format!("ports:\n{}", entries(MAX_WATCHES))).is_ok());
+        let err = parse(&format!("ports:\n{}", entries(MAX_WATCHES + 1))).expect_err("over the cap");
+        assert!(
+            err.contains(&format!("more than the {MAX_WATCHES} allowed")) && err.contains(&format!("line {}", MAX_WATCHES + 2)),
+            "{err}"
+        );
     }
 
     #[test]

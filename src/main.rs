@@ -59,8 +59,8 @@ fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
         enable_lifecycle: cli.enable_lifecycle,
         max_connections: cli.max_connections,
         max_requests: cli.max_requests,
-        timeout_margin: std::time::Duration::from_secs_f64(cli.timeout_margin.clamp(0.0, 60.0)),
-        header_timeout: std::time::Duration::from_secs_f64(cli.header_timeout.clamp(0.1, 600.0)),
+        timeout_margin: cli.timeout_margin,
+        header_timeout: cli.header_timeout,
     };
     let app = match App::new(scraper, opts) {
         Ok(a) => Arc::new(a),
@@ -71,7 +71,9 @@ fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
-        log::info!("portwatch_exporter {} listening on {addr}", portwatch_exporter::cli::LONG_VERSION);
+        // The bound address, so ":0" logs the port the kernel picked.
+        let bound = listener.local_addr().map_or(addr, |a| a.to_string());
+        log::info!("portwatch_exporter {} listening on {bound}", portwatch_exporter::cli::LONG_VERSION);
         serve(app, listener).await.map_err(|e| e.to_string())
     });
     match result {

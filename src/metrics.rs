@@ -86,8 +86,13 @@ fn gauge<V: EncodeGaugeValue>(
         return Ok(());
     }
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, v) in &series {
-        m.encode_family(labels)?.encode_gauge(v)?;
+    for (mut labels, v) in series {
+        // Every label value stays one printable line, whatever its source
+        // (config names too); the encoder escapes quotes and backslashes.
+        for (_, value) in labels.iter_mut().filter(|(_, v)| v.chars().any(char::is_control)) {
+            *value = crate::parse::procfs::sanitize(value.as_bytes());
+        }
+        m.encode_family(&labels)?.encode_gauge(&v)?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod procfs;
 pub mod procnet;
 pub mod sysctl;
 pub mod sysctld;
+pub mod yaml;
 
 /// Native-endian integers at a byte offset of a kernel record; None past its end.
 pub(crate) fn i32_at(b: &[u8], at: usize) -> Option<i32> {

@@ -117,13 +117,36 @@ pub fn bsd(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
     lines
 }
 
-/// The remedy for this OS (by name, as `std::env::consts::OS` spells it).
+/// A warning when reserving the ports at risk would take half or more of the
+/// dynamic range (after the next boot, else now): outgoing connections would
+/// then run short of source ports.
+pub fn range_warning(report: &Report, at_risk: &[&PortReport]) -> Option<String> {
+    let view = |store| report.ranges.get(&(Protocol::Tcp, Family::Ipv4, store)).and_then(|v| v.range);
+    let r = view(Store::Persistent).or_else(|| view(Store::Active))?;
+    let size = u32::from(r.end) - u32::from(r.start) + 1;
+    let taken =
+        PortSet::from_ranges(at_risk.iter().filter(|p| r.contains(p.port)).map(|p| PortRange { start: p.port, end: p.port }).collect());
+    let n: u32 = taken.ranges().iter().map(|x| u32::from(x.end) - u32::from(x.start) + 1).sum();
+    (n * 2 >= size).then(|| {
+        format!(
+            "# WARNING: this reserves {n} of the {size} ports of the dynamic range {}-{}: outgoing connections may run out of source ports. Move services out of the range, or watch fewer ports, rather than apply it as is",
+            r.start, r.end
+        )
+    })
+}
+
+/// The remedy for this OS (by name, as `std::env::consts::OS` spells it),
+/// led by [`range_warning`] when it would reserve most of the range.
 pub fn for_os(os: &str, report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
-    match os {
+    let lines = match os {
         "windows" => windows(at_risk),
         "linux" => linux(report, at_risk),
         "macos" | "freebsd" => bsd(report, at_risk),
         _ => Vec::new(),
+    };
+    match range_warning(report, at_risk) {
+        Some(w) if !lines.is_empty() && os != "macos" && os != "freebsd" => std::iter::once(w).chain(lines).collect(),
+        _ => lines,
     }
 }
 
@@ -210,6 +233,24 @@ mod tests {
         );
         let low = port(20000);
         assert_eq!(bsd(&report, &[&low]).len(), 2, "only the default range holds 20000");
+    }
+
+    #[test]
+    fn a_remedy_reserving_most_of_the_range_says_so() {
+        let report = with_range(60000, 60999, None);
+        for n in [1u16, 10, 499, 500, 1000] {
+            let ports: Vec<PortReport> = (0..n).map(|i| port(60000 + i)).collect();
+            let refs: Vec<&PortReport> = ports.iter().collect();
+            let lines = for_os("linux", &report, &refs);
+            let warned = lines[0].starts_with("# WARNING") && lines[0].contains(&format!("reserves {n} of the 1000 ports"));
+            assert_eq!(warned, n >= 500, "{n} ports: {:?}", &lines[0]);
+            assert_eq!(for_os("windows", &report, &refs)[0].starts_with("# WARNING"), n >= 500);
+            assert!(lines.iter().any(|l| l.contains("ip_local_reserved_ports")), "the remedy itself still follows");
+        }
+        // Ports outside the range do not count; an unknown range gives no warning.
+        let outside: Vec<PortReport> = (0..900).map(|i| port(1000 + i)).collect();
+        assert!(range_warning(&report, &outside.iter().collect::<Vec<_>>()).is_none());
+        assert!(range_warning(&Report::default(), &[&port(60000)]).is_none());
     }
 
     #[test]

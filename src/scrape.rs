@@ -62,9 +62,16 @@ impl Scraper {
         render(&report, &self.meta)
     }
 
-    /// Re-reads the config; a bad one is kept out and the old one stays.
-    pub fn reload(&mut self) -> Result<(), ConfigError> {
-        match load_config(self.config_path.as_ref()) {
+    /// The config file this scraper reloads from.
+    pub fn config_path(&self) -> Option<&PathBuf> {
+        self.config_path.as_ref()
+    }
+
+    /// Puts a config read by [`load_config`] in force, or records that it
+    /// failed (a bad one is kept out and the old one stays). Reading and parsing happen before, so a caller can do them
+    /// without holding up scrapes.
+    pub fn apply(&mut self, loaded: Result<Config, ConfigError>) -> Result<(), ConfigError> {
+        match loaded {
             Ok(c) => {
                 if c != self.config {
                     self.source.reset();

@@ -104,36 +104,65 @@ fn stuck_collector_cannot_wedge_scrapes_and_parallel_scrapes_share_one_collectio
     assert!(collections <= 4.0, "100 simultaneous scrapes ran {collections} collections");
 }
 
+/// A keep-alive connection proven served, then left idle.
+fn served_idle(port: u16) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let _ = s.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut buf = [0u8; 256];
+        let n = s.read(&mut buf).unwrap_or(0);
+        if String::from_utf8_lossy(&buf[..n]).contains("200 OK") {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "could not get a served connection");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
-fn connections_beyond_the_cap_are_closed_not_queued() {
+fn at_the_cap_the_longest_idle_connection_makes_room() {
     let e = Exporter::start(&["--web.max-connections", "2", "--web.header-read-timeout", "5"]);
-    // Two keep-alive connections, each proven served, hold both permits.
-    let held: Vec<TcpStream> = (0..2)
+    let mut held: Vec<TcpStream> = (0..2).map(|_| served_idle(e.port)).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(e.get("/-/healthy", "").0, 200, "a new request is served, not refused");
+    let mut buf = [0u8; 16];
+    assert_eq!(held[0].read(&mut buf).unwrap_or(0), 0, "the longest idle connection was closed for it");
+    let _ = held[1].write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n");
+    let n = held[1].read(&mut buf).unwrap_or(0);
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "the younger one still serves");
+}
+
+#[test]
+fn at_the_cap_with_every_connection_busy_a_request_gets_503_needs_root() {
+    if !common::require_root("at_the_cap_with_every_connection_busy_a_request_gets_503_needs_root") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_stall, e) = stuck_exporter(tmp.path(), 10, &["--web.max-connections", "2"]);
+    let port = e.port;
+    // Two scrapes held for 3 s by the stuck collector keep both slots busy.
+    let busy: Vec<_> = (0..2)
         .map(|_| {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let mut s = TcpStream::connect(("127.0.0.1", e.port)).expect("connect");
-                s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-                let _ = s.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n");
-                let mut buf = [0u8; 256];
-                let n = s.read(&mut buf).unwrap_or(0);
-                if String::from_utf8_lossy(&buf[..n]).contains("200 OK") {
-                    break s;
-                }
-                assert!(Instant::now() < deadline, "could not get a served connection");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+                s.write_all(b"GET /metrics HTTP/1.0\r\nX-Prometheus-Scrape-Timeout-Seconds: 3\r\n\r\n").expect("write");
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                status_and_body(&out).0
+            })
         })
         .collect();
-    let mut third = TcpStream::connect(("127.0.0.1", e.port)).expect("the kernel accepts the TCP connection");
-    third.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    let _ = third.write_all(b"GET /-/healthy HTTP/1.0\r\n\r\n");
-    let mut buf = Vec::new();
-    let _ = third.read_to_end(&mut buf);
-    assert!(buf.is_empty(), "a connection over the cap must be closed unanswered");
-    drop(held);
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(e.get("/-/healthy", "").0, 200, "served again once connections close");
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, body) = e.get("/-/healthy", "");
+    assert_eq!(status, 503, "every slot busy: refused at once, nobody evicted: {body}");
+    assert!(body.contains("too many connections"), "{body}");
+    for b in busy {
+        assert_eq!(b.join().expect("scrape"), 200, "the busy scrapes were not cut");
+    }
+    assert_eq!(e.get("/-/healthy", "").0, 200, "served again once they finish");
 }
 
 #[test]
@@ -230,4 +259,43 @@ fn sigterm_lets_the_scrape_in_flight_finish_and_exits_0_needs_root() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn reloads_of_a_deeply_nested_config_are_refused_fast_and_never_hold_a_scrape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = tmp.path().join("p.yml");
+    std::fs::write(&cfg, "ports:\n  - name: a\n    port: 5432\n").expect("write");
+    let cfg_s = cfg.display().to_string();
+    let e = Exporter::start(&["--config.file", &cfg_s, "--web.enable-lifecycle"]);
+    // 50 KB of `[[[…]]]`: quadratic in the YAML parser without the depth guard.
+    std::fs::write(&cfg, format!("ports: {}{}\n", "[".repeat(25_000), "]".repeat(25_000))).expect("write");
+    let port = e.port;
+    let reloads = std::thread::spawn(move || {
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+                s.write_all(b"POST /-/reload HTTP/1.0\r\n\r\n").expect("write");
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                (status_and_body(&out), t.elapsed())
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (status, body) = e.get("/metrics", "");
+        worst = worst.max(t.elapsed());
+        assert_eq!(status, 200);
+        assert!(body.contains(r#"name="a",port="5432""#), "the last good config stays");
+    }
+    for ((status, body), took) in reloads.join().expect("reloads") {
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("nested deeper than") && body.contains("line 1"), "{body}");
+        assert!(took < Duration::from_secs(1), "a reload took {took:?}");
+    }
+    assert!(worst < Duration::from_secs(1), "a scrape waited {worst:?} during reloads");
 }

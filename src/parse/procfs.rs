@@ -65,7 +65,8 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
             let mut f = l.split(':');
             let name = f.next()?;
             let uid = f.nth(1)?.parse().ok()?;
-            (!name.is_empty() && !name.starts_with('#')).then(|| (uid, name.to_string()))
+            // A user name becomes a label value: no raw control characters.
+            (!name.is_empty() && !name.starts_with('#')).then(|| (uid, sanitize(name.as_bytes())))
         })
         .collect()
 }
@@ -131,6 +132,14 @@ mod tests {
         assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
         assert_eq!(parse_socket_link(b"socket:[12x]"), None);
         assert_eq!(parse_socket_link(b"/dev/null"), None);
+    }
+
+    #[test]
+    fn passwd_names_with_control_characters_become_safe_labels() {
+        let m = parse_passwd("ev\u{1b}[31mil:x:1000:1000::/:/bin/sh\nnl\u{7f}:x:1001:1::/:/bin/sh\n");
+        assert_eq!(m.get(&1000).map(String::as_str), Some("ev?[31mil"));
+        assert_eq!(m.get(&1001).map(String::as_str), Some("nl?"));
+        assert!(m.values().all(|n| !n.chars().any(char::is_control)));
     }
 
     #[test]

@@ -32,19 +32,42 @@ fn endpoint(text: &str, family: Family) -> Option<(IpAddr, u16)> {
     Some((ip, port))
 }
 
-/// Parses one table. Bad rows are errors, not skipped silently: the caller
-/// reports them through the collector's success.
-pub fn parse_table(text: &str, protocol: Protocol, family: Family) -> Result<Vec<Socket>, ParseError> {
-    let mut out = Vec::new();
-    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 10 {
-            return Err(invalid("a socket table row of at least 10 fields", line));
+/// One parsed table: its sockets, and the rows skipped as malformed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    pub sockets: Vec<Socket>,
+    pub skipped: usize,
+    /// The first skipped row: its line number (1-based) and what was wrong.
+    pub first_skipped: Option<(usize, &'static str)>,
+}
+
+fn row(line: &str, protocol: Protocol, family: Family) -> Result<Socket, &'static str> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() < 10 {
+        return Err("fewer than 10 fields");
+    }
+    let (local, port) = endpoint(f[1], family).ok_or("not a hex address:port")?;
+    let state = u8::from_str_radix(f[3], 16).map_err(|_| "not a hex state")?;
+    let inode = f[9].parse().map_err(|_| "not a decimal inode")?;
+    Ok(Socket { protocol, family, local, port, state: SockState::from_kernel(state), inode })
+}
+
+/// Parses one table. A malformed row is skipped and counted, so one junk
+/// line does not hide every other socket; a table with rows but none valid
+/// is not a socket table at all, and an error.
+pub fn parse_table(text: &str, protocol: Protocol, family: Family) -> Result<Table, ParseError> {
+    let mut out = Table::default();
+    for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        match row(line, protocol, family) {
+            Ok(s) => out.sockets.push(s),
+            Err(why) => {
+                out.skipped += 1;
+                out.first_skipped.get_or_insert((n + 1, why));
+            }
         }
-        let (local, port) = endpoint(f[1], family).ok_or_else(|| invalid("a hex address:port", f[1]))?;
-        let state = u8::from_str_radix(f[3], 16).map_err(|_| invalid("a hex state", f[3]))?;
-        let inode = f[9].parse().map_err(|_| invalid("a decimal inode", f[9]))?;
-        out.push(Socket { protocol, family, local, port, state: SockState::from_kernel(state), inode });
+    }
+    if out.sockets.is_empty() && out.skipped > 0 {
+        return Err(invalid("at least one valid socket table row", text.lines().nth(1).unwrap_or("")));
     }
     Ok(out)
 }
@@ -67,7 +90,7 @@ mod tests {
             v4([127, 0, 0, 1]),
             v4([127, 0, 0, 1])
         );
-        let s = parse_table(&text, Protocol::Tcp, Family::Ipv4).expect("parses");
+        let s = parse_table(&text, Protocol::Tcp, Family::Ipv4).expect("parses").sockets;
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].local, s[0].port, s[0].state, s[0].inode), ("127.0.0.1".parse().expect("ip"), 5432, SockState::Listen, 4242));
         assert_eq!((s[1].port, s[1].state, s[1].inode), (40000, SockState::Established, 0));
@@ -78,7 +101,7 @@ mod tests {
         let lo = Ipv6Addr::LOCALHOST.octets();
         let words: String = lo.chunks(4).map(|c| format!("{:08X}", u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))).collect();
         let text = format!("{HDR}   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 0 0 0 0 0 77\n   1: {words}:0050 {words}:0000 0A 0 0 0 0 0 78\n");
-        let s = parse_table(&text, Protocol::Tcp, Family::Ipv6).expect("parses");
+        let s = parse_table(&text, Protocol::Tcp, Family::Ipv6).expect("parses").sockets;
         assert_eq!((s[0].local, s[0].port), ("::".parse().expect("ip"), 22));
         assert_eq!((s[1].local, s[1].port, s[1].inode), ("::1".parse().expect("ip"), 80, 78));
     }
@@ -93,6 +116,18 @@ mod tests {
         ] {
             assert!(parse_table(bad, Protocol::Tcp, Family::Ipv4).is_err(), "{bad:?}");
         }
-        assert_eq!(parse_table("", Protocol::Udp, Family::Ipv4), Ok(vec![]));
+        assert_eq!(parse_table("", Protocol::Udp, Family::Ipv4), Ok(Table::default()));
+    }
+
+    #[test]
+    fn a_junk_row_is_skipped_and_counted_not_fatal() {
+        let good = |i: u32| format!("   {i}: {}:1538 00000000:0000 0A 0 0 0 0 0 {}\n", v4([127, 0, 0, 1]), 100 + i);
+        for junk in ["0: zz:1 0 0A 0 0 0 0 0 1", "garbage", "0: 0100007F:1F90 0 ZZ 0 0 0 0 0 1", "\u{1b}[31m"] {
+            let text = format!("{HDR}{}{junk}\n{}", good(0), good(1));
+            let t = parse_table(&text, Protocol::Tcp, Family::Ipv4).expect("the good rows survive");
+            assert_eq!(t.sockets.iter().map(|s| s.inode).collect::<Vec<_>>(), vec![100, 101], "{junk:?}");
+            assert_eq!(t.skipped, 1);
+            assert_eq!(t.first_skipped.map(|f| f.0), Some(3), "line 3");
+        }
     }
 }

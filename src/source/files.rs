@@ -20,6 +20,8 @@ pub mod cap {
     pub const PASSWD: u64 = 8 << 20;
     /// A small `/proc` file (stat, status, cgroup, a sysctl value).
     pub const PROC_SMALL: u64 = 256 << 10;
+    /// A `/proc/net/{tcp,udp}[6]` table: 150 bytes a socket, so about 850k sockets.
+    pub const PROC_NET: u64 = 128 << 20;
 }
 
 fn too_big(path: &Path, cap: u64) -> io::Error {

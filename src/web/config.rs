@@ -2,6 +2,8 @@
 //! (docs/web-configuration.md of prometheus/exporter-toolkit). Parsing and
 //! validation only; `tls.rs` and `auth.rs` turn it into a server.
 
+use crate::parse::yaml::{nesting_error, MAX_DEPTH};
+use crate::source::files;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,14 +114,10 @@ const HEADERS: [(&str, Option<&[&str]>); 5] = [
 impl WebConfig {
     /// Reads and validates a file; relative paths inside resolve against its directory.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            files::read_text(path, files::cap::CONFIG).map_err(|source| WebConfigError::Read { path: path.to_path_buf(), source })?;
         let invalid = |message: String| WebConfigError::Invalid { path: path.to_path_buf(), message };
-        let mut c: WebConfig = if text.trim().is_empty() {
-            WebConfig::default()
-        } else {
-            serde_yaml_ng::from_str(&text).map_err(|e| invalid(e.to_string()))?
-        };
-        c.validate().map_err(invalid)?;
+        let mut c = WebConfig::parse(&text).map_err(invalid)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         if let Some(t) = &mut c.tls_server_config {
             for p in [&mut t.cert_file, &mut t.key_file, &mut t.client_ca_file].into_iter().flatten() {
@@ -133,6 +131,9 @@ impl WebConfig {
 
     /// Parses and validates text; file paths inside are left as written.
     pub fn parse(text: &str) -> Result<WebConfig, String> {
+        if let Some(e) = nesting_error(text, MAX_DEPTH) {
+            return Err(e);
+        }
         let c: WebConfig =
             if text.trim().is_empty() { WebConfig::default() } else { serde_yaml_ng::from_str(text).map_err(|e| e.to_string())? };
         c.validate()?;

@@ -6,21 +6,24 @@
 
 mod auth;
 pub mod config;
+mod conns;
 #[cfg(feature = "tls")]
 mod tls;
 
 use crate::metrics::CONTENT_TYPE;
 use crate::scrape::Scraper;
 use crate::source::signals::{Event, Signals};
-use auth::BasicAuth;
+use auth::{BasicAuth, HashGate};
 use bytes::Bytes;
 use config::WebConfig;
+use conns::{Conns, Ticket};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -128,11 +131,14 @@ struct Bucket {
 
 pub struct App {
     scraper: Mutex<Scraper>,
+    /// The config file, read by reloads without holding the scraper.
+    config_path: Option<PathBuf>,
     opts: Options,
     web: WebState,
     inflight: Mutex<Option<watch::Receiver<Option<Bytes>>>>,
     requests: Arc<Semaphore>,
     bucket: Mutex<Bucket>,
+    hashes: HashGate,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -173,11 +179,13 @@ impl App {
         let web = WebState::load(opts.web_config.as_ref())?;
         let stamp = opts.web_config.as_ref().and_then(stamp);
         Ok(App {
+            config_path: scraper.config_path().cloned(),
             scraper: Mutex::new(scraper),
             web: WebState { path: opts.web_config.clone(), current: Mutex::new((stamp, Arc::new(web))) },
             inflight: Mutex::new(None),
             requests: Arc::new(Semaphore::new(opts.max_requests.max(1))),
             bucket: Mutex::new(Bucket { tokens: f64::MAX, last: Instant::now() }),
+            hashes: HashGate::default(),
             opts,
         })
     }
@@ -254,15 +262,28 @@ impl App {
         }
     }
 
-    async fn route(self: Arc<Self>, web: Arc<Web>, req: Request<Incoming>) -> Result<Reply, Infallible> {
-        let mut resp = if !self.rate_ok(web.rate) {
-            reply(StatusCode::TOO_MANY_REQUESTS, "text/plain", "rate limited\n")
-        } else if web.auth.enabled() && !authorized(&web, &req).await {
-            let mut r = reply(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized\n");
-            r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-            r
+    /// Is the request authorized? None: too many password checks queued.
+    async fn authorized(&self, web: &Web, req: &Request<Incoming>, peer: IpAddr) -> Option<bool> {
+        let header = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        self.hashes.authorize(&web.auth, header, peer).await
+    }
+
+    async fn route(self: Arc<Self>, web: Arc<Web>, req: Request<Incoming>, peer: IpAddr) -> Result<Reply, Infallible> {
+        let allowed = if !self.rate_ok(web.rate) {
+            Err("rate limited\n")
+        } else if web.auth.enabled() {
+            self.authorized(&web, &req, peer).await.ok_or("too many password checks in progress\n")
         } else {
-            self.dispatch(&req).await
+            Ok(true)
+        };
+        let mut resp = match allowed {
+            Err(why) => reply(StatusCode::TOO_MANY_REQUESTS, "text/plain", why),
+            Ok(false) => {
+                let mut r = reply(StatusCode::UNAUTHORIZED, "text/plain", "Unauthorized\n");
+                r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                r
+            }
+            Ok(true) => self.dispatch(&req).await,
         };
         for (k, v) in &web.headers {
             resp.headers_mut().insert(k.clone(), v.clone());
@@ -287,18 +308,15 @@ impl App {
     }
 }
 
-async fn authorized(web: &Web, req: &Request<Incoming>) -> bool {
-    let header = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let auth = web.auth.clone();
-    tokio::task::spawn_blocking(move || auth.verify(header.as_deref())).await.unwrap_or(false)
-}
-
+/// Reads and parses the config first, then takes the scraper only to swap
+/// it in: a scrape never waits for a slow or hostile file.
 fn reload(app: &App) -> Result<(), String> {
+    let loaded = crate::scrape::load_config(app.config_path.as_ref());
     let mut s = match app.scraper.lock() {
         Ok(s) => s,
         Err(p) => p.into_inner(),
     };
-    match s.reload() {
+    match s.apply(loaded) {
         Ok(()) => {
             log::info!("configuration reloaded");
             Ok(())
@@ -316,10 +334,24 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     app: Arc<App>,
     web: Arc<Web>,
     io: I,
+    ticket: Arc<Ticket>,
+    peer: IpAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error> {
     let header_timeout = app.opts.header_timeout;
-    let svc = hyper::service::service_fn(move |req| app.clone().route(web.clone(), req));
+    let svc = hyper::service::service_fn(move |req| {
+        let (app, web, ticket) = (app.clone(), web.clone(), ticket.clone());
+        async move {
+            if !ticket.busy() {
+                let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "too many connections\n");
+                r.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                return Ok(r);
+            }
+            let r = app.route(web, req, peer).await;
+            ticket.idle();
+            r
+        }
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -343,14 +375,20 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     }
 }
 
-async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net::SocketAddr, shutdown: watch::Receiver<bool>) {
+async fn connection(
+    app: Arc<App>,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    ticket: Arc<Ticket>,
+    shutdown: watch::Receiver<bool>,
+) {
     let Some(web) = app.web.current() else { return };
     let result = match web.tls.clone() {
         #[cfg(not(feature = "tls"))]
         Some(never) => match never {},
         #[cfg(feature = "tls")]
         Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => serve_io(app, web, tls, shutdown).await,
+            Ok(Ok(tls)) => serve_io(app, web, tls, ticket, peer.ip(), shutdown).await,
             Ok(Err(e)) => {
                 log::debug!("TLS handshake with {peer}: {e}");
                 return;
@@ -360,7 +398,7 @@ async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net
                 return;
             }
         },
-        None => serve_io(app, web, stream, shutdown).await,
+        None => serve_io(app, web, stream, ticket, peer.ip(), shutdown).await,
     };
     if let Err(e) = result {
         log::debug!("connection from {peer}: {e}");
@@ -370,7 +408,7 @@ async fn connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: std::net
 /// Serves until SIGTERM or Ctrl-C; in-flight requests finish first.
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
     let mut signals = Signals::new()?;
-    let connections = Arc::new(Semaphore::new(app.opts.max_connections.max(1)));
+    let connections = Conns::new(app.opts.max_connections);
     let (stop, stopped) = watch::channel(false);
     loop {
         tokio::select! {
@@ -383,15 +421,20 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
                         continue;
                     }
                 };
-                let Ok(permit) = connections.clone().try_acquire_owned() else {
-                    log::debug!("connection limit reached; closing {peer}");
-                    continue;
-                };
                 let app = app.clone();
                 let stopped = stopped.clone();
+                let connections = connections.clone();
                 tokio::spawn(async move {
-                    connection(app, stream, peer, stopped).await;
-                    drop(permit);
+                    if connections.unfinished_full() && !conns::head_arrives(&stream, MAX_HEAD_BYTES).await {
+                        connections.headless();
+                        return;
+                    }
+                    let Some(ticket) = connections.admit() else { return };
+                    let ticket = Arc::new(ticket);
+                    tokio::select! {
+                        () = connection(app, stream, peer, ticket.clone(), stopped) => {}
+                        () = ticket.evicted() => log::debug!("closing {peer} to make room"),
+                    }
                 });
             }
             event = signals.next() => match event {
@@ -406,7 +449,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
     drop(listener);
     log::info!("shutting down; waiting for in-flight requests");
     let _ = stop.send(true);
-    let all = u32::try_from(app.opts.max_connections.max(1)).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(Duration::from_secs(15), connections.acquire_many(all)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while connections.open() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }

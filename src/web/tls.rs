@@ -1,6 +1,7 @@
 //! A rustls server configuration from the toolkit's `tls_server_config`.
 
 use super::config::{ClientAuth, TlsServerConfig, TlsVersion};
+use crate::source::files;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
@@ -8,10 +9,16 @@ use std::sync::Arc;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 
+/// A PEM file, read with the cap for its kind: a device or FIFO named as a
+/// certificate is refused, never read without end.
+fn pem_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    files::read_bytes(path, files::cap::PEM).map_err(|e| format!("{what} {}: {e}", path.display()))
+}
+
 fn certs(inline: Option<&String>, file: Option<&Path>, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let parsed: Result<Vec<_>, _> = match (inline, file) {
         (Some(pem), _) => CertificateDer::pem_slice_iter(pem.as_bytes()).collect(),
-        (None, Some(path)) => CertificateDer::pem_file_iter(path).map_err(|e| format!("{what} {}: {e}", path.display()))?.collect(),
+        (None, Some(path)) => CertificateDer::pem_slice_iter(&pem_file(path, what)?).collect(),
         (None, None) => return Ok(Vec::new()),
     };
     let certs = parsed.map_err(|e| format!("{what}: {e}"))?;
@@ -24,7 +31,9 @@ fn certs(inline: Option<&String>, file: Option<&Path>, what: &str) -> Result<Vec
 fn key(inline: Option<&String>, file: Option<&Path>) -> Result<PrivateKeyDer<'static>, String> {
     match (inline, file) {
         (Some(pem), _) => PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("key: {e}")),
-        (None, Some(path)) => PrivateKeyDer::from_pem_file(path).map_err(|e| format!("key_file {}: {e}", path.display())),
+        (None, Some(path)) => {
+            PrivateKeyDer::from_pem_slice(&pem_file(path, "key_file")?).map_err(|e| format!("key_file {}: {e}", path.display()))
+        }
         (None, None) => Err("missing key".into()),
     }
 }

@@ -54,6 +54,36 @@ impl Exporter {
     }
 }
 
+/// Runs the binary on a free loopback port until it exits, killing it if it
+/// is still up after 5 s (say, a bad value accepted and the daemon started):
+/// (exit code, stderr, time taken).
+pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+        .args(["--web.listen-address", &format!("127.0.0.1:{}", free_port())])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (code, err, t.elapsed())
+}
+
 pub fn status_and_body(answer: &str) -> (u16, String) {
     let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();

@@ -4,6 +4,7 @@
 
 use crate::model::{Pid, Process};
 use crate::parse::procfs::{parse_cgroup_unit, parse_passwd, parse_stat, parse_status_uid};
+use crate::source::files::{self, cap};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -27,7 +28,13 @@ impl ProcInfo {
             return;
         }
         self.passwd_mtime = mtime;
-        self.passwd = std::fs::read_to_string(&self.passwd_path).map(|t| parse_passwd(&t)).unwrap_or_default();
+        self.passwd = match files::read_text(&self.passwd_path, cap::PASSWD) {
+            Ok(t) => parse_passwd(&t),
+            Err(e) => {
+                log::debug!("{e}: users show as uids");
+                HashMap::new()
+            }
+        };
     }
 
     /// Looks up the given pids; a pid that vanished is simply absent.
@@ -38,14 +45,16 @@ impl ProcInfo {
         for pid in pids {
             seen.push(pid);
             let dir = self.procfs.join(pid.to_string());
-            let stat =
-                match std::fs::read(dir.join("stat")).map_err(|e| e.to_string()).and_then(|b| parse_stat(&b).map_err(|e| e.to_string())) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        log::debug!("pid {pid}: {e}");
-                        continue;
-                    }
-                };
+            let stat = match files::read_bytes(&dir.join("stat"), cap::PROC_SMALL)
+                .map_err(|e| e.to_string())
+                .and_then(|b| parse_stat(&b).map_err(|e| e.to_string()))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    log::debug!("pid {pid}: {e}");
+                    continue;
+                }
+            };
             let (comm, start) = stat;
             if let Some((cached_start, p)) = self.cache.get(&pid) {
                 if *cached_start == start && p.name == comm {
@@ -54,11 +63,12 @@ impl ProcInfo {
                 }
             }
             let exe = std::fs::read_link(dir.join("exe")).ok().map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string());
-            let user = std::fs::read_to_string(dir.join("status"))
+            let user = files::read_text(&dir.join("status"), cap::PROC_SMALL)
                 .ok()
                 .and_then(|t| parse_status_uid(&t).ok())
                 .map(|uid| self.passwd.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
-            let units = std::fs::read_to_string(dir.join("cgroup")).ok().and_then(|t| parse_cgroup_unit(&t)).into_iter().collect();
+            let units =
+                files::read_text(&dir.join("cgroup"), cap::PROC_SMALL).ok().and_then(|t| parse_cgroup_unit(&t)).into_iter().collect();
             let p = Process { name: comm, exe, user, units };
             self.cache.insert(pid, (start, p.clone()));
             out.insert(pid, p);

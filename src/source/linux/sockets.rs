@@ -8,6 +8,7 @@ use super::netlink::{DiagSocket, NetlinkError};
 use crate::model::{Family, Inode, PortRange, PortSet, Protocol, SockState, Socket};
 use crate::parse::inet_diag::{build_request, build_tcp_compat_request, ranges_filter, DiagError, DiagMsg, ALL_STATES, LISTEN_ONLY};
 use crate::parse::procnet::parse_table;
+use crate::source::files::{self, cap};
 use crate::source::SocketTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -77,6 +78,9 @@ fn af(f: Family) -> u8 {
 
 pub struct SocketReader {
     procfs: PathBuf,
+    /// Malformed rows last reported per procfs table, so a lasting one is
+    /// logged when its count changes, not on every scrape.
+    skipped: BTreeMap<&'static str, usize>,
     diag: Option<DiagSocket>,
     /// False once the kernel refused the legacy TCP request.
     compat: bool,
@@ -84,7 +88,7 @@ pub struct SocketReader {
 
 impl SocketReader {
     pub fn new(procfs: PathBuf) -> SocketReader {
-        SocketReader { procfs, diag: None, compat: true }
+        SocketReader { procfs, skipped: BTreeMap::new(), diag: None, compat: true }
     }
 
     /// One request on the shared socket; a failed dump drops the socket so
@@ -122,7 +126,7 @@ impl SocketReader {
     }
 
     /// A whole text table from procfs; a missing IPv6 table means no IPv6.
-    fn procfs_table(&self, protocol: Protocol, family: Family) -> Result<Vec<Socket>, String> {
+    fn procfs_table(&mut self, protocol: Protocol, family: Family) -> Result<Vec<Socket>, String> {
         let name = match (protocol, family) {
             (Protocol::Tcp, Family::Ipv4) => "tcp",
             (Protocol::Tcp, Family::Ipv6) => "tcp6",
@@ -130,8 +134,16 @@ impl SocketReader {
             (Protocol::Udp, Family::Ipv6) => "udp6",
         };
         let path = self.procfs.join("net").join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display())),
+        match files::read_text(&path, cap::PROC_NET) {
+            Ok(text) => {
+                let table = parse_table(&text, protocol, family).map_err(|e| format!("{}: {e}", path.display()))?;
+                if self.skipped.insert(name, table.skipped).unwrap_or(0) != table.skipped {
+                    if let Some((line, why)) = table.first_skipped {
+                        log::warn!("{}: skipped {} malformed row(s); the first, line {line}: {why}", path.display(), table.skipped);
+                    }
+                }
+                Ok(table.sockets)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
             Err(e) => Err(format!("reading {}: {e}", path.display())),
         }
