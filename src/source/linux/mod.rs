@@ -15,10 +15,10 @@ pub mod sysctl;
 
 use super::{Collector, Paths, Request};
 use crate::model::{Family, PortRange, PortSet, Process, Protocol, RangeView, Snapshot, Socket, Store};
-use owners::{OwnerCache, Resolution, Wanted};
+use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -101,7 +101,7 @@ impl LinuxSource {
             }
         }
 
-        let wanted: Vec<Wanted> = snap.sockets.iter().filter(|s| s.inode != 0).map(|s| Wanted { inode: s.inode, port: s.port }).collect();
+        let wanted: HashSet<_> = snap.sockets.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
         let init_fds = self.paths.procfs.join("1/fd");
         let resolved: Option<Owners> = self.owners.run(&mut snap.collectors, req.deadline, move |(cache, procinfo)| {
             let res = cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
