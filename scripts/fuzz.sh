@@ -22,7 +22,9 @@ seed sock_diag_reply
 seed os_tables $fx/windows-excluded/* $fx/windows-dynamic/*
 mkdir -p fuzz/corpus/web_config_yaml
 printf 'tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\nbasic_auth_users:\n  alice: $2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n' > fuzz/corpus/web_config_yaml/seed.yml
-for t in sysctl_values sysctl_d config_yaml procfs_text sock_diag_reply web_config_yaml os_tables; do
+mkdir -p fuzz/corpus/check_render
+printf '\x03\x01web\x50\x00\x00\x00\xdc\x05\x00\x00\x01nginx\x01root\x07' > fuzz/corpus/check_render/seed
+for t in sysctl_values sysctl_d config_yaml procfs_text sock_diag_reply web_config_yaml os_tables check_render; do
   echo "== fuzz $t for ${secs}s"
   cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|Done|ERROR|panicked|SUMMARY" || true
   if [ -n "$(ls fuzz/artifacts/"$t" 2>/dev/null)" ]; then
