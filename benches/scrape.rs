@@ -39,7 +39,13 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { scenarios: vec!["spread".into(), "busy".into()], sockets: vec![1_000, 10_000, 40_000, 80_000], procs: 400, scrapes: 40, rounds: 3 };
+    let mut a = Args {
+        scenarios: vec!["spread".into(), "busy".into()],
+        sockets: vec![1_000, 10_000, 40_000, 80_000],
+        procs: 400,
+        scrapes: 40,
+        rounds: 3,
+    };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {

@@ -48,6 +48,7 @@ pub struct Meta {
 }
 
 type Labels = Vec<(&'static str, String)>;
+type Series = Vec<(Labels, i64)>;
 
 /// socket_info series kept over all ports together, whatever the per-port
 /// limit, so discovery on a host with many listeners stays bounded.
@@ -110,7 +111,7 @@ fn per_store(ports: &[PortReport], pick: impl Fn(&PortReport) -> &std::collectio
 /// socket_info series (value: the sockets each stands for), at most
 /// `socket_info_limit` per port and SOCKET_INFO_TOTAL_LIMIT in all, and per
 /// port the (socket, owner) pairs the left-out series stood for.
-fn socket_info(r: &Report) -> (Vec<(Labels, i64)>, Vec<(Labels, i64)>) {
+fn socket_info(r: &Report) -> (Series, Series) {
     let (mut out, mut omitted) = (Vec::new(), Vec::new());
     for p in &r.ports {
         let room = SOCKET_INFO_TOTAL_LIMIT.saturating_sub(out.len());

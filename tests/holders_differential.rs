@@ -209,7 +209,7 @@ fn every_holder_ss_lists_is_reported_and_no_other_needs_root() {
     eprintln!("holders differential: PW_DIFF_SEED={seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut ns = Netns::new("diff");
+    let ns = Netns::new("diff");
     ns.sysctl("net.ipv4.ip_local_port_range", "20000 29999");
     let start = Instant::now();
     let mut cases = 0;
@@ -256,7 +256,7 @@ fn socket_activated_service_is_expected_not_other_needs_root() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = write_config(tmp.path(), "ports:\n  - name: ssh\n    port: 7022\n    expect: {process: sshd}\n");
     let args = ["--config.file", cfg.as_str(), "--path.rootfs", tmp.path().to_str().expect("utf-8")];
-    let mut ns = Netns::new("act");
+    let ns = Netns::new("act");
     let mut t = Tree::start(&ns);
     let early = Exporter::start(&ns, 9101, &args);
     let manager = t.must("spawn systemd")[1].clone();
@@ -282,5 +282,4 @@ fn socket_activated_service_is_expected_not_other_needs_root() {
     early.reload();
     std::thread::sleep(Duration::from_millis(200));
     check(&early.metrics(&ns), "after a config reload");
-    let _ = &mut ns;
 }

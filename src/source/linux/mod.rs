@@ -18,7 +18,7 @@ use crate::model::{Family, PortRange, PortSet, Process, Protocol, RangeView, Sna
 use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -106,7 +106,7 @@ impl LinuxSource {
         let resolved: Option<Owners> = self.owners.run(&mut snap.collectors, req.deadline, move |(cache, procinfo)| {
             let res = cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
             let rights = sys::Dir::open(&init_fds).is_ok() && res.denied == 0;
-            let pids: BTreeSet<u32> = res.owners.values().flatten().copied().collect();
+            let pids = res.owners.pids();
             let processes = procinfo.lookup(pids).into_iter().collect();
             Ok((res, rights, processes))
         });
@@ -147,10 +147,14 @@ fn sockets_pass(
         ports.sort_unstable();
         ports.dedup();
         let pass = reader.pass(table, proto, &Plan { watched: ports, range })?;
-        sockets.extend(pass.sockets);
+        if sockets.is_empty() {
+            sockets = pass.sockets; // no copy of the (possibly large) TCP list
+        } else {
+            sockets.extend(pass.sockets);
+        }
         in_range.extend(pass.in_range.into_iter().map(|(f, n)| ((proto, f), n)));
     }
-    sockets.sort();
+    sockets.sort_unstable();
     Ok((sockets, in_range))
 }
 

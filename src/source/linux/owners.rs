@@ -18,14 +18,14 @@
 //! not yet run again are seen at the next change of that process.
 
 use super::sys::{decimal, read_at, readlink_at, size_at, Dir};
-use crate::model::{Inode, Pid};
+use crate::model::{Inode, Owners, Pid};
 use crate::parse::procfs::{parse_schedstat_runtime, parse_socket_link};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 #[derive(Debug, Default)]
 pub struct Resolution {
-    pub owners: BTreeMap<Inode, BTreeSet<Pid>>,
+    pub owners: Owners,
     /// Processes whose fd table could not be read for lack of rights.
     pub denied: usize,
     /// Processes whose fd tables were read this time.
@@ -115,6 +115,7 @@ impl OwnerCache {
         });
         sockets.sort_unstable();
         sockets.dedup();
+        sockets.shrink_to_fit();
         Ok(sockets)
     }
 
@@ -150,10 +151,13 @@ impl OwnerCache {
                 }
             }
         }
+        let mut pairs: Vec<(Inode, Pid)> = Vec::new();
         for (pid, seen) in &self.procs {
-            for inode in seen.sockets.iter().filter(|i| wanted.contains(i)) {
-                res.owners.entry(*inode).or_default().insert(*pid);
-            }
+            pairs.extend(seen.sockets.iter().filter(|i| wanted.contains(i)).map(|i| (*i, *pid)));
+        }
+        pairs.sort_unstable();
+        for held in pairs.chunk_by(|a, b| a.0 == b.0) {
+            res.owners.insert(held[0].0, held.iter().map(|(_, pid)| *pid).collect());
         }
         Ok(res)
     }
