@@ -437,6 +437,8 @@ fn main() {
     };
     sh("ip link set lo up");
     sh("echo '1024 65535' > /proc/sys/net/ipv4/ip_local_port_range");
+    // The exporter's own port: never handed to a holder as its source port.
+    sh("echo 9795 > /proc/sys/net/ipv4/ip_local_reserved_ports");
     // Raise the fd limit for the holders and the listeners below.
     // SAFETY: setrlimit with a valid struct.
     unsafe {

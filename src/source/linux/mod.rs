@@ -36,6 +36,7 @@ type Owners = (Resolution, bool, BTreeMap<u32, Process>);
 
 impl LinuxSource {
     pub fn new(paths: Paths) -> LinuxSource {
+        sys::return_large_blocks_to_the_kernel();
         LinuxSource {
             sysctl: Collector::new("sysctl", ()),
             sysctld: Collector::new("sysctld", Vec::new()),

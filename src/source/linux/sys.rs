@@ -142,3 +142,17 @@ pub fn read_at<'b>(dirfd: libc::c_int, name: &[u8], buf: &'b mut [u8; 256]) -> O
     }
     buf.get(..n as usize)
 }
+
+/// glibc: allocations of 128 KiB and more (a scrape's socket list, owner
+/// pairs, inode set) come from mmap and go back to the kernel when freed,
+/// and collector threads share two malloc arenas: otherwise glibc raises its
+/// mmap threshold after the first large free and each collector thread's
+/// arena keeps its largest scrape resident. musl returns large blocks anyway.
+pub fn return_large_blocks_to_the_kernel() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator tunables; called before collectors start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
