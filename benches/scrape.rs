@@ -4,6 +4,14 @@
 //!
 //!   cargo bench --bench scrape                           # as root; sweep 1k,10k,40k,80k sockets, 400 processes
 //!   cargo bench --bench scrape -- --sockets 2000 --procs 20 --scrapes 20   # CI smoke size
+//!   cargo bench --bench scrape -- --scenario busy --sockets 80000 --procs 200
+//!
+//! Two scenarios, side by side in one run (`--scenario spread,busy`, the default):
+//! - spread: N sockets are both ends of N/2 connections among the holder
+//!   processes, on ports nobody watches; 10 listeners and a client hold watched ports;
+//! - busy: a pre-fork service named `svc` (a master and workers sharing the
+//!   listener on watched port 7000) holds N/2 accepted connections, whose
+//!   client ends the holder processes hold: the port people watch carries the load.
 //!
 //! It re-executes itself under `unshare --net`: the namespace is anonymous and
 //! vanishes with its last process, and every process it starts dies with it
@@ -19,8 +27,11 @@ use std::time::{Duration, Instant};
 const EXPORTER: &str = env!("CARGO_BIN_EXE_portwatch_exporter");
 const WATCHED_FIRST: u16 = 6000;
 const WATCHED: u16 = 20;
+/// The busy scenario's service port (watched, with 19 of the spread ports).
+const BUSY_PORT: u16 = 7000;
 
 struct Args {
+    scenarios: Vec<String>,
     sockets: Vec<usize>,
     procs: usize,
     scrapes: usize,
@@ -28,12 +39,23 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { sockets: vec![1_000, 10_000, 40_000, 80_000], procs: 400, scrapes: 40, rounds: 3 };
+    let mut a = Args {
+        scenarios: vec!["spread".into(), "busy".into()],
+        sockets: vec![1_000, 10_000, 40_000, 80_000],
+        procs: 400,
+        scrapes: 40,
+        rounds: 3,
+    };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
         let val = argv.get(i + 1).cloned().unwrap_or_default();
         match argv[i].as_str() {
+            "--scenario" => a.scenarios = val.split(',').map(String::from).collect(),
+            "--help" => {
+                println!("options: --scenario spread,busy --sockets 1000,10000,40000,80000 --procs 400 --scrapes 40 --rounds 3");
+                std::process::exit(0);
+            }
             "--sockets" => a.sockets = val.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--procs" => a.procs = val.parse().unwrap_or(a.procs),
             "--scrapes" => a.scrapes = val.parse().unwrap_or(a.scrapes),
@@ -45,7 +67,8 @@ fn parse_args() -> Args {
         }
         i += 2;
     }
-    assert!(!a.sockets.is_empty() && a.procs > 0 && a.scrapes > 0 && a.rounds > 0, "bad arguments");
+    assert!(a.scenarios.iter().all(|s| s == "spread" || s == "busy"), "--scenario takes spread and/or busy");
+    assert!(!a.scenarios.is_empty() && !a.sockets.is_empty() && a.procs > 0 && a.scrapes > 0 && a.rounds > 0, "bad arguments");
     a
 }
 
@@ -73,6 +96,64 @@ fn holder(k: usize) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stdin().read(&mut [0u8; 1]);
     std::process::exit(0);
+}
+
+/// Client mode: K connections to the busy service, client ends held.
+fn client(k: usize) -> ! {
+    let mut held = Vec::with_capacity(k);
+    for _ in 0..k {
+        held.push(TcpStream::connect(("127.0.0.1", BUSY_PORT)).expect("connect to the service"));
+    }
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stdin().read(&mut [0u8; 1]);
+    std::process::exit(0);
+}
+
+/// Connections one service process holds: below this machine's fd limit.
+const PER_WORKER: usize = 15_000;
+
+/// Service mode: a pre-fork server named `svc`. The master listens on
+/// BUSY_PORT and forks workers that share the listener; together they accept
+/// and hold K connections (at most PER_WORKER each, so no fd limit is hit).
+/// Each worker prints `accepted N`.
+fn service(k: usize) -> ! {
+    // SAFETY: PR_SET_NAME with a NUL-terminated name.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"svc".as_ptr()) };
+    let l = TcpListener::bind(("0.0.0.0", BUSY_PORT)).expect("service listener");
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let workers = k.div_ceil(PER_WORKER).max(1);
+    for w in 0..workers {
+        let quota = k / workers + usize::from(w < k % workers);
+        // SAFETY: this process is single-threaded; the child only accepts and blocks.
+        if unsafe { libc::fork() } == 0 {
+            // SAFETY: prctl has no memory preconditions; workers die with the master.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            let held: Vec<TcpStream> = (0..quota).map(|_| l.accept().expect("accept").0).collect();
+            println!("accepted {}", held.len());
+            let _ = std::io::stdout().flush();
+            loop {
+                // SAFETY: pause(2) has no preconditions.
+                unsafe { libc::pause() };
+            }
+        }
+    }
+    let _ = std::io::stdin().read(&mut [0u8; 1]);
+    std::process::exit(0);
+}
+
+/// Starts this benchmark in a mode (env var = count) and waits for its first line.
+fn spawn_mode(var: &str, count: usize) -> (Child, BufReader<std::process::ChildStdout>) {
+    let me = std::env::current_exe().expect("exe");
+    let mut c = dies_with_parent(Command::new(me).env(var, count.to_string()).stdin(Stdio::piped()).stdout(Stdio::piped()))
+        .spawn()
+        .expect("helper process");
+    let mut out = BufReader::new(c.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("helper ready");
+    assert_eq!(line.trim(), "ready", "{var}");
+    (c, out)
 }
 
 fn sh(cmd: &str) {
@@ -175,6 +256,7 @@ fn ms(d: Duration) -> String {
 
 #[derive(Debug)]
 struct Row {
+    scenario: String,
     sockets: usize,
     cold: Duration,
     p50: Duration,
@@ -190,21 +272,33 @@ struct Row {
     cpu_per_scrape: f64,
 }
 
-fn run_case(sockets: usize, a: &Args, config: &str) -> Row {
+fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
     let procs = a.procs.min(sockets / 2).max(1);
-    let per = (sockets / procs).max(2);
-    let me = std::env::current_exe().expect("exe");
     let mut holders = Vec::new();
-    for _ in 0..procs {
-        let mut c = dies_with_parent(Command::new(&me).env("PWBENCH_HOLDER", per.to_string()).stdin(Stdio::piped()).stdout(Stdio::piped()))
-            .spawn()
-            .expect("holder");
-        let mut line = String::new();
-        BufReader::new(c.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("holder ready");
-        assert_eq!(line.trim(), "ready");
-        holders.push(c);
-    }
-    let port = WATCHED_FIRST;
+    let port = if scenario == "busy" {
+        // N/2 accepted connections on the watched port, client ends spread over the holders.
+        let conns = sockets / 2;
+        let (svc, mut svc_out) = spawn_mode("PWBENCH_SERVICE", conns);
+        let per = conns / procs;
+        for i in 0..procs {
+            let k = if i + 1 == procs { conns - per * (procs - 1) } else { per };
+            holders.push(spawn_mode("PWBENCH_CLIENT", k).0);
+        }
+        let mut accepted = 0;
+        while accepted < conns {
+            let mut line = String::new();
+            svc_out.read_line(&mut line).expect("service accepted");
+            accepted += line.trim().strip_prefix("accepted ").and_then(|n| n.parse::<usize>().ok()).expect("accepted N");
+        }
+        holders.push(svc);
+        BUSY_PORT
+    } else {
+        let per = (sockets / procs).max(2);
+        for _ in 0..procs {
+            holders.push(spawn_mode("PWBENCH_HOLDER", per).0);
+        }
+        WATCHED_FIRST
+    };
     let ss_sport = format!("ss -tanp 'sport = :{port}'");
     let mut warm = Vec::new();
     let (mut ss_p, mut ss_t, mut ss_s, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -236,6 +330,7 @@ fn run_case(sockets: usize, a: &Args, config: &str) -> Row {
         stop(h);
     }
     Row {
+        scenario: scenario.to_string(),
         sockets,
         cold,
         p50: pct(&mut warm.clone(), 0.5),
@@ -256,7 +351,8 @@ impl Row {
     fn to_line(&self) -> String {
         let d = |d: Duration| d.as_nanos().to_string();
         format!(
-            "ROW {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            "ROW {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            self.scenario,
             self.sockets,
             d(self.cold),
             d(self.p50),
@@ -274,9 +370,11 @@ impl Row {
     }
 
     fn from_line(line: &str) -> Option<Row> {
-        let f: Vec<&str> = line.strip_prefix("ROW ")?.split(' ').collect();
+        let (scenario, rest) = line.strip_prefix("ROW ")?.split_once(' ')?;
+        let f: Vec<&str> = rest.split(' ').collect();
         let d = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_nanos);
         Some(Row {
+            scenario: scenario.to_string(),
             sockets: f.first()?.parse().ok()?,
             cold: d(1)?,
             p50: d(2)?,
@@ -296,35 +394,51 @@ impl Row {
 
 /// One sweep size in a fresh namespace of its own, so no TIME_WAIT of a
 /// previous size is counted.
-fn run_isolated(sockets: usize) -> Row {
+fn run_isolated(scenario: &str, sockets: usize) -> Row {
     let out = Command::new("unshare")
         .arg("--net")
         .arg("--")
         .arg(std::env::current_exe().expect("exe"))
         .args(std::env::args().skip(1))
-        .env("PWBENCH_CASE", sockets.to_string())
+        .env("PWBENCH_CASE", format!("{scenario}:{sockets}"))
         .stderr(Stdio::inherit())
         .output()
         .expect("unshare");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "case {sockets} failed: {text}");
-    text.lines().find_map(Row::from_line).unwrap_or_else(|| panic!("case {sockets} printed no row: {text}"))
+    assert!(out.status.success(), "case {scenario} {sockets} failed: {text}");
+    text.lines().find_map(Row::from_line).unwrap_or_else(|| panic!("case {scenario} {sockets} printed no row: {text}"))
 }
 
 fn main() {
-    if let Ok(k) = std::env::var("PWBENCH_HOLDER") {
-        holder(k.parse().expect("holder count"));
+    let count = |var: &str| std::env::var(var).ok().and_then(|k| k.parse::<usize>().ok());
+    if let Some(k) = count("PWBENCH_HOLDER") {
+        holder(k);
+    }
+    if let Some(k) = count("PWBENCH_CLIENT") {
+        client(k);
+    }
+    if let Some(k) = count("PWBENCH_SERVICE") {
+        service(k);
     }
     let args = parse_args();
-    let Some(case) = std::env::var("PWBENCH_CASE").ok().and_then(|v| v.parse::<usize>().ok()) else {
+    let case = std::env::var("PWBENCH_CASE").ok();
+    let Some((scenario, case)) = case.as_deref().and_then(|c| c.split_once(':')).and_then(|(s, n)| Some((s, n.parse::<usize>().ok()?)))
+    else {
         // SAFETY: geteuid has no preconditions.
         assert!(unsafe { libc::geteuid() } == 0, "the benchmark needs root: it creates network namespaces");
-        let rows: Vec<Row> = args.sockets.iter().map(|&n| run_isolated(n)).collect();
+        let mut rows = Vec::new();
+        for &n in &args.sockets {
+            for s in &args.scenarios {
+                rows.push(run_isolated(s, n));
+            }
+        }
         report(&args, &rows);
         return;
     };
     sh("ip link set lo up");
     sh("echo '1024 65535' > /proc/sys/net/ipv4/ip_local_port_range");
+    // The exporter's own port: never handed to a holder as its source port.
+    sh("echo 9795 > /proc/sys/net/ipv4/ip_local_reserved_ports");
     // Raise the fd limit for the holders and the listeners below.
     // SAFETY: setrlimit with a valid struct.
     unsafe {
@@ -355,13 +469,17 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bench.yml");
     let mut yaml = String::from("ports:\n");
-    for i in 0..WATCHED {
+    if scenario == "busy" {
+        yaml.push_str(&format!("  - name: busy\n    port: {BUSY_PORT}\n    expect: {{process: svc}}\n"));
+    }
+    let spread = if scenario == "busy" { WATCHED - 1 } else { WATCHED };
+    for i in 0..spread {
         yaml.push_str(&format!("  - name: p{i}\n    port: {}\n    expect: {{process: svc}}\n", WATCHED_FIRST + i));
     }
     std::fs::write(&config, yaml).expect("config");
     let config = config.display().to_string();
 
-    let row = run_case(case, &args, &config);
+    let row = run_case(scenario, case, &args, &config);
     drop(listeners);
     drop(client);
     println!("{}", row.to_line());
@@ -372,12 +490,13 @@ fn report(args: &Args, rows: &[Row]) {
         "\nportwatch_exporter scrape cost, {} processes, {} watched ports, {} warm scrapes, medians over {} rounds (times in ms)\n",
         args.procs, WATCHED, args.scrapes, args.rounds
     );
-    println!("| sockets | dump count | scrape cold | warm p50 | warm p95 | p50 no-ephemeral | cold no-ephemeral | ss -tanp | ss -tan | ss -tanp sport | raw dump | p50/ss -tanp | p50/ss -tan | p50/raw | cold/ss -tanp | peak RSS MiB | CPU ms/scrape |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| scenario | sockets | dump count | scrape cold | warm p50 | warm p95 | p50 no-ephemeral | cold no-ephemeral | ss -tanp | ss -tan | ss -tanp sport | raw dump | p50/ss -tanp | p50/ss -tan | p50/raw | cold/ss -tanp | peak RSS MiB | CPU ms/scrape |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     for r in rows {
-        let ratio = |a: Duration, b: Duration| format!("{:.3}", a.as_secs_f64() / b.as_secs_f64());
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {:.2} |",
+            r.scenario,
             r.sockets,
             r.raw_count,
             ms(r.cold),
@@ -397,23 +516,27 @@ fn report(args: &Args, rows: &[Row]) {
             r.cpu_per_scrape * 1e3
         );
     }
-    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        if rows.len() > 1 {
-            let g = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    for scenario in &args.scenarios {
+        let mine: Vec<&Row> = rows.iter().filter(|r| &r.scenario == scenario).collect();
+        let (Some(first), Some(last)) = (mine.first(), mine.last()) else { continue };
+        if mine.len() > 1 {
             println!(
-                "\ngrowth {} -> {} sockets: warm p50 x{:.1}, no-ephemeral p50 x{:.1}, raw dump x{:.1}",
+                "\n{scenario}: growth {} -> {} sockets: warm p50 x{:.1}, no-ephemeral p50 x{:.1}, raw dump x{:.1}",
                 first.sockets,
                 last.sockets,
-                g(last.p50, first.p50),
-                g(last.noeph_p50, first.noeph_p50),
-                g(last.raw, first.raw)
+                ratio(last.p50, first.p50),
+                ratio(last.noeph_p50, first.noeph_p50),
+                ratio(last.raw, first.raw)
             );
         }
-        println!("\ntargets at {} sockets (not asserted):", last.sockets);
-        let check = |name: &str, ok: bool| println!("  {} {name}", if ok { "MET   " } else { "MISSED" });
-        check("warm p50 <= 1/50 of ss -tanp", last.p50 * 50 <= last.ss_p);
-        check("warm p50 <= 1.3x raw dump", last.p50.as_secs_f64() <= 1.3 * last.raw.as_secs_f64());
-        check("cold <= 1/5 of ss -tanp", last.cold * 5 <= last.ss_p);
-        check("peak RSS <= 16 MiB", last.rss_kib <= 16 * 1024);
+        println!("\n{scenario}: targets at {} sockets (not asserted; the figure, then the target):", last.sockets);
+        let check = |name: &str, got: f64, limit: f64| {
+            let verdict = if got <= limit { "MET   ".to_string() } else { format!("MISSED by x{:.2}", got / limit) };
+            println!("  {verdict} {name}: {got:.3} (target <= {limit:.3})");
+        };
+        check("warm p50 / ss -tanp", ratio(last.p50, last.ss_p), 1.0 / 50.0);
+        check("warm p50 / raw dump", ratio(last.p50, last.raw), 1.3);
+        check("cold / ss -tanp", ratio(last.cold, last.ss_p), 1.0 / 5.0);
+        check("peak RSS MiB", last.rss_kib as f64 / 1024.0, 16.0);
     }
 }

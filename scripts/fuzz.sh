@@ -26,7 +26,9 @@ mkdir -p fuzz/corpus/exposition
 printf 'pg "quoted" \\back\xffpost\x1b[31mgres\n\xfe\xffev\ril\x00' > fuzz/corpus/exposition/seed
 mkdir -p fuzz/corpus/rootfs_resolve
 printf 'd etc\nl esc ../../../../OUTSIDE/secret\nl abs /etc\nl loop loop\nl -up ../..\nesc' > fuzz/corpus/rootfs_resolve/seed
-for t in sysctl_values sysctl_d config_yaml procfs_text sock_diag_reply web_config_yaml os_tables exposition rootfs_resolve; do
+mkdir -p fuzz/corpus/check_render
+printf '\x03\x01web\x50\x00\x00\x00\xdc\x05\x00\x00\x01nginx\x01root\x07' > fuzz/corpus/check_render/seed
+for t in sysctl_values sysctl_d config_yaml procfs_text sock_diag_reply web_config_yaml os_tables exposition rootfs_resolve check_render; do
   echo "== fuzz $t for ${secs}s"
   cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|Done|ERROR|panicked|SUMMARY" || true
   if [ -n "$(ls fuzz/artifacts/"$t" 2>/dev/null)" ]; then

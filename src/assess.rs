@@ -16,7 +16,9 @@ use crate::model::{CollectorStatus, Family, Pid, PortRange, Process, Protocol, R
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-/// One (socket, owner) pair on a watched port; `pid` is None when unowned.
+/// (socket, owner) pairs on a watched port that share every label: one per
+/// distinct (family, address, state, pid, expected); `pid` is None for
+/// sockets nobody holds. A socket with several owners counts once under each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub family: Family,
@@ -25,6 +27,8 @@ pub struct Holder {
     pub pid: Option<Pid>,
     pub process: Option<Process>,
     pub expected: bool,
+    /// How many sockets this holder stands for (at least 1).
+    pub sockets: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +39,7 @@ pub struct PortReport {
     pub sockets: usize,
     pub bound_by_expected: bool,
     pub bound_by_other: bool,
-    /// All holders, unexpected first; the exposition keeps the first N.
+    /// Every holder, aggregated, unexpected first; the exposition keeps the first N.
     pub holders: Vec<Holder>,
     pub in_range: BTreeMap<Store, bool>,
     pub excluded: BTreeMap<Store, bool>,
@@ -197,22 +201,54 @@ fn address_matches(watch: &Watch, local: IpAddr) -> bool {
     }
 }
 
-fn holders_of(watch: &Watch, socket: &Socket, snap: &Snapshot) -> Vec<Holder> {
-    let state = socket.state.label(socket.protocol);
-    let base = |pid, process: Option<&Process>, expected| Holder {
-        family: socket.family,
-        address: socket.local,
-        state: state.clone(),
-        pid,
-        process: process.cloned(),
-        expected,
-    };
-    let pids = (socket.inode != 0).then(|| snap.owners.get(&socket.inode)).flatten();
-    let Some(pids) = pids.filter(|p| !p.is_empty()) else {
-        return vec![base(None, None, false)];
-    };
-    let expected = pids.iter().any(|pid| snap.processes.get(pid).is_some_and(|p| process_matches(watch.expect.as_ref(), p)));
-    pids.iter().map(|pid| base(Some(*pid), snap.processes.get(pid), expected)).collect()
+/// Aggregated (socket, holder) pairs of one port: one entry per label set,
+/// counting the sockets it stands for.
+#[derive(Default)]
+struct Tally {
+    groups: BTreeMap<(bool, SockState, Family, IpAddr, Option<Pid>), usize>,
+    /// Whether each pid matches `expect`, computed once per pid.
+    matches: BTreeMap<Pid, bool>,
+}
+
+impl Tally {
+    fn add(&mut self, watch: &Watch, socket: &Socket, snap: &Snapshot) {
+        let key = |expected, pid| (expected, socket.state, socket.family, socket.local, pid);
+        let pids = (socket.inode != 0).then(|| snap.owners.get(&socket.inode)).flatten().filter(|p| !p.is_empty());
+        let Some(pids) = pids else {
+            *self.groups.entry(key(false, None)).or_default() += 1;
+            return;
+        };
+        let mut expected = false;
+        for pid in pids {
+            let m = *self
+                .matches
+                .entry(*pid)
+                .or_insert_with(|| snap.processes.get(pid).is_some_and(|p| process_matches(watch.expect.as_ref(), p)));
+            expected |= m;
+        }
+        for pid in pids {
+            *self.groups.entry(key(expected, Some(*pid))).or_default() += 1;
+        }
+    }
+
+    /// Unexpected first, then by state, family, address and pid.
+    fn holders(self, protocol: Protocol, snap: &Snapshot) -> Vec<Holder> {
+        let mut holders: Vec<Holder> = self
+            .groups
+            .into_iter()
+            .map(|((expected, state, family, address, pid), sockets)| Holder {
+                family,
+                address,
+                state: state.label(protocol),
+                pid,
+                process: pid.and_then(|p| snap.processes.get(&p).cloned()),
+                expected,
+                sockets,
+            })
+            .collect();
+        holders.sort_by(|a, b| (a.expected, &a.state, a.family, a.address, a.pid).cmp(&(b.expected, &b.state, b.family, b.address, b.pid)));
+        holders
+    }
 }
 
 fn range_flags(ranges: &Ranges, protocol: Protocol, port: u16) -> (BTreeMap<Store, bool>, BTreeMap<Store, bool>) {
@@ -234,10 +270,13 @@ fn range_flags(ranges: &Ranges, protocol: Protocol, port: u16) -> (BTreeMap<Stor
 }
 
 fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
-    let sockets: Vec<&Socket> =
-        snap.sockets.iter().filter(|s| s.port == watch.port && s.protocol == watch.protocol && address_matches(watch, s.local)).collect();
-    let mut holders: Vec<Holder> = sockets.iter().flat_map(|s| holders_of(watch, s, snap)).collect();
-    holders.sort_by(|a, b| (a.expected, &a.state, a.family, a.address, a.pid).cmp(&(b.expected, &b.state, b.family, b.address, b.pid)));
+    let mut tally = Tally::default();
+    let mut sockets = 0;
+    for s in snap.sockets.iter().filter(|s| s.port == watch.port && s.protocol == watch.protocol && address_matches(watch, s.local)) {
+        sockets += 1;
+        tally.add(watch, s, snap);
+    }
+    let holders = tally.holders(watch.protocol, snap);
     let (in_range, excluded) = range_flags(&snap.ranges, watch.protocol, watch.port);
     let system: Vec<_> =
         Family::ALL.iter().filter_map(|f| snap.ranges.get(&(watch.protocol, *f, Store::Active))?.system_excluded.as_ref()).collect();
@@ -246,7 +285,7 @@ fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
         name: watch.name.clone(),
         port: watch.port,
         protocol: watch.protocol,
-        sockets: sockets.len(),
+        sockets,
         bound_by_expected: holders.iter().any(|h| h.expected),
         bound_by_other: holders.iter().any(|h| !h.expected),
         holders,

@@ -50,7 +50,7 @@ fn ranges(active: (u16, u16, &str), persistent: (u16, u16, &str)) -> Ranges {
 fn snap(sockets: Vec<Socket>, owners: &[(u64, Pid, Process)]) -> Snapshot {
     let mut s = Snapshot { sockets, owners_resolvable: true, ..Snapshot::default() };
     for (inode, pid, p) in owners {
-        s.owners.entry(*inode).or_default().insert(*pid);
+        s.owners.add(*inode, *pid);
         s.processes.insert(*pid, p.clone());
     }
     s.ranges = ranges((32768, 60999, ""), (32768, 60999, ""));

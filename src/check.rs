@@ -1,8 +1,9 @@
 //! `portwatch_exporter check`: one scrape rendered as a table for a person,
 //! with the remedy for every port at risk. Replaces the netstat runbook.
 
-use crate::assess::{PortReport, Report, Verdict};
+use crate::assess::{Holder, PortReport, Report, Verdict};
 use crate::model::Store;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Exit codes.
@@ -18,23 +19,84 @@ fn yes_no(v: Option<bool>) -> &'static str {
     }
 }
 
+/// Holders shown in full before the rest is summarised.
+const FULL: usize = 3;
+/// (owner, state) groups named in the summary of the rest.
+const GROUPS: usize = 3;
+/// Longest name, process or user shown, in characters.
+const NAME_MAX: usize = 64;
+
+/// A name for a terminal: control characters escaped (`\n`, `\u{1b}`), at
+/// most NAME_MAX characters (a longer one ends in `…`).
+fn clean(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == NAME_MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn owner(h: &Holder) -> String {
+    match (&h.pid, &h.process) {
+        (Some(pid), Some(p)) => format!("{pid}/{} ({})", clean(&p.name), clean(p.user.as_deref().unwrap_or("?"))),
+        (Some(pid), None) => format!("{pid}/?"),
+        _ => "(no process)".into(),
+    }
+}
+
+fn times(n: usize) -> String {
+    if n > 1 {
+        format!(" x{n}")
+    } else {
+        String::new()
+    }
+}
+
+/// The first FULL holders in full, then the rest as counts per owner and
+/// state (the GROUPS largest named): bounded whatever the port carries.
 fn holders(p: &PortReport) -> String {
     if p.holders.is_empty() {
         return "-".into();
     }
-    p.holders
+    let mut parts: Vec<String> = p
+        .holders
         .iter()
+        .take(FULL)
         .map(|h| {
-            let who = match (&h.pid, &h.process) {
-                (Some(pid), Some(proc_)) => format!("{pid}/{} ({})", proc_.name, proc_.user.as_deref().unwrap_or("?")),
-                (Some(pid), None) => format!("{pid}/?"),
-                _ => "(no process)".into(),
-            };
             let addr = if h.address.is_ipv6() { format!("[{}]", h.address) } else { h.address.to_string() };
-            format!("{who} {} {addr}{}", h.state, if h.expected { "" } else { " [other]" })
+            format!("{} {} {addr}{}{}", owner(h), h.state, times(h.sockets), if h.expected { "" } else { " [other]" })
         })
-        .collect::<Vec<_>>()
-        .join("; ")
+        .collect();
+    let rest = p.holders.get(FULL..).unwrap_or_default();
+    if !rest.is_empty() {
+        let mut groups: BTreeMap<(String, &str), usize> = BTreeMap::new();
+        for h in rest {
+            *groups.entry((owner(h), h.state.as_str())).or_default() += h.sockets;
+        }
+        let total: usize = groups.values().sum();
+        let mut by_size: Vec<_> = groups.into_iter().collect();
+        by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let named: Vec<String> = by_size.iter().take(GROUPS).map(|((who, state), n)| format!("{who} {state}{}", times(*n))).collect();
+        let more = by_size.len().saturating_sub(GROUPS);
+        let tail = if more > 0 { format!(", {more} more owner/state groups") } else { String::new() };
+        parts.push(format!("and {total} more: {}{tail}", named.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// `cell` left-aligned in `width` characters; never a formatter width, so
+/// no length can overflow it.
+fn pad(out: &mut String, cell: &str, width: usize) {
+    out.push_str(cell);
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
 }
 
 /// The report as text, and the exit code it calls for.
@@ -52,7 +114,7 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
             (false, false, _) => "free",
         };
         rows.push([
-            p.name.clone(),
+            clean(&p.name),
             p.port.to_string(),
             p.protocol.to_string(),
             state.into(),
@@ -64,8 +126,14 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     }
     let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            pad(&mut line, c, *w);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     let failed: Vec<&str> = report.collectors.iter().filter(|c| !c.success).map(|c| c.name).collect();
     if !failed.is_empty() {
@@ -87,8 +155,13 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
         let _ = writeln!(out);
     }
     for p in &others {
-        let _ =
-            writeln!(out, "{} ({}/{}) is held by another owner: stop that process or move it to another port.", p.name, p.protocol, p.port);
+        let _ = writeln!(
+            out,
+            "{} ({}/{}) is held by another owner: stop that process or move it to another port.",
+            clean(&p.name),
+            p.protocol,
+            p.port
+        );
     }
     let reserved: Vec<&PortReport> = report.ports.iter().filter(|p| p.reserved_by_system == Some(true)).collect();
     if !reserved.is_empty() {
@@ -211,5 +284,47 @@ mod tests {
         let (text, code) = render(&report(vec![port("web", 8080, Some(false)), port("db", 5432, None)]), "linux");
         assert_eq!(code, OK, "{text}");
         assert!(text.contains("All watched ports are fine.") && !text.contains("Reserved by Windows"), "{text}");
+    }
+
+    fn holder(pid: u32, name: &str, state: &str, sockets: usize) -> Holder {
+        Holder {
+            family: crate::model::Family::Ipv4,
+            address: std::net::IpAddr::from([127, 0, 0, 1]),
+            state: state.into(),
+            pid: Some(pid),
+            process: Some(crate::model::Process { name: name.into(), user: Some("root".into()), ..Default::default() }),
+            expected: true,
+            sockets,
+        }
+    }
+
+    #[test]
+    fn a_busy_port_gets_a_bounded_summary_not_a_panic() {
+        for n in [1usize, 4, 1_500, 70_000] {
+            let mut p = port("web", 443, None);
+            p.holders =
+                (0..n as u32).map(|i| holder(100 + i % 7, "nginx", if i % 2 == 0 { "established" } else { "time_wait" }, 1)).collect();
+            p.sockets = n;
+            p.bound_by_expected = true;
+            let (text, _) = render(&report(vec![p]), "linux");
+            let row = text.lines().find(|l| l.starts_with("web")).unwrap_or_else(|| panic!("{text}"));
+            assert!(row.chars().count() < 1_000, "{n} holders: a row of {} characters", row.chars().count());
+            assert!(row.contains("100/nginx (root) established"), "{row}");
+            if n > FULL {
+                assert!(row.contains(&format!("and {} more", n - FULL)), "{row}");
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_in_names_are_escaped() {
+        let mut p = port("we\nb\u{1b}[31m", 80, None);
+        p.holders = vec![holder(5, "evil\r\nname\u{7}", "listen", 2)];
+        let (text, _) = render(&report(vec![p]), "linux");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{7}'), "{text:?}");
+        assert!(text.contains("we\\nb\\u{1b}[31m") && text.contains("5/evil\\r\\nname\\u{7} (root) listen 127.0.0.1 x2"), "{text}");
+        let long = "x".repeat(100_000);
+        let (text, _) = render(&report(vec![port(&long, 81, None)]), "linux");
+        assert!(text.lines().all(|l| l.chars().count() < 1_000), "a long name is cut");
     }
 }

@@ -16,6 +16,7 @@ pub const PORT_BOUND_BY_EXPECTED: &str = "portwatch_port_bound_by_expected";
 pub const PORT_BOUND_BY_OTHER: &str = "portwatch_port_bound_by_other";
 pub const PORT_SOCKETS: &str = "portwatch_port_sockets";
 pub const PORT_SOCKET_INFO: &str = "portwatch_port_socket_info";
+pub const PORT_SOCKET_INFO_OMITTED: &str = "portwatch_port_socket_info_omitted";
 pub const PORT_IN_DYNAMIC_RANGE: &str = "portwatch_port_in_dynamic_range";
 pub const PORT_EXCLUDED: &str = "portwatch_port_excluded_from_dynamic_range";
 pub const PORT_REBOOT_RISK: &str = "portwatch_port_reboot_risk";
@@ -53,6 +54,7 @@ pub struct Meta {
 }
 
 type Labels = Vec<(&'static str, String)>;
+type Series = Vec<(Labels, i64)>;
 
 /// socket_info series kept over all ports together, whatever the per-port
 /// limit, so discovery on a host with many listeners stays bounded.
@@ -118,8 +120,6 @@ fn verdicts_unknown(ports: &[PortReport]) -> Vec<(Labels, i64)> {
     out
 }
 
-type Series = Vec<(Labels, i64)>;
-
 /// The next boot's info, rejected lines and unprivileged start.
 fn next_boot_series(r: &Report) -> (Series, Series, Series) {
     let Some((boot, why)) = &r.next_boot else { return (vec![], vec![], vec![]) };
@@ -156,11 +156,15 @@ fn per_store(ports: &[PortReport], pick: impl Fn(&PortReport) -> &std::collectio
     out
 }
 
-fn socket_info(r: &Report) -> Vec<(Labels, i64)> {
-    let mut out = Vec::new();
+/// socket_info series (value: the sockets each stands for), at most
+/// `socket_info_limit` per port and SOCKET_INFO_TOTAL_LIMIT in all, and per
+/// port the (socket, owner) pairs the left-out series stood for.
+fn socket_info(r: &Report) -> (Series, Series) {
+    let (mut out, mut omitted) = (Vec::new(), Vec::new());
     for p in &r.ports {
         let room = SOCKET_INFO_TOTAL_LIMIT.saturating_sub(out.len());
-        for h in p.holders.iter().take(r.socket_info_limit.min(room)) {
+        let keep = r.socket_info_limit.min(room);
+        for h in p.holders.iter().take(keep) {
             let mut l = port_labels(p);
             let proc_ = h.process.as_ref();
             l.extend([
@@ -172,10 +176,12 @@ fn socket_info(r: &Report) -> Vec<(Labels, i64)> {
                 ("user", proc_.and_then(|p| p.user.clone()).unwrap_or_default()),
                 ("expected", h.expected.to_string()),
             ]);
-            out.push((l, 1));
+            out.push((l, h.sockets as i64));
         }
+        let left: usize = p.holders.iter().skip(keep).map(|h| h.sockets).sum();
+        omitted.push((port_labels(p), left as i64));
     }
-    out
+    (out, omitted)
 }
 
 impl Collector for Exposition {
@@ -206,11 +212,18 @@ impl Collector for Exposition {
             "Number of sockets holding the watched port.",
             per_port(ports, &[Verdict::Holders], |p| p.sockets as i64),
         )?;
+        let (info, omitted) = socket_info(r);
         gauge(
             &mut e,
             PORT_SOCKET_INFO,
-            "One series per (socket, owner process) on the watched port, at most socket_info_limit per port.",
-            socket_info(r),
+            "Sockets on the watched port per distinct (family, address, state, owner process, expected); a socket with several owners counts under each. At most socket_info_limit series per port.",
+            info,
+        )?;
+        gauge(
+            &mut e,
+            PORT_SOCKET_INFO_OMITTED,
+            "(Socket, owner process) pairs on the watched port that no socket_info series stands for: beyond socket_info_limit or the total cap.",
+            omitted,
         )?;
         gauge(
             &mut e,
@@ -334,6 +347,7 @@ pub const ALL: &[&str] = &[
     PORT_BOUND_BY_OTHER,
     PORT_SOCKETS,
     PORT_SOCKET_INFO,
+    PORT_SOCKET_INFO_OMITTED,
     PORT_IN_DYNAMIC_RANGE,
     PORT_EXCLUDED,
     PORT_REBOOT_RISK,
@@ -372,6 +386,7 @@ mod tests {
             pid: Some(i),
             process: None,
             expected: false,
+            sockets: 3,
         };
         let ports: Vec<PortReport> = (1..=500u16)
             .map(|n| PortReport {
@@ -397,6 +412,19 @@ mod tests {
         assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_port_socket_info{name=\"p1\"")).count(), 10, "per-port limit");
         assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_port_sockets{")).count(), 500, "counts are never capped");
         assert!(text.contains("portwatch_port_reserved_by_system{name=\"p1\",port=\"1\",protocol=\"tcp\"} 1"));
+        let omitted = |port: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("portwatch_port_socket_info_omitted{{name=\"{port}\",")))
+                .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+        };
+        assert_eq!(omitted("p1").as_deref(), Some("30"), "10 of 20 holders left out, 3 sockets each");
+        assert_eq!(omitted("p500").as_deref(), Some("60"), "past the total cap every holder is left out");
+        let kept: i64 = text
+            .lines()
+            .filter(|l| l.starts_with("portwatch_port_socket_info{name=\"p1\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum();
+        assert_eq!(kept, 30, "each series counts the sockets it stands for");
         assert_eq!(text.matches("portwatch_port_reserved_by_system{").count(), 1, "absent where unknown");
     }
 }

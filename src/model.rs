@@ -246,6 +246,64 @@ pub struct CollectorStatus {
     pub duration: Duration,
 }
 
+/// Socket identity -> the processes holding it. Sockets held by the same
+/// processes share one set, so the 40,000 connections of one worker cost a
+/// map entry each, not a set each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owners {
+    by_socket: BTreeMap<Inode, u32>,
+    sets: Vec<BTreeSet<Pid>>,
+    index: BTreeMap<BTreeSet<Pid>, u32>,
+}
+
+impl Owners {
+    /// Sets the holders of a socket (an empty set removes it).
+    pub fn insert(&mut self, socket: Inode, pids: BTreeSet<Pid>) {
+        if pids.is_empty() {
+            self.by_socket.remove(&socket);
+            return;
+        }
+        let id = match self.index.get(&pids) {
+            Some(id) => *id,
+            None => {
+                let id = self.sets.len() as u32;
+                self.sets.push(pids.clone());
+                self.index.insert(pids, id);
+                id
+            }
+        };
+        self.by_socket.insert(socket, id);
+    }
+
+    /// Adds one holder to a socket.
+    pub fn add(&mut self, socket: Inode, pid: Pid) {
+        let mut pids = self.get(&socket).cloned().unwrap_or_default();
+        pids.insert(pid);
+        self.insert(socket, pids);
+    }
+
+    pub fn get(&self, socket: &Inode) -> Option<&BTreeSet<Pid>> {
+        self.sets.get(*self.by_socket.get(socket)? as usize)
+    }
+
+    pub fn contains_key(&self, socket: &Inode) -> bool {
+        self.by_socket.contains_key(socket)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_socket.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_socket.is_empty()
+    }
+
+    /// Every pid that holds some socket, once.
+    pub fn pids(&self) -> BTreeSet<Pid> {
+        self.sets.iter().flatten().copied().collect()
+    }
+}
+
 /// Everything a source saw during one scrape. Parsing never fails as a whole:
 /// what could not be read is missing here and its collector says so.
 #[derive(Debug, Clone, Default)]
@@ -253,7 +311,7 @@ pub struct Snapshot {
     /// Sockets holding a watched port (or, in discovery mode, the listeners).
     pub sockets: Vec<Socket>,
     /// Socket inode -> the processes holding it.
-    pub owners: BTreeMap<Inode, BTreeSet<Pid>>,
+    pub owners: Owners,
     pub processes: BTreeMap<Pid, Process>,
     /// False when the exporter lacks the rights to map sockets to processes.
     pub owners_resolvable: bool,
@@ -267,4 +325,26 @@ pub struct Snapshot {
     /// persistent range views are absent.
     pub next_boot: Option<(crate::boot::NextBoot, &'static str)>,
     pub collectors: Vec<CollectorStatus>,
+}
+
+#[cfg(test)]
+mod owners_tests {
+    use super::*;
+
+    #[test]
+    fn sockets_with_the_same_holders_share_one_set() {
+        let mut o = Owners::default();
+        for inode in 1..=1000 {
+            o.insert(inode, BTreeSet::from([7, 8]));
+        }
+        o.add(5, 9);
+        o.insert(6, BTreeSet::new());
+        assert_eq!(o.len(), 999, "an empty set removes the socket");
+        assert_eq!(o.sets.len(), 2, "one set for 998 sockets, one for the socket with a third holder");
+        assert_eq!(o.get(&5), Some(&BTreeSet::from([7, 8, 9])));
+        assert_eq!(o.get(&4), Some(&BTreeSet::from([7, 8])));
+        assert_eq!(o.get(&6), None);
+        assert!(o.contains_key(&1000) && !o.contains_key(&1001));
+        assert_eq!(o.pids(), BTreeSet::from([7, 8, 9]));
+    }
 }

@@ -58,6 +58,13 @@ pub fn parse_socket_link(target: &[u8]) -> Option<Inode> {
     std::str::from_utf8(inner).ok()?.parse().ok()
 }
 
+/// The first field of /proc/PID/task/TID/schedstat: the thread's time on a
+/// CPU in nanoseconds (it grows whenever the thread runs).
+pub fn parse_schedstat_runtime(bytes: &[u8]) -> Option<u64> {
+    let first = bytes.split(|b| b.is_ascii_whitespace()).next()?;
+    std::str::from_utf8(first).ok()?.parse().ok()
+}
+
 /// uid -> user name from passwd(5) text; malformed lines are skipped.
 pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
     text.lines()
@@ -132,6 +139,9 @@ mod tests {
         assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
         assert_eq!(parse_socket_link(b"socket:[12x]"), None);
         assert_eq!(parse_socket_link(b"/dev/null"), None);
+        assert_eq!(parse_schedstat_runtime(b"164970 1867041 2\n"), Some(164970));
+        assert_eq!(parse_schedstat_runtime(b""), None);
+        assert_eq!(parse_schedstat_runtime(b"x 1 2"), None);
     }
 
     #[test]

@@ -31,8 +31,19 @@ pub fn normalize(exposition: &str) -> String {
         + "\n"
 }
 
+/// No two samples of an exposition share a name and label set (Prometheus
+/// would keep one; promtool 2.42 does not catch it).
+pub fn assert_unique_series(exposition: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for line in exposition.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let series = line.rsplit_once(' ').map_or(line, |(s, _)| s);
+        assert!(seen.insert(series), "duplicate series {series}");
+    }
+}
+
 /// Compares with a golden file; UPDATE_GOLDEN=1 rewrites it instead.
 pub fn assert_golden(name: &str, actual: &str) {
+    assert_unique_series(actual);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden file");
@@ -118,6 +129,7 @@ pub fn write_config(dir: &Path, yaml: &str) -> String {
 /// `promtool check metrics` must accept the exposition (skipped loudly, or
 /// failed in CI, when promtool is missing).
 pub fn promtool_accepts(exposition: &str) {
+    assert_unique_series(exposition);
     if !require_tool("promtool") {
         return;
     }

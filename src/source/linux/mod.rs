@@ -15,10 +15,10 @@ pub mod sysctl;
 
 use super::{Collector, Paths, Request};
 use crate::model::{Family, PortRange, Process, Protocol, RangeView, Snapshot, Socket, Store};
-use owners::{OwnerCache, Resolution, Wanted};
+use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -37,6 +37,7 @@ type Owners = (Resolution, bool, BTreeMap<u32, Process>);
 
 impl LinuxSource {
     pub fn new(paths: Paths) -> LinuxSource {
+        sys::return_large_blocks_to_the_kernel();
         LinuxSource {
             sysctl: Collector::new("sysctl", ()),
             sysctld: Collector::new("sysctld", Vec::new()),
@@ -96,12 +97,12 @@ impl LinuxSource {
             }
         }
 
-        let wanted: Vec<Wanted> = snap.sockets.iter().filter(|s| s.inode != 0).map(|s| Wanted { inode: s.inode, port: s.port }).collect();
+        let wanted: HashSet<_> = snap.sockets.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
         let init_fds = self.paths.procfs.join("1/fd");
         let resolved: Option<Owners> = self.owners.run(&mut snap.collectors, req.deadline, move |(cache, procinfo)| {
             let res = cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
             let rights = sys::Dir::open(&init_fds).is_ok() && res.denied == 0;
-            let pids: BTreeSet<u32> = res.owners.values().flatten().copied().collect();
+            let pids = res.owners.pids();
             let processes = procinfo.lookup(pids).into_iter().collect();
             Ok((res, rights, processes))
         });
@@ -156,10 +157,14 @@ fn sockets_pass(
         ports.sort_unstable();
         ports.dedup();
         let pass = reader.pass(table, proto, &Plan { watched: ports, range })?;
-        sockets.extend(pass.sockets);
+        if sockets.is_empty() {
+            sockets = pass.sockets; // no copy of the (possibly large) TCP list
+        } else {
+            sockets.extend(pass.sockets);
+        }
         in_range.extend(pass.in_range.into_iter().map(|(f, n)| ((proto, f), n)));
     }
-    sockets.sort();
+    sockets.sort_unstable();
     Ok((sockets, in_range))
 }
 

@@ -1,56 +1,66 @@
-//! Socket inode -> owner pids, from `/proc/PID/fd`, without a full scan on
-//! every scrape:
-//! - cached (pid, fd) pairs are checked with one readlink each;
-//! - processes that appeared since the last scrape are scanned once, in full
-//!   (fork and socket activation hand sockets to new processes);
-//! - anything still missing (everything, on the first scrape) triggers a scan
-//!   that tries likely holders first and stops as soon as every missing inode
-//!   is found, so a socket shared by several processes may show only the
-//!   first holder found;
-//! - inodes nobody holds are cached as ownerless until they vanish.
+//! Socket inode -> every pid that holds it, from `/proc/PID/fd`, as
+//! `ss -p` finds them, without reading every fd link on every scrape.
 //!
-//! What is missed: an old process that receives an already-resolved socket
-//! by SCM_RIGHTS or pidfd_getfd(2) shows up only when a cached pair breaks.
+//! A process's fd table changes only while one of its threads runs (socket,
+//! accept, fork's copy, an SCM_RIGHTS receipt, pidfd_getfd, close). So each
+//! process keeps a fingerprint: its fd count (`st_size` of `/proc/PID/fd`,
+//! Linux 6.2+) and, per thread, its CPU time (`/proc/PID/task/TID/schedstat`,
+//! in nanoseconds). A process whose fingerprint is unchanged holds the same
+//! sockets as when its fd table was last read; any other process (new, or
+//! one that ran) has its fd table read again in full, and every socket inode
+//! in it is kept, wanted or not, so a socket that becomes wanted later (a
+//! later `bind`, a config reload) is known already. Holders are then every
+//! process whose inode list has the socket: all of them, not the first found.
+//!
+//! Limits (see README, Owners): a process that shares its fd table with
+//! another (clone(2) with CLONE_FILES but not CLONE_THREAD) and an fd a
+//! seccomp supervisor adds (SECCOMP_IOCTL_NOTIF_ADDFD) while the target has
+//! not yet run again are seen at the next change of that process.
 
-use super::sys::{decimal, readlink_at, Dir};
-use crate::model::{Inode, Pid};
-use crate::parse::procfs::parse_socket_link;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use super::sys::{decimal, read_at, readlink_at, size_at, Dir};
+use crate::model::{Inode, Owners, Pid};
+use crate::parse::procfs::{parse_schedstat_runtime, parse_socket_link};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-
-/// A socket the caller wants owners for, with its local port as a hint.
-#[derive(Debug, Clone, Copy)]
-pub struct Wanted {
-    pub inode: Inode,
-    pub port: u16,
-}
 
 #[derive(Debug, Default)]
 pub struct Resolution {
-    pub owners: BTreeMap<Inode, BTreeSet<Pid>>,
+    pub owners: Owners,
     /// Processes whose fd table could not be read for lack of rights.
     pub denied: usize,
-    /// Processes whose fd tables were listed this time.
+    /// Processes whose fd tables were read this time.
     pub scanned: usize,
+}
+
+/// What changes whenever a process's fd table can have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    fds: u64,
+    threads: u32,
+    /// Sums over the threads: their ids and their CPU time.
+    tids: u64,
+    runtime: u64,
+}
+
+struct Seen {
+    print: Fingerprint,
+    /// Every socket inode in the fd table, sorted, deduplicated.
+    sockets: Vec<Inode>,
 }
 
 pub struct OwnerCache {
     procfs: PathBuf,
-    holders: HashMap<Inode, Vec<(Pid, u32)>>,
-    ownerless: HashSet<Inode>,
-    known_pids: HashSet<Pid>,
-    /// Sticky: a denied fd table means owners are incomplete.
-    denied: usize,
+    procs: HashMap<Pid, Seen>,
 }
 
 impl OwnerCache {
     pub fn new(procfs: PathBuf) -> OwnerCache {
-        OwnerCache { procfs, holders: HashMap::new(), ownerless: HashSet::new(), known_pids: HashSet::new(), denied: 0 }
+        OwnerCache { procfs, procs: HashMap::new() }
     }
 
-    /// Forgets everything (config reload).
+    /// Forgets everything (config reload): the next scrape reads every fd table.
     pub fn clear(&mut self) {
-        *self = OwnerCache::new(std::mem::take(&mut self.procfs));
+        self.procs = HashMap::new();
     }
 
     fn list_pids(&self) -> std::io::Result<Vec<Pid>> {
@@ -60,129 +70,95 @@ impl OwnerCache {
         Ok(pids)
     }
 
-    /// Does `pid` still hold `inode` at `fd`?
-    fn still_holds(&self, pid: Pid, fd: u32, inode: Inode) -> bool {
-        let path = self.procfs.join(pid.to_string()).join("fd").join(fd.to_string());
-        std::fs::read_link(path).ok().and_then(|t| parse_socket_link(t.as_os_str().as_encoded_bytes())) == Some(inode)
+    /// The process's fingerprint; None when it vanished or cannot be read
+    /// (then its fd table is read again, which is always right).
+    fn fingerprint(&self, pid_dir: &Dir) -> Option<Fingerprint> {
+        let dirfd = pid_dir.fd();
+        let fds = size_at(dirfd, b"fd")?;
+        let mut tasks = Dir::open_at(dirfd, b"task").ok()?;
+        let taskfd = tasks.fd();
+        let mut print = Fingerprint { fds, threads: 0, tids: 0, runtime: 0 };
+        let mut ok = true;
+        let mut name = [0u8; 32];
+        let mut buf = [0u8; 256];
+        tasks.for_each(|tid| {
+            let Some(id) = decimal(tid) else { return };
+            let path = &mut name[..tid.len() + 10];
+            path[..tid.len()].copy_from_slice(tid);
+            path[tid.len()..].copy_from_slice(b"/schedstat");
+            match read_at(taskfd, path, &mut buf).and_then(parse_schedstat_runtime) {
+                Some(ns) => {
+                    print.threads += 1;
+                    print.tids = print.tids.wrapping_add(u64::from(id));
+                    print.runtime = print.runtime.wrapping_add(ns);
+                }
+                None => ok = false,
+            }
+        });
+        ok.then_some(print)
     }
 
-    /// Lists one process's fds; calls `found` for each wanted socket inode.
-    /// Returns false when the fd table was unreadable for lack of rights.
-    fn scan_pid(&self, pid: Pid, wanted: &HashSet<Inode>, mut found: impl FnMut(Inode, u32)) -> bool {
-        let mut dir = match Dir::open(&self.procfs.join(pid.to_string()).join("fd")) {
+    /// Every socket inode in one process's fd table. Err(true) when the
+    /// table is unreadable for lack of rights, Err(false) when it vanished.
+    fn scan(pid_dir: &Dir) -> Result<Vec<Inode>, bool> {
+        let mut dir = match Dir::open_at(pid_dir.fd(), b"fd") {
             Ok(d) => d,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => return false,
-            Err(e) => {
-                log::debug!("pid {pid} vanished or has no fd table: {e}");
-                return true;
-            }
+            Err(e) => return Err(matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))),
         };
         let dirfd = dir.fd();
         let mut buf = [0u8; 256];
+        let mut sockets = Vec::new();
         dir.for_each(|name| {
-            let Some(fd) = decimal(name) else { return };
-            if let Some(inode) = readlink_at(dirfd, name, &mut buf).and_then(parse_socket_link) {
-                if wanted.contains(&inode) {
-                    found(inode, fd);
-                }
+            if decimal(name).is_some() {
+                sockets.extend(readlink_at(dirfd, name, &mut buf).and_then(parse_socket_link));
             }
         });
-        true
+        sockets.sort_unstable();
+        sockets.dedup();
+        sockets.shrink_to_fit();
+        Ok(sockets)
     }
 
-    pub fn resolve(&mut self, wanted: &[Wanted]) -> std::io::Result<Resolution> {
-        let pids_now = self.list_pids()?;
-        let now: HashSet<Pid> = pids_now.iter().copied().collect();
-        let wanted_set: HashSet<Inode> = wanted.iter().map(|w| w.inode).filter(|i| *i != 0).collect();
-        self.holders.retain(|inode, _| wanted_set.contains(inode));
-        self.ownerless.retain(|inode| wanted_set.contains(inode));
-        for pairs in self.holders.values_mut() {
-            pairs.retain(|(pid, _)| now.contains(pid));
-        }
-
-        // 1. Check cached pairs.
-        let mut verified: HashMap<Inode, Vec<(Pid, u32)>> = HashMap::new();
-        for (inode, pairs) in &self.holders {
-            let ok: Vec<_> = pairs.iter().copied().filter(|(pid, fd)| self.still_holds(*pid, *fd, *inode)).collect();
-            if !ok.is_empty() {
-                verified.insert(*inode, ok);
-            }
-        }
+    /// The holders of each wanted inode (inode 0 is never held).
+    pub fn resolve(&mut self, wanted: &HashSet<Inode>) -> std::io::Result<Resolution> {
+        let pids = self.list_pids()?;
+        let now: HashSet<Pid> = pids.iter().copied().collect();
+        self.procs.retain(|pid, _| now.contains(pid));
         let mut res = Resolution::default();
-
-        // 2. Scan processes that appeared since the last scrape, in full. On
-        //    the first scrape every process is new: leave them to step 3.
-        let cold = self.known_pids.is_empty();
-        let mut new_pids: Vec<Pid> =
-            if cold { Vec::new() } else { pids_now.iter().copied().filter(|p| !self.known_pids.contains(p)).collect() };
-        new_pids.sort_unstable();
-        if cold {
-            self.denied = 0;
-        }
-        for pid in new_pids {
+        for pid in pids {
+            let Ok(pid_dir) = Dir::open(&self.procfs.join(pid.to_string())) else {
+                self.procs.remove(&pid);
+                continue;
+            };
+            // Read before the fd table: a change during the read shows next time.
+            let print = self.fingerprint(&pid_dir);
+            if print.is_some() && self.procs.get(&pid).map(|s| s.print) == print {
+                continue;
+            }
             res.scanned += 1;
-            let ok = self.scan_pid(pid, &wanted_set, |inode, fd| verified.entry(inode).or_default().push((pid, fd)));
-            if !ok {
-                self.denied += 1;
+            match (Self::scan(&pid_dir), print) {
+                (Ok(sockets), Some(print)) => {
+                    self.procs.insert(pid, Seen { print, sockets });
+                }
+                (Ok(sockets), None) => {
+                    // Unfingerprinted: used now, read again next time.
+                    let print = Fingerprint { fds: u64::MAX, threads: 0, tids: 0, runtime: 0 };
+                    self.procs.insert(pid, Seen { print, sockets });
+                }
+                (Err(denied), _) => {
+                    res.denied += usize::from(denied);
+                    self.procs.remove(&pid);
+                }
             }
         }
-        self.known_pids = now;
-
-        // 3. Still missing: scan with likely holders first, stop when all found.
-        let mut missing: HashSet<Inode> =
-            wanted_set.iter().copied().filter(|i| !verified.contains_key(i) && !self.ownerless.contains(i)).collect();
-        if !missing.is_empty() {
-            let order = self.search_order(&pids_now, wanted, &missing, &verified);
-            for pid in order {
-                if missing.is_empty() {
-                    break;
-                }
-                res.scanned += 1;
-                let ok = self.scan_pid(pid, &missing, |inode, fd| {
-                    let pairs = verified.entry(inode).or_default();
-                    if !pairs.contains(&(pid, fd)) {
-                        pairs.push((pid, fd));
-                    }
-                });
-                if !ok {
-                    self.denied += 1;
-                }
-                missing.retain(|i| !verified.contains_key(i));
-            }
-            self.ownerless.extend(missing);
+        let mut pairs: Vec<(Inode, Pid)> = Vec::new();
+        for (pid, seen) in &self.procs {
+            pairs.extend(seen.sockets.iter().filter(|i| wanted.contains(i)).map(|i| (*i, *pid)));
         }
-        for inode in verified.keys() {
-            self.ownerless.remove(inode);
+        pairs.sort_unstable();
+        for held in pairs.chunk_by(|a, b| a.0 == b.0) {
+            res.owners.insert(held[0].0, held.iter().map(|(_, pid)| *pid).collect());
         }
-        res.owners = verified.iter().map(|(i, pairs)| (*i, pairs.iter().map(|(p, _)| *p).collect())).collect();
-        self.holders = verified;
-        res.denied = self.denied;
         Ok(res)
-    }
-
-    /// Holders of other sockets on the same ports first, then oldest pids
-    /// (services usually start early).
-    fn search_order(
-        &self,
-        pids: &[Pid],
-        wanted: &[Wanted],
-        missing: &HashSet<Inode>,
-        verified: &HashMap<Inode, Vec<(Pid, u32)>>,
-    ) -> Vec<Pid> {
-        let missing_ports: HashSet<u16> = wanted.iter().filter(|w| missing.contains(&w.inode)).map(|w| w.port).collect();
-        let mut hints: Vec<Pid> = wanted
-            .iter()
-            .filter(|w| missing_ports.contains(&w.port))
-            .filter_map(|w| verified.get(&w.inode))
-            .flatten()
-            .map(|(pid, _)| *pid)
-            .collect();
-        hints.sort_unstable();
-        hints.dedup();
-        let hinted: HashSet<Pid> = hints.iter().copied().collect();
-        let mut rest: Vec<Pid> = pids.iter().copied().filter(|p| !hinted.contains(p)).collect();
-        rest.sort_unstable();
-        hints.extend(rest);
-        hints
     }
 }

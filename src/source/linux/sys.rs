@@ -25,6 +25,18 @@ impl Dir {
         Dir::from_fd(owned)
     }
 
+    /// Opens the directory `name` under `dirfd`.
+    pub fn open_at(dirfd: libc::c_int, name: &[u8]) -> io::Result<Dir> {
+        let c = c_name(name).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad name"))?;
+        // SAFETY: c is NUL-terminated; the result is checked.
+        let fd = unsafe { libc::openat(dirfd, c.as_ptr().cast(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh, owned, open descriptor.
+        Dir::from_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
     fn from_fd(fd: OwnedFd) -> io::Result<Dir> {
         let raw = fd.as_raw_fd();
         // SAFETY: fdopendir takes ownership of a valid directory fd on success.
@@ -91,4 +103,56 @@ pub fn decimal(name: &[u8]) -> Option<u32> {
         return None;
     }
     std::str::from_utf8(name).ok()?.parse().ok()
+}
+
+/// `dir/name` as a NUL-terminated name on the stack; None when too long.
+fn c_name(name: &[u8]) -> Option<[u8; 64]> {
+    let mut c = [0u8; 64];
+    if name.len() >= c.len() || name.contains(&0) {
+        return None;
+    }
+    c[..name.len()].copy_from_slice(name);
+    Some(c)
+}
+
+/// st_size of `name` under `dirfd` (for /proc/PID/fd: its number of open fds, Linux 6.2+).
+pub fn size_at(dirfd: libc::c_int, name: &[u8]) -> Option<u64> {
+    let c = c_name(name)?;
+    // SAFETY: a zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: c is NUL-terminated; st is writable.
+    let r = unsafe { libc::fstatat(dirfd, c.as_ptr().cast(), &mut st, 0) };
+    (r == 0).then_some(st.st_size as u64)
+}
+
+/// Reads a small file `name` under `dirfd` into `buf`; None when it is gone or unreadable.
+pub fn read_at<'b>(dirfd: libc::c_int, name: &[u8], buf: &'b mut [u8; 256]) -> Option<&'b [u8]> {
+    let c = c_name(name)?;
+    // SAFETY: c is NUL-terminated; the result is checked.
+    let fd = unsafe { libc::openat(dirfd, c.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is fresh and owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: buf is writable for its length.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return None;
+    }
+    buf.get(..n as usize)
+}
+
+/// glibc: allocations of 128 KiB and more (a scrape's socket list, owner
+/// pairs, inode set) come from mmap and go back to the kernel when freed,
+/// and collector threads share two malloc arenas: otherwise glibc raises its
+/// mmap threshold after the first large free and each collector thread's
+/// arena keeps its largest scrape resident. musl returns large blocks anyway.
+pub fn return_large_blocks_to_the_kernel() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator tunables; called before collectors start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
