@@ -36,6 +36,9 @@ struct Args {
     procs: usize,
     scrapes: usize,
     rounds: usize,
+    /// Another exporter binary (an earlier build) measured beside this one,
+    /// warm, on the same sockets, its scrapes interleaved with ours.
+    baseline: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -45,6 +48,7 @@ fn parse_args() -> Args {
         procs: 400,
         scrapes: 40,
         rounds: 3,
+        baseline: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -53,13 +57,14 @@ fn parse_args() -> Args {
         match argv[i].as_str() {
             "--scenario" => a.scenarios = val.split(',').map(String::from).collect(),
             "--help" => {
-                println!("options: --scenario spread,busy --sockets 1000,10000,40000,80000 --procs 400 --scrapes 40 --rounds 3");
+                println!("options: --scenario spread,busy --sockets 1000,10000,40000,80000 --procs 400 --scrapes 40 --rounds 3 [--baseline OTHER_BINARY]");
                 std::process::exit(0);
             }
             "--sockets" => a.sockets = val.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--procs" => a.procs = val.parse().unwrap_or(a.procs),
             "--scrapes" => a.scrapes = val.parse().unwrap_or(a.scrapes),
             "--rounds" => a.rounds = val.parse().unwrap_or(a.rounds),
+            "--baseline" => a.baseline = Some(val),
             _ => {
                 i += 1;
                 continue; // cargo passes --bench; ignore what is not ours
@@ -201,8 +206,12 @@ fn raw_dump() -> (Duration, usize) {
 }
 
 fn scrape() -> Duration {
+    scrape_at(9795)
+}
+
+fn scrape_at(port: u16) -> Duration {
     timed(|| {
-        let mut s = TcpStream::connect("127.0.0.1:9795").expect("exporter");
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("exporter");
         s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").expect("write");
         let mut body = String::new();
         s.read_to_string(&mut body).expect("read");
@@ -211,15 +220,18 @@ fn scrape() -> Duration {
 }
 
 fn start_exporter(config: &str, extra: &[&str]) -> Child {
+    start_binary(EXPORTER, 9795, config, extra)
+}
+
+fn start_binary(bin: &str, port: u16, config: &str, extra: &[&str]) -> Child {
+    let listen = format!("127.0.0.1:{port}");
     let child = dies_with_parent(
-        Command::new(EXPORTER)
-            .args(["--config.file", config, "--web.listen-address", "127.0.0.1:9795", "--log.level", "error"])
-            .args(extra),
+        Command::new(bin).args(["--config.file", config, "--web.listen-address", &listen, "--log.level", "error"]).args(extra),
     )
     .spawn()
     .expect("exporter");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect("127.0.0.1:9795").is_err() {
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "exporter did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -270,6 +282,8 @@ struct Row {
     raw_count: usize,
     rss_kib: u64,
     cpu_per_scrape: f64,
+    /// The baseline binary's warm p50 (zero without --baseline).
+    base_p50: Duration,
 }
 
 fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
@@ -306,10 +320,18 @@ fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
 
     let exp = start_exporter(config, &[]);
     let cold = scrape();
+    let base = a.baseline.as_deref().map(|bin| start_binary(bin, 9796, config, &[]));
+    let mut base_warm = Vec::new();
+    if base.is_some() {
+        scrape_at(9796);
+    }
     let (_, cpu0) = proc_usage(exp.id());
     for _ in 0..a.rounds {
         for _ in 0..a.scrapes / a.rounds {
             warm.push(scrape());
+            if base.is_some() {
+                base_warm.push(scrape_at(9796));
+            }
         }
         ss_p.push(run_quiet("ss -tanp"));
         ss_t.push(run_quiet("ss -tan"));
@@ -321,6 +343,10 @@ fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
     let (rss_kib, cpu1) = proc_usage(exp.id());
     let cpu_per_scrape = (cpu1 - cpu0) / warm.len() as f64;
     stop(exp);
+    if let Some(b) = base {
+        stop(b);
+    }
+    let base_p50 = if base_warm.is_empty() { Duration::ZERO } else { pct(&mut base_warm, 0.5) };
 
     let exp = start_exporter(config, &["--no-collector.ephemeral"]);
     let noeph_cold = scrape();
@@ -344,6 +370,7 @@ fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
         raw_count,
         rss_kib,
         cpu_per_scrape,
+        base_p50,
     }
 }
 
@@ -351,7 +378,7 @@ impl Row {
     fn to_line(&self) -> String {
         let d = |d: Duration| d.as_nanos().to_string();
         format!(
-            "ROW {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            "ROW {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             self.scenario,
             self.sockets,
             d(self.cold),
@@ -365,7 +392,8 @@ impl Row {
             d(self.raw),
             self.raw_count,
             self.rss_kib,
-            self.cpu_per_scrape
+            self.cpu_per_scrape,
+            d(self.base_p50)
         )
     }
 
@@ -388,6 +416,7 @@ impl Row {
             raw_count: f.get(10)?.parse().ok()?,
             rss_kib: f.get(11)?.parse().ok()?,
             cpu_per_scrape: f.get(12)?.parse().ok()?,
+            base_p50: d(13)?,
         })
     }
 }
@@ -438,7 +467,7 @@ fn main() {
     sh("ip link set lo up");
     sh("echo '1024 65535' > /proc/sys/net/ipv4/ip_local_port_range");
     // The exporter's own port: never handed to a holder as its source port.
-    sh("echo 9795 > /proc/sys/net/ipv4/ip_local_reserved_ports");
+    sh("echo 9795,9796 > /proc/sys/net/ipv4/ip_local_reserved_ports");
     // Raise the fd limit for the holders and the listeners below.
     // SAFETY: setrlimit with a valid struct.
     unsafe {
@@ -538,5 +567,13 @@ fn report(args: &Args, rows: &[Row]) {
         check("warm p50 / raw dump", ratio(last.p50, last.raw), 1.3);
         check("cold / ss -tanp", ratio(last.cold, last.ss_p), 1.0 / 5.0);
         check("peak RSS MiB", last.rss_kib as f64 / 1024.0, 16.0);
+    }
+    if let Some(bin) = &args.baseline {
+        println!("\nwarm p50 beside the baseline {bin} (same sockets, scrapes interleaved; target: within 10%):");
+        for r in rows {
+            let x = ratio(r.p50, r.base_p50);
+            let verdict = if x <= 1.10 { "WITHIN 10%" } else { "SLOWER" };
+            println!("  {} {} sockets: {} ms vs {} ms = x{x:.3} {verdict}", r.scenario, r.sockets, ms(r.p50), ms(r.base_p50));
+        }
     }
 }
