@@ -36,9 +36,9 @@ struct Args {
     procs: usize,
     scrapes: usize,
     rounds: usize,
-    /// Another exporter binary (an earlier build) measured beside this one,
-    /// warm, on the same sockets, its scrapes interleaved with ours.
-    baseline: Option<String>,
+    /// Other exporter binaries (earlier builds) measured beside this one,
+    /// warm, on the same sockets, their scrapes interleaved with ours.
+    baselines: Vec<String>,
 }
 
 fn parse_args() -> Args {
@@ -48,7 +48,7 @@ fn parse_args() -> Args {
         procs: 400,
         scrapes: 40,
         rounds: 3,
-        baseline: None,
+        baselines: Vec::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -57,14 +57,14 @@ fn parse_args() -> Args {
         match argv[i].as_str() {
             "--scenario" => a.scenarios = val.split(',').map(String::from).collect(),
             "--help" => {
-                println!("options: --scenario spread,busy --sockets 1000,10000,40000,80000 --procs 400 --scrapes 40 --rounds 3 [--baseline OTHER_BINARY]");
+                println!("options: --scenario spread,busy --sockets 1000,10000,40000,80000 --procs 400 --scrapes 40 --rounds 3 [--baseline OTHER_BINARY,...]");
                 std::process::exit(0);
             }
             "--sockets" => a.sockets = val.split(',').filter_map(|s| s.parse().ok()).collect(),
             "--procs" => a.procs = val.parse().unwrap_or(a.procs),
             "--scrapes" => a.scrapes = val.parse().unwrap_or(a.scrapes),
             "--rounds" => a.rounds = val.parse().unwrap_or(a.rounds),
-            "--baseline" => a.baseline = Some(val),
+            "--baseline" => a.baselines = val.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
             _ => {
                 i += 1;
                 continue; // cargo passes --bench; ignore what is not ours
@@ -282,8 +282,8 @@ struct Row {
     raw_count: usize,
     rss_kib: u64,
     cpu_per_scrape: f64,
-    /// The baseline binary's warm p50 (zero without --baseline).
-    base_p50: Duration,
+    /// Each baseline binary's warm p50.
+    base_p50: Vec<Duration>,
 }
 
 fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
@@ -320,17 +320,18 @@ fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
 
     let exp = start_exporter(config, &[]);
     let cold = scrape();
-    let base = a.baseline.as_deref().map(|bin| start_binary(bin, 9796, config, &[]));
-    let mut base_warm = Vec::new();
-    if base.is_some() {
-        scrape_at(9796);
+    let bases: Vec<(u16, Child)> =
+        a.baselines.iter().zip(9796u16..).map(|(bin, port)| (port, start_binary(bin, port, config, &[]))).collect();
+    let mut base_warm: Vec<Vec<Duration>> = bases.iter().map(|_| Vec::new()).collect();
+    for (port, _) in &bases {
+        scrape_at(*port);
     }
     let (_, cpu0) = proc_usage(exp.id());
     for _ in 0..a.rounds {
         for _ in 0..a.scrapes / a.rounds {
             warm.push(scrape());
-            if base.is_some() {
-                base_warm.push(scrape_at(9796));
+            for ((port, _), w) in bases.iter().zip(&mut base_warm) {
+                w.push(scrape_at(*port));
             }
         }
         ss_p.push(run_quiet("ss -tanp"));
@@ -343,10 +344,10 @@ fn run_case(scenario: &str, sockets: usize, a: &Args, config: &str) -> Row {
     let (rss_kib, cpu1) = proc_usage(exp.id());
     let cpu_per_scrape = (cpu1 - cpu0) / warm.len() as f64;
     stop(exp);
-    if let Some(b) = base {
+    for (_, b) in bases {
         stop(b);
     }
-    let base_p50 = if base_warm.is_empty() { Duration::ZERO } else { pct(&mut base_warm, 0.5) };
+    let base_p50: Vec<Duration> = base_warm.iter_mut().map(|w| pct(w, 0.5)).collect();
 
     let exp = start_exporter(config, &["--no-collector.ephemeral"]);
     let noeph_cold = scrape();
@@ -393,7 +394,7 @@ impl Row {
             self.raw_count,
             self.rss_kib,
             self.cpu_per_scrape,
-            d(self.base_p50)
+            self.base_p50.iter().map(|b| d(*b)).collect::<Vec<_>>().join(",")
         )
     }
 
@@ -416,7 +417,12 @@ impl Row {
             raw_count: f.get(10)?.parse().ok()?,
             rss_kib: f.get(11)?.parse().ok()?,
             cpu_per_scrape: f.get(12)?.parse().ok()?,
-            base_p50: d(13)?,
+            base_p50: f
+                .get(13)?
+                .split(',')
+                .filter(|v| !v.is_empty())
+                .map(|v| v.parse::<u64>().ok().map(Duration::from_nanos))
+                .collect::<Option<Vec<_>>>()?,
         })
     }
 }
@@ -467,7 +473,7 @@ fn main() {
     sh("ip link set lo up");
     sh("echo '1024 65535' > /proc/sys/net/ipv4/ip_local_port_range");
     // The exporter's own port: never handed to a holder as its source port.
-    sh("echo 9795,9796 > /proc/sys/net/ipv4/ip_local_reserved_ports");
+    sh("echo 9795-9799 > /proc/sys/net/ipv4/ip_local_reserved_ports");
     // Raise the fd limit for the holders and the listeners below.
     // SAFETY: setrlimit with a valid struct.
     unsafe {
@@ -568,12 +574,13 @@ fn report(args: &Args, rows: &[Row]) {
         check("cold / ss -tanp", ratio(last.cold, last.ss_p), 1.0 / 5.0);
         check("peak RSS MiB", last.rss_kib as f64 / 1024.0, 16.0);
     }
-    if let Some(bin) = &args.baseline {
-        println!("\nwarm p50 beside the baseline {bin} (same sockets, scrapes interleaved; target: within 10%):");
+    for (i, bin) in args.baselines.iter().enumerate() {
+        println!("\nwarm p50 of this build beside {bin} (same sockets, scrapes interleaved; this/that):");
         for r in rows {
-            let x = ratio(r.p50, r.base_p50);
-            let verdict = if x <= 1.10 { "WITHIN 10%" } else { "SLOWER" };
-            println!("  {} {} sockets: {} ms vs {} ms = x{x:.3} {verdict}", r.scenario, r.sockets, ms(r.p50), ms(r.base_p50));
+            let Some(b) = r.base_p50.get(i) else { continue };
+            let x = ratio(r.p50, *b);
+            let verdict = if x <= 1.10 { "within 10%" } else { "SLOWER by more than 10%" };
+            println!("  {} {} sockets: {} ms vs {} ms = x{x:.3} {verdict}", r.scenario, r.sockets, ms(r.p50), ms(*b));
         }
     }
 }
