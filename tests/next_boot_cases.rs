@@ -237,3 +237,37 @@ fn hidden_files_are_skipped_by_systemd_needs_root() {
     assert_eq!(row(&text)[6], "no", "{text}");
     assert_eq!(code, 1, "{text}");
 }
+
+/// A sysctl.d link that points outside the rootfs (relative or absolute) is
+/// resolved inside it: the host's file is never read, and no line of it
+/// reaches the logs, the metrics or `check`.
+#[test]
+fn a_link_out_of_the_rootfs_is_never_read_or_logged() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let secret = outside.path().join("shadow");
+    std::fs::write(
+        &secret,
+        "root:SECRET-HASH:19000:0:99999:7:::\nnet.ipv4.ip_local_reserved_ports = SECRET-VALUE\nnet.ipv4.ip_local_reserved_ports = 40000\n",
+    )
+    .expect("write");
+    let root = rootfs(&[]);
+    let dir = root.path().join("etc/sysctl.d");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let up = "../".repeat(20);
+    std::os::unix::fs::symlink(format!("{up}{}", secret.display().to_string().trim_start_matches('/')), dir.join("escape.conf"))
+        .expect("link");
+    std::os::unix::fs::symlink(&secret, dir.join("abs.conf")).expect("link");
+    let config = root.path().join("portwatch.yml");
+    std::fs::write(&config, "ports:\n  - name: app\n    port: 40000\n").expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+        .args(["check", "--log.level", "debug", "--config.file"])
+        .arg(&config)
+        .arg("--path.rootfs")
+        .arg(root.path())
+        .output()
+        .expect("runs");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("SECRET"), "a line of a file outside the rootfs leaked:\n{all}");
+    // The links dangle inside the rootfs: nothing is reserved, as on that root's own boot.
+    assert_eq!(row(&String::from_utf8_lossy(&out.stdout))[6], "no", "{all}");
+}
