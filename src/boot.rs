@@ -69,6 +69,22 @@ pub struct Rejected {
     pub in_force: String,
 }
 
+impl std::fmt::Display for Rejected {
+    /// "FILE line N: the kernel will refuse KEY = "VALUE" (REASON); in force instead: X".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} line {}: the kernel will refuse {} = \"{}\" ({}); in force instead: {}",
+            self.origin.file,
+            self.origin.line,
+            self.key.dotted(),
+            self.value,
+            self.reason,
+            self.in_force
+        )
+    }
+}
+
 /// The next boot's outcome for the port sysctls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextBoot {

@@ -208,16 +208,7 @@ fn next_boot_findings(out: &mut String, report: &Report) {
     }
     let _ = writeln!(out, "\nThe next boot (modelled as {}: {why}) will not apply these settings:", boot.applier.as_str());
     for r in &boot.rejected {
-        let _ = writeln!(
-            out,
-            "  {} line {}: the kernel will refuse {} = \"{}\" ({}); in force instead: {}",
-            r.origin.file,
-            r.origin.line,
-            r.key.dotted(),
-            r.value,
-            r.reason,
-            r.in_force
-        );
+        let _ = writeln!(out, "  {r}");
     }
     let _ = writeln!(out, "  Fix: {}", crate::remedy::SYSCTL_SYNTAX);
 }

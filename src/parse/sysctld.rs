@@ -98,9 +98,9 @@ fn systemd_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// `sysctl_normalize` and `path_simplify`.
-pub fn systemd_normalize(key: &[u8]) -> Vec<u8> {
-    let mut k = key.to_vec();
+/// Both tools' first step: if a key's first separator is `.`, every `.`
+/// becomes `/` and every `/` becomes `.`; otherwise it stays as written.
+fn swap_separators(k: &mut [u8]) {
     if let Some(first) = k.iter().position(|b| *b == b'.' || *b == b'/') {
         if k[first] == b'.' {
             for b in &mut k[first..] {
@@ -112,6 +112,12 @@ pub fn systemd_normalize(key: &[u8]) -> Vec<u8> {
             }
         }
     }
+}
+
+/// `sysctl_normalize` and `path_simplify`.
+pub fn systemd_normalize(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    swap_separators(&mut k);
     let absolute = k.first() == Some(&b'/');
     let parts: Vec<&[u8]> = k.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
     let joined = parts.join(&b'/');
@@ -158,17 +164,7 @@ pub fn parse_systemd(text: &[u8]) -> Parsed {
 pub fn procps_path(key: &[u8]) -> Vec<u8> {
     let key = key.strip_prefix(b"-").unwrap_or(key);
     let mut k = key.to_vec();
-    if let Some(first) = k.iter().position(|b| *b == b'.' || *b == b'/') {
-        if k[first] == b'.' {
-            for b in &mut k[first..] {
-                *b = match *b {
-                    b'.' => b'/',
-                    b'/' => b'.',
-                    other => other,
-                };
-            }
-        }
-    }
+    swap_separators(&mut k);
     k
 }
 

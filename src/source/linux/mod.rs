@@ -179,17 +179,7 @@ fn persistent(
 ) -> (Option<(crate::boot::NextBoot, &'static str)>, Result<(), String>) {
     let (boot, why) = sysctl::next_boot(rootfs, applier);
     let mut lines: Vec<String> = boot.skipped.iter().map(|(o, why)| format!("{}:{}: {why}", o.file, o.line)).collect();
-    lines.extend(boot.rejected.iter().map(|r| {
-        format!(
-            "{}:{}: the kernel will refuse {} = {:?} at boot ({}); in force instead: {}",
-            r.origin.file,
-            r.origin.line,
-            r.key.dotted(),
-            r.value,
-            r.reason,
-            r.in_force
-        )
-    }));
+    lines.extend(boot.rejected.iter().map(|r| format!("at boot, {r}")));
     if lines != *last {
         for line in &lines {
             log::warn!("sysctl.d ({}): {line}", boot.applier.as_str());
