@@ -127,10 +127,32 @@ impl BootApplier {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the watched ports once, print a table and the remedies, and exit:
-    /// 0 all is well, 1 a port is held by another owner or at risk after a reboot, 2 could not run.
-    Check,
+    /// 0 all is well, 1 a port is held by another owner or at risk after a reboot, 2 could not run
+    /// or some verdict cannot be given.
+    Check(CheckArgs),
     /// Windows: run as a service under the service control manager (see README, "Windows service").
     Service,
+}
+
+/// `check`'s own flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// `table` for people; `json` for scripts (same verdicts and exit code); `textfile`: the
+    /// metrics in the text format for node_exporter's textfile collector, written atomically
+    /// to --output.file (for hosts that run node_exporter and no other daemon).
+    #[arg(long = "output", value_enum, default_value_t = CheckOutput::Table)]
+    pub output: CheckOutput,
+    /// Where `--output textfile` writes (e.g. /var/lib/prometheus/node-exporter/portwatch.prom);
+    /// `table` and `json` print to standard output.
+    #[arg(long = "output.file", value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckOutput {
+    Table,
+    Json,
+    Textfile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -209,7 +231,9 @@ mod tests {
         assert_eq!((d.listen_address.as_str(), d.telemetry_path.as_str()), (DEFAULT_LISTEN, "/metrics"));
         assert_eq!(d.procfs, PathBuf::from("/proc"));
         let chk = Cli::try_parse_from(["x", "check", "--config.file", "a.yml"]).expect("check");
-        assert!(matches!(chk.command, Some(Command::Check)));
+        assert!(matches!(chk.command, Some(Command::Check(CheckArgs { output: CheckOutput::Table, .. }))));
+        let json = Cli::try_parse_from(["x", "check", "--output", "json"]).expect("json");
+        assert!(matches!(json.command, Some(Command::Check(CheckArgs { output: CheckOutput::Json, .. }))));
         // A Windows service's command line carries every daemon flag after `service`.
         let svc = Cli::try_parse_from([
             "x",

@@ -10,6 +10,7 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod parse;
 pub mod remedy;
 pub mod scrape;

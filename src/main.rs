@@ -2,11 +2,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use clap::Parser;
-use portwatch_exporter::cli::{bind_address, Cli, Command};
+use portwatch_exporter::cli::{bind_address, CheckArgs, CheckOutput, Cli, Command};
 use portwatch_exporter::scrape::Scraper;
 use portwatch_exporter::source::Paths;
 use portwatch_exporter::web::{serve, App, Options};
-use portwatch_exporter::{check, logging};
+use portwatch_exporter::{check, logging, metrics, output};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Check) => run_check(scraper),
+        Some(Command::Check(args)) => run_check(scraper, &args),
         Some(Command::Service) => match portwatch_exporter::source::signals::run_service(move || run_server(&cli, scraper)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -37,10 +37,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_check(mut scraper: Scraper) -> ExitCode {
+fn run_check(mut scraper: Scraper, args: &CheckArgs) -> ExitCode {
     let report = scraper.report(std::time::Instant::now() + std::time::Duration::from_secs(60));
     let (text, code) = check::render(&report, std::env::consts::OS);
-    print!("{text}");
+    match args.output {
+        CheckOutput::Table => print!("{text}"),
+        CheckOutput::Json => print!("{}", output::json(&report, code)),
+        CheckOutput::Textfile => {
+            let Some(path) = &args.output_file else {
+                log::error!("--output textfile needs --output.file PATH (a *.prom file in node_exporter's textfile directory)");
+                return ExitCode::from(check::CANNOT_RUN as u8);
+            };
+            let body = output::textfile(&metrics::render(&report, scraper.meta()));
+            if let Err(e) = output::write_atomically(path, body.as_bytes()) {
+                log::error!("writing {}: {e}", path.display());
+                return ExitCode::from(check::CANNOT_RUN as u8);
+            }
+        }
+    }
     ExitCode::from(code as u8)
 }
 

@@ -57,6 +57,11 @@ impl Scraper {
         assess(&self.config, &snap)
     }
 
+    /// Facts about the exporter itself, for an exposition rendered elsewhere.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
     pub fn render(&mut self, deadline: Instant) -> String {
         let report = self.report(deadline);
         render(&report, &self.meta)

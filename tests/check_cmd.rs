@@ -118,3 +118,84 @@ fn event_log_outside_windows_is_a_clear_refusal() {
     let svc = exporter().args(["service", "--web.listen-address", "127.0.0.1:0", "--log.level", "error"]).output().expect("runs");
     assert_eq!(svc.status.code(), Some(1), "{}", String::from_utf8_lossy(&svc.stderr));
 }
+
+/// `check --output json`: the same verdicts and exit code as the table, as JSON.
+#[test]
+fn check_json_has_the_tables_verdicts_and_exit_code() {
+    let host = fixtures().join("host1");
+    let run = |output: &str| {
+        exporter()
+            .args(["check", "--output", output, "--collector.sockets.source", "procfs"])
+            .arg("--config.file")
+            .arg(host.join("portwatch.yml"))
+            .arg("--path.procfs")
+            .arg(host.join("proc"))
+            .arg("--path.rootfs")
+            .arg(host.join("root"))
+            .output()
+            .expect("runs")
+    };
+    let (table, json) = (run("table"), run("json"));
+    assert_eq!(json.status.code(), table.status.code());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
+    assert_eq!(v["exit_code"], 1);
+    let mssql = v["ports"].as_array().expect("ports").iter().find(|p| p["name"] == "mssql").expect("mssql");
+    assert_eq!(mssql["held_by_other"], true);
+    assert_eq!(mssql["reboot_risk"], true);
+    assert_eq!(v["next_boot"]["applier"], "systemd-sysctl");
+    assert_eq!(v["next_boot"]["rejected"][0]["key"], "net.ipv4.ip_unprivileged_port_start");
+}
+
+/// `check --output textfile` writes a file node_exporter's real textfile
+/// collector (Debian's prometheus-node-exporter) serves, whole.
+#[test]
+fn check_textfile_is_served_by_node_exporters_textfile_collector() {
+    if !common::require_tool("prometheus-node-exporter") || !common::require_tool("curl") {
+        return;
+    }
+    let host = fixtures().join("host1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prom = dir.path().join("portwatch.prom");
+    let out = exporter()
+        .args(["check", "--output", "textfile", "--collector.sockets.source", "procfs"])
+        .arg("--output.file")
+        .arg(&prom)
+        .arg("--config.file")
+        .arg(host.join("portwatch.yml"))
+        .arg("--path.procfs")
+        .arg(host.join("proc"))
+        .arg("--path.rootfs")
+        .arg(host.join("root"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "the exit code is check's: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&prom).expect("written");
+    assert!(!text.contains("# EOF"), "the text format, not OpenMetrics");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary file left");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut node = std::process::Command::new("prometheus-node-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--collector.textfile.directory={}", dir.path().display()))
+        .args(["--collector.disable-defaults", "--collector.textfile"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node_exporter");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut body = String::new();
+    for _ in 0..100 {
+        let o = std::process::Command::new("curl").args(["-sf", &url]).output().expect("curl");
+        if o.status.success() {
+            body = String::from_utf8_lossy(&o.stdout).into_owned();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(body.contains(r#"node_textfile_scrape_error 0"#), "node_exporter read the file without error:\n{body}");
+    assert!(body.contains(r#"portwatch_port_bound_by_other{name="mssql",port="1433",protocol="tcp"} 1"#), "{body}");
+}

@@ -91,6 +91,29 @@ fn every_metric_in_dashboards_and_rules_is_exported() {
 /// The shipped unit, with ExecStart pointed at the binary under test, makes
 /// `systemd-analyze verify` print nothing.
 #[test]
+fn textfile_service_and_timer_pass_systemd_analyze_verify() {
+    if !require_tool("systemd-analyze") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in ["portwatch-textfile.service", "portwatch-textfile.timer"] {
+        let text = std::fs::read_to_string(root().join("deploy/systemd").join(name)).expect("unit");
+        std::fs::write(dir.path().join(name), text.replace("/usr/local/bin/portwatch_exporter", env!("CARGO_BIN_EXE_portwatch_exporter")))
+            .expect("write");
+    }
+    let service = std::fs::read_to_string(dir.path().join("portwatch-textfile.service")).expect("read");
+    assert!(service.contains(" check ") && service.contains("--output=textfile") && service.contains("--output.file="));
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("portwatch-textfile.service"))
+        .arg(dir.path().join("portwatch-textfile.timer"))
+        .output()
+        .expect("systemd-analyze");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify printed:\n{text}");
+}
+
+#[test]
 fn systemd_unit_passes_systemd_analyze_verify() {
     if !require_tool("systemd-analyze") {
         return;

@@ -1,0 +1,129 @@
+//! `check`'s outputs for machines: JSON for scripts, and the text exposition
+//! for node_exporter's textfile collector. Pure but for the atomic write.
+
+use crate::assess::{PortReport, Report};
+use crate::model::Store;
+use serde_json::{json, Value};
+use std::io::{self, Write};
+use std::path::Path;
+
+fn stores(m: &std::collections::BTreeMap<Store, bool>) -> Value {
+    let get = |s: Store| m.get(&s).map_or(Value::Null, |v| Value::Bool(*v));
+    json!({ "now": get(Store::Active), "after_reboot": get(Store::Persistent) })
+}
+
+fn port(p: &PortReport) -> Value {
+    let holders: Vec<Value> = p
+        .holders
+        .iter()
+        .map(|h| {
+            let proc_ = h.process.as_ref();
+            json!({
+                "family": h.family.as_str(),
+                "address": h.address.to_string(),
+                "state": h.state,
+                "pid": h.pid,
+                "process": proc_.map(|p| p.name.clone()),
+                "user": proc_.and_then(|p| p.user.clone()),
+                "expected": h.expected,
+                "sockets": h.sockets,
+            })
+        })
+        .collect();
+    let unknown: Vec<Value> =
+        p.unknown.iter().map(|u| json!({ "verdict": u.verdict.as_str(), "why": u.reason, "what": u.verdict.describe() })).collect();
+    json!({
+        "name": p.name,
+        "port": p.port,
+        "protocol": p.protocol.as_str(),
+        "sockets": p.sockets,
+        "bound_by_expected": p.bound_by_expected,
+        "held_by_other": p.held_by_other(),
+        "in_dynamic_range": stores(&p.in_range),
+        "excluded": stores(&p.excluded),
+        "reboot_risk": p.reboot_risk(),
+        "reserved_by_system": p.reserved_by_system,
+        "holders": holders,
+        "cannot_tell": unknown,
+    })
+}
+
+/// The report as one JSON document, with `check`'s exit code in it.
+pub fn json(report: &Report, code: i32) -> String {
+    let next_boot = report.next_boot.as_ref().map(|(b, why)| {
+        let rejected: Vec<Value> = b
+            .rejected
+            .iter()
+            .map(|r| {
+                json!({
+                    "key": r.key.dotted(), "file": r.origin.file, "line": r.origin.line,
+                    "value": r.value, "reason": r.reason, "in_force": r.in_force,
+                })
+            })
+            .collect();
+        json!({ "applier": b.applier.as_str(), "detected_by": why, "rejected": rejected, "cannot_tell": b.unknown })
+    });
+    let collectors: Vec<Value> = report.collectors.iter().map(|c| json!({ "name": c.name, "success": c.success })).collect();
+    let doc = json!({
+        "exit_code": code,
+        "ports": report.ports.iter().map(port).collect::<Vec<_>>(),
+        "owners_resolvable": report.owners_resolvable,
+        "reboot_required": report.reboot_required,
+        "next_boot": next_boot,
+        "collectors": collectors,
+    });
+    format!("{doc:#}\n")
+}
+
+/// The exposition as the text format node_exporter's textfile collector reads
+/// (no OpenMetrics `# EOF` terminator).
+pub fn textfile(exposition: &str) -> String {
+    exposition.strip_suffix("# EOF\n").unwrap_or(exposition).to_string()
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the new one,
+/// never a part: a temporary file beside it, synced, then renamed over it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
+    // node_exporter reads only `*.prom`: the temporary name never matches.
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_carries_verdicts_and_the_exit_code() {
+        let mut p = PortReport::blank("web", 8080);
+        p.in_range.insert(Store::Active, true);
+        let report = Report { ports: vec![p], ..Report::default() };
+        let v: Value = serde_json::from_str(&json(&report, 1)).expect("valid JSON");
+        assert_eq!(v["exit_code"], 1);
+        assert_eq!(v["ports"][0]["name"], "web");
+        assert_eq!(v["ports"][0]["in_dynamic_range"]["now"], true);
+        assert_eq!(v["ports"][0]["in_dynamic_range"]["after_reboot"], Value::Null, "unknown is null, never false");
+    }
+
+    #[test]
+    fn the_textfile_is_replaced_whole_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("portwatch.prom");
+        write_atomically(&path, b"a 1\n").expect("first");
+        write_atomically(&path, b"a 2\n").expect("second");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "a 2\n");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary file is left");
+        assert_eq!(textfile("x 1\n# EOF\n"), "x 1\n");
+    }
+}
