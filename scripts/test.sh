@@ -53,7 +53,7 @@ else
   [ "${CI:-}" != true ] || exit 1
 fi
 
-echo "== soak, short form: 100 keep-alive scrapers alone and beside each hostile mix, 4 s a phase; fails on an error without attack, < 99% success or p99 >= 1 s under attack, or RSS/fd growth"
+echo "== soak, short form: 100 keep-alive scrapers alone and beside each hostile mix, 4 s a phase; fails on an error without attack, < 99% success under attack, or RSS/fd growth (p99 is printed against its 1 s target, not asserted: timings on a shared machine are noise)"
 cargo bench --locked --bench soak -- --clients 100 --seconds 4
 
 echo "== static musl binary (what deploy/Dockerfile ships)"

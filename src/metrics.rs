@@ -10,6 +10,64 @@ use prometheus_client::registry::Registry;
 
 /// Content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the classic text format (0.0.4).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The exposition formats served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => CONTENT_TYPE,
+            Format::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+
+    /// The length of `exposition` (as [`render`] made it) in this format: the
+    /// text format is the same series without OpenMetrics' `# EOF` line (every
+    /// metric here is a gauge, whose lines both formats write alike).
+    pub fn len_of(self, exposition: &[u8]) -> usize {
+        match self {
+            Format::OpenMetrics => exposition.len(),
+            Format::Text => exposition.strip_suffix(b"# EOF\n").map_or(exposition.len(), <[u8]>::len),
+        }
+    }
+}
+
+/// Picks the format from an `Accept` header as client_golang does: the
+/// accepted types by descending quality, the first that is `text/plain`
+/// (version 0.0.4 or none) or `application/openmetrics-text` (1.0.0, 0.0.1
+/// or none) wins; anything else, or no header, gets the text format.
+pub fn negotiate(accept: Option<&str>) -> Format {
+    let mut types: Vec<(f64, usize, Option<Format>)> = Vec::new();
+    for (i, item) in accept.unwrap_or("").split(',').enumerate() {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let (mut q, mut version) = (1.0, None);
+        for p in parts {
+            match p.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"'))) {
+                Some((k, v)) if k == "q" => q = v.parse::<f64>().ok().filter(|q| q.is_finite()).unwrap_or(0.0),
+                Some((k, v)) if k == "version" => version = Some(v.to_string()),
+                _ => {}
+            }
+        }
+        let format = match (media.as_str(), version.as_deref()) {
+            ("text/plain", None | Some("0.0.4")) => Some(Format::Text),
+            ("application/openmetrics-text", None | Some("1.0.0" | "0.0.1")) => Some(Format::OpenMetrics),
+            _ => None,
+        };
+        if q > 0.0 {
+            types.push((q, i, format));
+        }
+    }
+    types.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    types.into_iter().find_map(|(_, _, f)| f).unwrap_or(Format::Text)
+}
 
 pub const PORT_BOUND: &str = "portwatch_port_bound";
 pub const PORT_BOUND_BY_EXPECTED: &str = "portwatch_port_bound_by_expected";
@@ -373,6 +431,20 @@ pub const ALL: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negotiation_follows_client_golang() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(negotiate(None), Format::Text);
+        assert_eq!(negotiate(Some("*/*")), Format::Text);
+        assert_eq!(negotiate(Some("text/plain;version=0.0.4")), Format::Text);
+        assert_eq!(negotiate(Some("text/plain;version=0.0.4;q=0.9, application/openmetrics-text;q=0.8")), Format::Text);
+        assert_eq!(negotiate(Some("application/openmetrics-text; version=2.0.0, text/plain")), Format::Text, "unknown version skipped");
+        assert_eq!(negotiate(Some("application/openmetrics-text;q=0")), Format::Text, "q=0 refuses");
+        assert_eq!(Format::Text.len_of(b"a 1\n# EOF\n"), 4);
+        assert_eq!(Format::OpenMetrics.len_of(b"a 1\n# EOF\n"), 10);
+    }
     use crate::assess::{Holder, PortReport};
     use crate::model::{Family, Protocol};
     use std::collections::BTreeMap;

@@ -7,10 +7,10 @@
 mod auth;
 pub mod config;
 mod conns;
+mod encoding;
 #[cfg(feature = "tls")]
 mod tls;
 
-use crate::metrics::CONTENT_TYPE;
 use crate::scrape::Scraper;
 use crate::source::signals::{Event, Signals};
 use auth::{BasicAuth, HashGate};
@@ -246,8 +246,24 @@ impl App {
         let Ok(_permit) = self.requests.clone().try_acquire_owned() else {
             return reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "too many concurrent scrapes\n");
         };
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let format = crate::metrics::negotiate(header(hyper::header::ACCEPT));
+        let gzip = encoding::accepts_gzip(header(hyper::header::ACCEPT_ENCODING));
         match self.collect(Instant::now() + budget).await {
-            Some(body) => reply(StatusCode::OK, CONTENT_TYPE, body),
+            Some(body) => {
+                let body = body.slice(..format.len_of(&body));
+                let zipped = if gzip { encoding::gzip(&body) } else { None };
+                let mut r = match zipped {
+                    Some(z) => {
+                        let mut r = reply(StatusCode::OK, format.content_type(), z);
+                        r.headers_mut().insert(hyper::header::CONTENT_ENCODING, hyper::header::HeaderValue::from_static("gzip"));
+                        r
+                    }
+                    None => reply(StatusCode::OK, format.content_type(), body),
+                };
+                r.headers_mut().insert(hyper::header::VARY, hyper::header::HeaderValue::from_static("Accept, Accept-Encoding"));
+                r
+            }
             None => reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "scrape did not finish in time\n"),
         }
     }

@@ -1,0 +1,108 @@
+//! The wire: the exposition format negotiated from `Accept` as client_golang
+//! does, gzip when accepted, checked with curl, promtool and a real Prometheus.
+
+mod common;
+#[path = "common/exporter.rs"]
+mod exporter;
+
+use common::{fixtures, require_tool};
+use exporter::{free_port, Exporter};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PROMETHEUS_ACCEPT: &str =
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+fn fixture_exporter() -> Exporter {
+    let host = fixtures().join("host1");
+    let (p, r, c) = (host.join("proc"), host.join("root"), host.join("portwatch.yml"));
+    Exporter::start(&[
+        "--config.file",
+        &c.display().to_string(),
+        "--path.procfs",
+        &p.display().to_string(),
+        "--path.rootfs",
+        &r.display().to_string(),
+        "--collector.sockets.source",
+        "procfs",
+    ])
+}
+
+/// (headers, body) of a GET with extra curl arguments.
+fn curl(e: &Exporter, args: &[&str]) -> (String, Vec<u8>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let headers = dir.path().join("h");
+    let out = Command::new("curl").args(["-s", "-D"]).arg(&headers).args(args).arg(e.url("http", "/metrics")).output().expect("curl");
+    assert!(out.status.success());
+    (std::fs::read_to_string(headers).expect("headers").to_ascii_lowercase(), out.stdout)
+}
+
+#[test]
+fn accept_picks_the_format_and_gzip_is_used_when_accepted() {
+    if !require_tool("curl") {
+        return;
+    }
+    let e = fixture_exporter();
+    // No Accept header: the text format 0.0.4, as client_golang answers.
+    let (h, plain) = curl(&e, &[]);
+    assert!(h.contains("content-type: text/plain; version=0.0.4"), "{h}");
+    let plain = String::from_utf8(plain).expect("utf8");
+    assert!(!plain.contains("# EOF") && plain.contains("portwatch_port_bound{"), "{plain}");
+    common::promtool_accepts(&plain);
+    let (h, _) = curl(&e, &["-H", "Accept: text/plain;version=0.0.4"]);
+    assert!(h.contains("content-type: text/plain; version=0.0.4"), "{h}");
+    // Prometheus's own Accept header: OpenMetrics.
+    let (h, om) = curl(&e, &["-H", &format!("Accept: {PROMETHEUS_ACCEPT}")]);
+    assert!(h.contains("content-type: application/openmetrics-text; version=1.0.0"), "{h}");
+    let om = String::from_utf8(om).expect("utf8");
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    // gzip when accepted; decoded, the same series.
+    let (h, raw) = curl(&e, &["-H", "Accept-Encoding: gzip"]);
+    assert!(h.contains("content-encoding: gzip") && raw.starts_with(&[0x1f, 0x8b]), "{h}");
+    let (_, decoded) = curl(&e, &["--compressed"]);
+    let series = |t: &str| t.lines().filter(|l| l.starts_with("portwatch_port_")).count();
+    assert_eq!(series(&String::from_utf8(decoded).expect("utf8")), series(&plain));
+    let (h, _) = curl(&e, &["-H", "Accept-Encoding: gzip;q=0"]);
+    assert!(!h.contains("content-encoding"), "q=0 refuses gzip: {h}");
+}
+
+/// A real Prometheus (Debian's) scrapes it as it always does: OpenMetrics, gzipped.
+#[test]
+fn prometheus_scrapes_openmetrics_gzipped() {
+    if !require_tool("prometheus") || !require_tool("curl") {
+        return;
+    }
+    let e = fixture_exporter();
+    let d = tempfile::tempdir().expect("tempdir");
+    let prom_port = free_port();
+    std::fs::write(
+        d.path().join("prometheus.yml"),
+        format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", e.port),
+    )
+    .expect("prometheus.yml");
+    let mut prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", d.path().join("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", d.path().join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("prometheus");
+    let query = format!("http://127.0.0.1:{prom_port}/api/v1/query?query=portwatch_port_bound_by_other%7Bname%3D%22mssql%22%7D");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    let ok = loop {
+        let out = Command::new("curl").args(["-s", &query]).output();
+        last = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or(last);
+        if last.contains(r#","1"]"#) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = prom.kill();
+    let _ = prom.wait();
+    assert!(ok, "Prometheus never stored the scraped series: {last}");
+}
