@@ -251,19 +251,50 @@ pub fn glob_result(as_spelled: bool, pattern: &[u8], path: &str) -> Option<Vec<u
 
 /// fnmatch(3) without flags, for one path component.
 fn fnmatch(p: &[u8], s: &[u8]) -> bool {
-    match p.split_first() {
-        None => s.is_empty(),
-        Some((b'*', rest)) => (0..=s.len()).any(|i| fnmatch(rest, &s[i..])),
-        Some((b'?', rest)) => !s.is_empty() && fnmatch(rest, &s[1..]),
-        Some((b'[', rest)) => match (class_match(rest, s.first().copied()), s.split_first()) {
-            (Some((true, after)), Some((_, srest))) => fnmatch(after, srest),
-            (Some(_), _) => false,
+    // Greedy with backtracking to the last `*` only: linear in practice and
+    // never exponential, whatever the pattern (a key is anyone's input).
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if pi < p.len() {
+            if p[pi] == b'*' {
+                star = Some((pi + 1, si));
+                pi += 1;
+                continue;
+            }
+            let (hit, used) = one(&p[pi..], s.get(si).copied());
+            if hit {
+                pi += used;
+                si += 1;
+                continue;
+            }
+        } else if si == s.len() {
+            return true;
+        }
+        match star {
+            Some((after, from)) if from < s.len() => {
+                star = Some((after, from + 1));
+                pi = after;
+                si = from + 1;
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Whether the pattern element at the start of `p` (not `*`) matches `c`,
+/// and how many pattern bytes it takes.
+fn one(p: &[u8], c: Option<u8>) -> (bool, usize) {
+    match p {
+        [b'?', ..] => (c.is_some(), 1),
+        [b'[', rest @ ..] => match class_match(rest, c) {
+            Some((hit, after)) => (hit, p.len() - after.len()),
             // No closing ']': the '[' is literal.
-            (None, Some((b'[', srest))) => fnmatch(rest, srest),
-            (None, _) => false,
+            None => (c == Some(b'['), 1),
         },
-        Some((b'\\', rest)) if !rest.is_empty() => s.first() == rest.first() && fnmatch(&rest[1..], &s[1..]),
-        Some((c, rest)) => s.first() == Some(c) && fnmatch(rest, &s[1..]),
+        [b'\\', e, ..] => (c == Some(*e), 2),
+        [x, ..] => (c == Some(*x), 1),
+        [] => (false, 0),
     }
 }
 

@@ -61,6 +61,11 @@ fn globs_match_per_component() {
     assert!(glob_matches(false, b"net/ipv4/ip_[local_port_range", "net/ipv4/ip_[local_port_range"), "unclosed [ is literal");
     assert!(glob_matches(false, b"net/ipv4/ip_local_reserved_port[[:lower:]]", "net/ipv4/ip_local_reserved_ports"));
     assert!(!glob_matches(false, b"net/ipv4/ip_local_reserved_port[[:digit:]]", "net/ipv4/ip_local_reserved_ports"));
+    // Many stars never take exponential time.
+    let many = format!("net/ipv4/{}x", "*a".repeat(200));
+    assert!(!glob_matches(false, many.as_bytes(), "net/ipv4/ip_local_port_range"));
+    assert!(glob_matches(false, b"net/ipv4/*_*_*_*", "net/ipv4/ip_local_port_range"));
+    assert!(glob_matches(false, b"net/ipv4/ip\\_local_*", "net/ipv4/ip_local_port_range"));
     // procps spells paths as written: a trailing '/' wants a directory, '.' is a no-op.
     assert!(!glob_matches(true, b"net/ipv4/ip_local_reserved_port?/", "net/ipv4/ip_local_reserved_ports"));
     assert!(glob_matches(true, b"net/ipv4/./ip_local_reserved_port?", "net/ipv4/ip_local_reserved_ports"));
