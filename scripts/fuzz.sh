@@ -30,7 +30,7 @@ mkdir -p fuzz/corpus/check_render
 printf '\x03\x01web\x50\x00\x00\x00\xdc\x05\x00\x00\x01nginx\x01root\x07' > fuzz/corpus/check_render/seed
 for t in sysctl_values sysctl_d config_yaml procfs_text sock_diag_reply web_config_yaml os_tables exposition rootfs_resolve check_render; do
   echo "== fuzz $t for ${secs}s"
-  cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|Done|ERROR|panicked|SUMMARY" || true
+  cargo fuzz run "$t" "fuzz/corpus/$t" -- -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "stat::number_of_executed_units|Done|ERROR|panicked|SUMMARY" || true
   if [ -n "$(ls fuzz/artifacts/"$t" 2>/dev/null)" ]; then
     echo "error: fuzz target $t found a crash: fuzz/artifacts/$t" >&2
     exit 1
