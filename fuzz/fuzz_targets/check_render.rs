@@ -3,7 +3,7 @@
 //! of holders and sockets. It must not panic, and no line may grow with the
 //! number of holders.
 use libfuzzer_sys::fuzz_target;
-use portwatch_exporter::assess::{Holder, PortReport, Report};
+use portwatch_exporter::assess::{Holder, PortReport, Report, Unknown, Verdict};
 use portwatch_exporter::model::{CollectorStatus, Family, Process, Protocol, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -61,6 +61,12 @@ fuzz_target!(|data: &[u8]| {
             in_range: BTreeMap::from([(Store::Active, flags & 2 != 0), (Store::Persistent, flags & 4 != 0)]),
             excluded: BTreeMap::from([(Store::Active, flags & 8 != 0), (Store::Persistent, flags & 16 != 0)]),
             reserved_by_system: (flags & 32 != 0).then_some(flags & 64 != 0),
+            // Verdicts that cannot be given add their own lines.
+            unknown: if flags & 128 != 0 {
+                vec![Unknown { verdict: Verdict::Owners, reason: "owners are hidden from the exporter".into() }]
+            } else {
+                vec![]
+            },
         });
     }
     let collectors = vec![CollectorStatus { name: "sockets", success: inp.byte() % 2 == 0, duration: Duration::ZERO }];
