@@ -11,11 +11,12 @@ fn exporter() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
 }
 
-#[test]
-fn check_prints_table_and_exact_remedy_and_exits_1_on_problems() {
+/// `check` on the host1 fixture (procfs socket tables), with `extra` flags.
+fn check_host1(extra: &[&str]) -> std::process::Output {
     let host = fixtures().join("host1");
-    let out = exporter()
+    exporter()
         .args(["check", "--collector.sockets.source", "procfs"])
+        .args(extra)
         .arg("--config.file")
         .arg(host.join("portwatch.yml"))
         .arg("--path.procfs")
@@ -23,7 +24,12 @@ fn check_prints_table_and_exact_remedy_and_exits_1_on_problems() {
         .arg("--path.rootfs")
         .arg(host.join("root"))
         .output()
-        .expect("runs");
+        .expect("runs")
+}
+
+#[test]
+fn check_prints_table_and_exact_remedy_and_exits_1_on_problems() {
+    let out = check_host1(&[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("mssql (tcp/1433) is held by another owner"), "{text}");
@@ -122,19 +128,7 @@ fn event_log_outside_windows_is_a_clear_refusal() {
 /// `check --output json`: the same verdicts and exit code as the table, as JSON.
 #[test]
 fn check_json_has_the_tables_verdicts_and_exit_code() {
-    let host = fixtures().join("host1");
-    let run = |output: &str| {
-        exporter()
-            .args(["check", "--output", output, "--collector.sockets.source", "procfs"])
-            .arg("--config.file")
-            .arg(host.join("portwatch.yml"))
-            .arg("--path.procfs")
-            .arg(host.join("proc"))
-            .arg("--path.rootfs")
-            .arg(host.join("root"))
-            .output()
-            .expect("runs")
-    };
+    let run = |output: &str| check_host1(&["--output", output]);
     let (table, json) = (run("table"), run("json"));
     assert_eq!(json.status.code(), table.status.code());
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
@@ -153,21 +147,9 @@ fn check_textfile_is_served_by_node_exporters_textfile_collector() {
     if !common::require_tool("prometheus-node-exporter") || !common::require_tool("curl") {
         return;
     }
-    let host = fixtures().join("host1");
     let dir = tempfile::tempdir().expect("tempdir");
     let prom = dir.path().join("portwatch.prom");
-    let out = exporter()
-        .args(["check", "--output", "textfile", "--collector.sockets.source", "procfs"])
-        .arg("--output.file")
-        .arg(&prom)
-        .arg("--config.file")
-        .arg(host.join("portwatch.yml"))
-        .arg("--path.procfs")
-        .arg(host.join("proc"))
-        .arg("--path.rootfs")
-        .arg(host.join("root"))
-        .output()
-        .expect("runs");
+    let out = check_host1(&["--output", "textfile", "--output.file", &prom.display().to_string()]);
     assert_eq!(out.status.code(), Some(1), "the exit code is check's: {}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&prom).expect("written");
     assert!(!text.contains("# EOF"), "the text format, not OpenMetrics");
