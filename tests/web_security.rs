@@ -9,7 +9,7 @@ use common::require_tool;
 use exporter::{free_port, Exporter};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PASSWORD: &str = "correct horse";
 
@@ -152,40 +152,14 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     make_pki(d);
     let web = web_config(d, "RequireAndVerifyClientCert", "prometheus");
     let e = Exporter::start(&["--web.config.file", &web]);
-    let prom_port = free_port();
-    std::fs::write(
-        d.join("prometheus.yml"),
-        format!(
+    let prom = common::Prometheus::start(
+        d,
+        &format!(
             "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: portwatch\n    scheme: https\n    tls_config: {{ca_file: {0}/ca.crt, cert_file: {0}/client.crt, key_file: {0}/client.key}}\n    basic_auth: {{username: prometheus, password: '{PASSWORD}'}}\n    static_configs: [{{targets: ['127.0.0.1:{1}']}}]\n",
             d.display(),
             e.port
         ),
-    )
-    .expect("prometheus.yml");
-    let mut prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", d.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", d.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("prometheus");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    let up = loop {
-        let out = Command::new("curl")
-            .args(["-s", &format!("http://127.0.0.1:{prom_port}/api/v1/query?query=up%7Bjob%3D%22portwatch%22%7D")])
-            .output();
-        last = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or(last);
-        if last.contains(r#""value":["#) && last.contains(r#","1"]"#) {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    let _ = prom.kill();
-    let _ = prom.wait();
+    );
+    let (up, last) = prom.query_until("up%7Bjob%3D%22portwatch%22%7D", |a| a.contains(r#""value":["#) && a.contains(r#","1"]"#));
     assert!(up, "Prometheus target never up over TLS + basic auth: {last}");
 }

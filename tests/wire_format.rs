@@ -6,9 +6,8 @@ mod common;
 mod exporter;
 
 use common::{fixtures, require_tool};
-use exporter::{free_port, Exporter};
+use exporter::Exporter;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const PROMETHEUS_ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -74,35 +73,10 @@ fn prometheus_scrapes_openmetrics_gzipped() {
     }
     let e = fixture_exporter();
     let d = tempfile::tempdir().expect("tempdir");
-    let prom_port = free_port();
-    std::fs::write(
-        d.path().join("prometheus.yml"),
-        format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", e.port),
-    )
-    .expect("prometheus.yml");
-    let mut prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", d.path().join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", d.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("prometheus");
-    let query = format!("http://127.0.0.1:{prom_port}/api/v1/query?query=portwatch_port_bound_by_other%7Bname%3D%22mssql%22%7D");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    let ok = loop {
-        let out = Command::new("curl").args(["-s", &query]).output();
-        last = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or(last);
-        if last.contains(r#","1"]"#) {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    let _ = prom.kill();
-    let _ = prom.wait();
+    let prom = common::Prometheus::start(
+        d.path(),
+        &format!("global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['127.0.0.1:{}']}}]\n", e.port),
+    );
+    let (ok, last) = prom.query_until("portwatch_port_bound_by_other%7Bname%3D%22mssql%22%7D", |a| a.contains(r#","1"]"#));
     assert!(ok, "Prometheus never stored the scraped series: {last}");
 }

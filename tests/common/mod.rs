@@ -151,3 +151,52 @@ pub fn promtool_accepts(exposition: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A real Prometheus (Debian's `prometheus`) scraping with `config` (YAML),
+/// its data under `dir`; stopped on drop.
+pub struct Prometheus {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Prometheus {
+    pub fn start(dir: &Path, config: &str) -> Prometheus {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        std::fs::write(dir.join("prometheus.yml"), config).expect("prometheus.yml");
+        let child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus");
+        Prometheus { port, child }
+    }
+
+    /// Polls the instant query (URL-encoded) for at most 60 s until `done`
+    /// holds for its JSON answer; returns whether it did, and the last answer.
+    pub fn query_until(&self, query: &str, done: impl Fn(&str) -> bool) -> (bool, String) {
+        let url = format!("http://127.0.0.1:{}/api/v1/query?query={query}", self.port);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut last = String::new();
+        loop {
+            let out = std::process::Command::new("curl").args(["-s", &url]).output();
+            last = out.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or(last);
+            if done(&last) {
+                return (true, last);
+            }
+            if std::time::Instant::now() > deadline {
+                return (false, last);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
