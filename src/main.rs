@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check(args)) => run_check(scraper, &args),
-        Some(Command::Service) => match portwatch_exporter::source::signals::run_service(move || run_server(&cli, scraper)) {
+        Some(Command::Service) => match portwatch_exporter::platform::service::run_service(move || run_server(&cli, scraper)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 log::error!("{e}");

@@ -26,29 +26,9 @@ mod unsupported;
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos", target_os = "freebsd")))]
 use unsupported::Unsupported as Inner;
 
-/// Bounded, non-blocking reads of regular files (config, certificates, sysctl, /proc).
-pub mod files;
-
 /// Sockets from full (socket, pid) tables: every OS but Linux lists them so.
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 mod table;
-
-/// Stop and reload requests from the OS: SIGTERM/SIGHUP on Unix, Ctrl-C
-/// (and no reload signal) on Windows.
-#[cfg(unix)]
-#[path = "source/signals_unix.rs"]
-pub mod signals;
-#[cfg(windows)]
-#[path = "source/signals_windows.rs"]
-pub mod signals;
-
-/// The Windows event log as a log sink (`--log.file eventlog`); elsewhere
-/// opening it is a clear error.
-#[cfg(windows)]
-pub use windows::eventlog;
-#[cfg(not(windows))]
-#[path = "source/eventlog_none.rs"]
-pub mod eventlog;
 
 /// Where the source reads from; tests and containers point these elsewhere.
 #[derive(Debug, Clone)]

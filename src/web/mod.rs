@@ -11,8 +11,8 @@ mod encoding;
 #[cfg(feature = "tls")]
 mod tls;
 
+use crate::platform::signals::{Event, Signals};
 use crate::scrape::Scraper;
-use crate::source::signals::{Event, Signals};
 use auth::{BasicAuth, HashGate};
 use bytes::Bytes;
 use config::WebConfig;

@@ -1,7 +1,7 @@
 //! A rustls server configuration from the toolkit's `tls_server_config`.
 
 use super::config::{ClientAuth, TlsServerConfig, TlsVersion};
-use crate::source::files;
+use crate::platform::files;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;

@@ -7,7 +7,6 @@
 //! The persistent views come from the same commands with `store=persistent`;
 //! where netsh refuses that, the persistent view is left unknown, not faked.
 
-pub mod eventlog;
 mod sys;
 
 use super::{Collector, Paths, Request};
