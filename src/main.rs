@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 
 fn run_check(mut scraper: Scraper, args: &CheckArgs) -> ExitCode {
     let report = scraper.report(std::time::Instant::now() + std::time::Duration::from_secs(60));
-    let (text, code) = check::render(&report, std::env::consts::OS);
+    let (text, code) = check::render(&report, portwatch_exporter::source::OS);
     match args.output {
         CheckOutput::Table => print!("{text}"),
         CheckOutput::Json => print!("{}", output::json(&report, code)),
