@@ -262,8 +262,8 @@ impl Os {
     }
 }
 
-/// Every collector of every OS, by the name its `collector` label carries.
-/// Each OS source declares which of them it runs (`source::OsSource::COLLECTORS`).
+/// Every collector of every OS, by the name its `collector` label carries;
+/// [`CollectorName::for_os`] says which of them each OS runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CollectorName {
     /// The active dynamic range and reserved ports (Linux /proc/sys; macOS/FreeBSD sysctlbyname).
@@ -287,6 +287,17 @@ pub enum CollectorName {
 }
 
 impl CollectorName {
+    /// The collectors each OS runs, in the order their statuses appear.
+    pub fn for_os(os: Os) -> &'static [CollectorName] {
+        use CollectorName::*;
+        match os {
+            Os::Linux => &[Sysctl, Sockets, Ephemeral, Owners, Sysctld, Reboot],
+            Os::Windows => &[Sockets, Netsh, Ephemeral, Owners, Reboot],
+            Os::Macos | Os::Freebsd => &[Sysctl, SysctlConf, Sockets, Ephemeral, Owners],
+            Os::Other => &[Platform],
+        }
+    }
+
     pub const ALL: [CollectorName; 9] = [
         CollectorName::Sysctl,
         CollectorName::Sysctld,

@@ -8,12 +8,20 @@ use crate::source::{Paths, Request, SocketTable, Source};
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// What each scrape collects and how, from the flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Collect {
+    /// Count the sockets in the dynamic range (`--no-collector.ephemeral` turns it off).
+    pub ephemeral: bool,
+    /// Where socket tables come from (`--collector.sockets.source`).
+    pub table: SocketTable,
+}
+
 pub struct Scraper {
     source: Source,
     config: Config,
     config_path: Option<PathBuf>,
-    ephemeral: bool,
-    table: SocketTable,
+    collect: Collect,
     meta: Meta,
 }
 
@@ -30,7 +38,7 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
 }
 
 impl Scraper {
-    pub fn new(paths: Paths, config_path: Option<PathBuf>, ephemeral: bool, table: SocketTable) -> Result<Scraper, ConfigError> {
+    pub fn new(paths: Paths, config_path: Option<PathBuf>, collect: Collect) -> Result<Scraper, ConfigError> {
         let config = load_config(config_path.as_ref())?;
         let meta = Meta {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -39,7 +47,7 @@ impl Scraper {
             reload_timestamp_seconds: now_seconds(),
             collections: 0,
         };
-        Ok(Scraper { source: Source::new(paths), config, config_path, ephemeral, table, meta })
+        Ok(Scraper { source: Source::new(paths), config, config_path, collect, meta })
     }
 
     fn request(&self, deadline: Instant) -> Request {
@@ -47,7 +55,7 @@ impl Scraper {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, ephemeral: self.ephemeral, table: self.table, deadline }
+        Request { ports, ephemeral: self.collect.ephemeral, table: self.collect.table, deadline }
     }
 
     /// One scrape; collectors not done by `deadline` report failure.

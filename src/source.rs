@@ -86,10 +86,10 @@ impl Request {
 /// and records how each fared; what a collector could not read stays out of
 /// the snapshot.
 pub trait OsSource: Send + Sized {
-    /// The collectors this OS runs, each reported once per scrape (those
-    /// the request does not want excepted, see [`Request::wants`]).
-    const COLLECTORS: &'static [CollectorName];
-    /// The OS, for the remedies and hints that `check` prints.
+    /// The OS: it names the collectors the source runs
+    /// ([`CollectorName::for_os`], each reported once per scrape but those
+    /// the request does not want, see [`Request::wants`]), and the remedies
+    /// and hints that `check` prints.
     const OS: Os;
     fn new(paths: Paths) -> Self;
     /// Fills `run`'s snapshot for one scrape.
@@ -103,7 +103,7 @@ pub const OS: Os = <Inner as OsSource>::OS;
 
 /// The collectors this build runs.
 pub fn collectors() -> &'static [CollectorName] {
-    <Inner as OsSource>::COLLECTORS
+    CollectorName::for_os(OS)
 }
 
 /// The host's source of sockets, owners and ranges.
@@ -119,7 +119,7 @@ impl Source {
     pub fn snapshot(&mut self, req: &Request) -> Snapshot {
         let mut run = Run::new(req.deadline);
         self.inner.collect(&mut run, req);
-        run.finish(Inner::COLLECTORS.iter().copied().filter(|c| req.wants(*c)))
+        run.finish(collectors().iter().copied().filter(|c| req.wants(*c)))
     }
 
     pub fn reset(&mut self) {

@@ -7,7 +7,6 @@ use crate::model::{CollectorName, Os};
 pub struct Unsupported;
 
 impl OsSource for Unsupported {
-    const COLLECTORS: &'static [CollectorName] = &[CollectorName::Platform];
     const OS: Os = Os::Other;
 
     fn new(_paths: Paths) -> Unsupported {

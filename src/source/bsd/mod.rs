@@ -88,8 +88,6 @@ fn all(snap: &mut Snapshot, store: Store, keys: PortRangeKeys) {
 }
 
 impl OsSource for BsdSource {
-    const COLLECTORS: &'static [CollectorName] =
-        &[CollectorName::Sysctl, CollectorName::SysctlConf, CollectorName::Sockets, CollectorName::Ephemeral, CollectorName::Owners];
     #[cfg(target_os = "macos")]
     const OS: Os = Os::Macos;
     #[cfg(not(target_os = "macos"))]

@@ -48,14 +48,6 @@ struct Owned {
 }
 
 impl OsSource for LinuxSource {
-    const COLLECTORS: &'static [CollectorName] = &[
-        CollectorName::Sysctl,
-        CollectorName::Sockets,
-        CollectorName::Ephemeral,
-        CollectorName::Owners,
-        CollectorName::Sysctld,
-        CollectorName::Reboot,
-    ];
     const OS: Os = Os::Linux;
 
     fn new(paths: Paths) -> LinuxSource {

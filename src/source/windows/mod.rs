@@ -74,8 +74,6 @@ fn ranges() -> (Ranges, Vec<String>) {
 }
 
 impl OsSource for WindowsSource {
-    const COLLECTORS: &'static [CollectorName] =
-        &[CollectorName::Sockets, CollectorName::Netsh, CollectorName::Ephemeral, CollectorName::Owners, CollectorName::Reboot];
     const OS: Os = Os::Windows;
 
     fn new(_paths: Paths) -> WindowsSource {
