@@ -4,16 +4,10 @@
 
 mod common;
 
-use common::{assert_golden, fixtures, has_series, normalize, soon, value};
-use portwatch_exporter::scrape::{Collect, Scraper};
-use portwatch_exporter::source::{Paths, SocketTable};
+use common::{assert_golden, fixture_scraper, has_series, normalize, soon, value};
 
 fn scrape_host1() -> String {
-    let host = fixtures().join("host1");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
-    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), Collect { ephemeral: true, table: SocketTable::Procfs })
-        .expect("fixture config loads");
-    s.render(soon())
+    fixture_scraper("host1").render(soon())
 }
 
 #[test]
@@ -69,10 +63,7 @@ fn fixture_host_tells_each_situation_apart() {
 /// A second scrape hits the owner cache and must give the same answer.
 #[test]
 fn fixture_host_second_scrape_is_identical() {
-    let host = fixtures().join("host1");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
-    let mut s =
-        Scraper::new(paths, Some(host.join("portwatch.yml")), Collect { ephemeral: true, table: SocketTable::Procfs }).expect("loads");
+    let mut s = fixture_scraper("host1");
     let first = normalize(&s.render(soon()));
     let second = normalize(&s.render(soon()));
     assert_eq!(first, second);
