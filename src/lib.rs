@@ -3,6 +3,7 @@
 //! free after a reboot. See ARCHITECTURE.md for the map.
 
 pub mod assess;
+pub mod baseline;
 pub mod boot;
 pub mod check;
 pub mod cli;
