@@ -90,18 +90,17 @@ pub struct Policy {
     pub max_ports: usize,
 }
 
-/// What one observation changed, for the change signals.
+/// What one observation changed, for the change signals: the ports learned
+/// this time; learned ports whose owners a new owner replaced after holding
+/// them for `learn_after`; ports held that the baseline did not know at all
+/// (new listeners); learned ports forgotten after `forget_after` without a
+/// holder; and how many candidates were not stored because the baseline is full.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Ports learned this time.
     pub learned: Vec<PortKey>,
-    /// Learned ports whose owners were replaced by a new owner that held them for `learn_after`.
     pub owner_changed: Vec<PortKey>,
-    /// Ports held this time that were not in the baseline at all (new listeners).
     pub appeared: Vec<PortKey>,
-    /// Learned ports forgotten after `forget_after` without a holder.
     pub forgotten: Vec<PortKey>,
-    /// Candidates not stored because the baseline is full.
     pub dropped: usize,
 }
 
