@@ -90,18 +90,35 @@ pub struct Policy {
     pub max_ports: usize,
 }
 
-/// What one observation changed, for the change signals: the ports learned
-/// this time; learned ports whose owners a new owner replaced after holding
-/// them for `learn_after`; ports held that the baseline did not know at all
-/// (new listeners); learned ports forgotten after `forget_after` without a
-/// holder; and how many candidates were not stored because the baseline is full.
+/// A change one observation made, for the change signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Change {
+    /// Learned this time.
+    Learned,
+    /// A learned port whose owners a new owner replaced after holding it for `learn_after`.
+    OwnerChanged,
+    /// Held, and not in the baseline at all (a new listener).
+    Appeared,
+    /// A learned port forgotten after `forget_after` without a holder.
+    Forgotten,
+}
+
+/// What one observation changed, by kind, and how many candidates were not
+/// stored because the baseline is full.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    pub learned: Vec<PortKey>,
-    pub owner_changed: Vec<PortKey>,
-    pub appeared: Vec<PortKey>,
-    pub forgotten: Vec<PortKey>,
+    pub ports: BTreeMap<Change, Vec<PortKey>>,
     pub dropped: usize,
+}
+
+impl Changes {
+    pub fn of(&self, change: Change) -> &[PortKey] {
+        self.ports.get(&change).map_or(&[], Vec::as_slice)
+    }
+
+    fn add(&mut self, change: Change, key: PortKey) {
+        self.ports.entry(change).or_default().push(key);
+    }
 }
 
 impl Baseline {
@@ -136,9 +153,9 @@ impl Baseline {
                     };
                     if now.saturating_sub(since) >= policy.learn_after && !owners.is_empty() {
                         if e.learned() {
-                            changes.owner_changed.push(key);
+                            changes.add(Change::OwnerChanged, key);
                         } else {
-                            changes.learned.push(key);
+                            changes.add(Change::Learned, key);
                         }
                         e.owners = owners.clone();
                         e.pending = None;
@@ -150,7 +167,7 @@ impl Baseline {
                 None => {
                     e.pending = None;
                     if now.saturating_sub(e.last_seen) >= policy.forget_after {
-                        changes.forgotten.push(key);
+                        changes.add(Change::Forgotten, key);
                         keep[i] = false;
                     }
                 }
@@ -162,7 +179,7 @@ impl Baseline {
             if index.contains_key(key) {
                 continue;
             }
-            changes.appeared.push(key.clone());
+            changes.add(Change::Appeared, key.clone());
             if self.ports.len() >= policy.max_ports {
                 changes.dropped += 1;
                 continue;
@@ -178,7 +195,7 @@ impl Baseline {
             if policy.learn_after == 0 && !owners.is_empty() {
                 e.owners = owners.clone();
                 e.pending = None;
-                changes.learned.push(key.clone());
+                changes.add(Change::Learned, key.clone());
             }
             self.ports.push(e);
         }

@@ -18,13 +18,13 @@ const TEN_MIN: Policy = Policy { learn_after: 600, forget_after: 7 * 86400, max_
 fn a_port_is_learned_only_after_being_held_without_a_break() {
     let mut b = Baseline::default();
     let sql = held(&[("tcp", 1433, "sqlservr")]);
-    assert!(b.observe(&sql, 1000, &TEN_MIN).learned.is_empty());
+    assert!(b.observe(&sql, 1000, &TEN_MIN).of(Change::Learned).is_empty());
     assert!(b.expected("tcp", 1433).is_none(), "a candidate is no expectation");
     // A break: the candidate starts over.
     b.observe(&BTreeMap::new(), 1300, &TEN_MIN);
     b.observe(&sql, 1400, &TEN_MIN);
-    assert!(b.observe(&sql, 1900, &TEN_MIN).learned.is_empty(), "only 500 s since the break");
-    assert_eq!(b.observe(&sql, 2000, &TEN_MIN).learned, vec![("tcp".to_string(), 1433)]);
+    assert!(b.observe(&sql, 1900, &TEN_MIN).of(Change::Learned).is_empty(), "only 500 s since the break");
+    assert_eq!(b.observe(&sql, 2000, &TEN_MIN).of(Change::Learned), vec![("tcp".to_string(), 1433)]);
     assert_eq!(b.expected("tcp", 1433), Some(&BTreeSet::from([owner("sqlservr")])));
 }
 
@@ -36,11 +36,11 @@ fn after_a_reboot_a_client_on_the_port_does_not_replace_the_learned_owner() {
     // The reboot: the client holds the port, for longer than learn_after.
     let thief = held(&[("tcp", 1433, "curl")]);
     let c = b.observe(&thief, 20, &TEN_MIN);
-    assert!(c.owner_changed.is_empty());
+    assert!(c.of(Change::OwnerChanged).is_empty());
     b.observe(&thief, 500, &TEN_MIN);
     assert_eq!(b.expected("tcp", 1433), Some(&BTreeSet::from([owner("sqlservr")])), "still sqlservr");
     // Held for learn_after, the new owner is the new normal, and that is a change.
-    assert_eq!(b.observe(&thief, 620, &TEN_MIN).owner_changed, vec![("tcp".to_string(), 1433)]);
+    assert_eq!(b.observe(&thief, 620, &TEN_MIN).of(Change::OwnerChanged), vec![("tcp".to_string(), 1433)]);
     assert_eq!(b.expected("tcp", 1433), Some(&BTreeSet::from([owner("curl")])));
 }
 
@@ -49,9 +49,9 @@ fn a_learned_port_nobody_holds_is_kept_until_forget_after() {
     let mut b = Baseline::default();
     b.observe(&held(&[("udp", 53, "named")]), 0, &Policy { learn_after: 0, ..TEN_MIN });
     let none = BTreeMap::new();
-    assert!(b.observe(&none, 7 * 86400 - 1, &TEN_MIN).forgotten.is_empty());
+    assert!(b.observe(&none, 7 * 86400 - 1, &TEN_MIN).of(Change::Forgotten).is_empty());
     assert!(b.expected("udp", 53).is_some(), "expected owner missing, still expected");
-    assert_eq!(b.observe(&none, 7 * 86400, &TEN_MIN).forgotten, vec![("udp".to_string(), 53)]);
+    assert_eq!(b.observe(&none, 7 * 86400, &TEN_MIN).of(Change::Forgotten), vec![("udp".to_string(), 53)]);
     assert!(b.ports.is_empty());
 }
 
@@ -60,7 +60,7 @@ fn the_baseline_is_bounded_and_says_what_it_dropped() {
     let mut b = Baseline::default();
     let many: Vec<(&str, u16, &str)> = (0..150).map(|i| ("tcp", 10000 + i, "svc")).collect();
     let c = b.observe(&held(&many), 0, &TEN_MIN);
-    assert_eq!((b.ports.len(), c.dropped, c.appeared.len()), (100, 50, 150));
+    assert_eq!((b.ports.len(), c.dropped, c.of(Change::Appeared).len()), (100, 50, 150));
 }
 
 #[test]
