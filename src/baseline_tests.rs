@@ -80,13 +80,8 @@ fn forget_and_accept() {
 /// holder starts over. The clock sometimes goes back (counted as no time).
 #[test]
 fn generated_histories_match_the_rules_stated_port_by_port() {
-    let mut seed: u64 = std::env::var("BASELINE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
-    let mut rnd = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = crate::testing::Rng::from_env("BASELINE_SEED", 0x5eed);
+    let mut rnd = move |n: u64| rng.below(n);
     let names = ["a", "b", "c"];
     struct Model {
         learned: Option<&'static str>,

@@ -17,4 +17,6 @@ pub mod platform;
 pub mod remedy;
 pub mod scrape;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod web;

@@ -92,12 +92,8 @@ fn from_path(path: &str) -> Option<Container> {
             Some((Runtime::Docker, part.to_string()))
         } else if is_container_id(part) && pod.is_some() {
             Some((Runtime::Cri, part.to_string()))
-        } else if let Some(name) = part.strip_prefix("machine-").and_then(|r| r.strip_suffix(".scope")).filter(|n| !n.is_empty()) {
-            Some((Runtime::Nspawn, unescape_unit(name)))
-        } else if let Some(name) = part.strip_prefix("systemd-nspawn@").and_then(|r| r.strip_suffix(".service")).filter(|n| !n.is_empty()) {
-            Some((Runtime::Nspawn, unescape_unit(name)))
         } else {
-            None
+            nspawn_machine(part).map(|name| (Runtime::Nspawn, unescape_unit(name)))
         };
         if this.is_some() {
             found = this;
@@ -105,6 +101,13 @@ fn from_path(path: &str) -> Option<Container> {
     }
     let (runtime, id) = found?;
     Some(Container { runtime, id, pod_uid: pod })
+}
+
+/// The machine name of an nspawn container's unit (`machine-NAME.scope`, `systemd-nspawn@NAME.service`).
+fn nspawn_machine(part: &str) -> Option<&str> {
+    let scope = part.strip_prefix("machine-").and_then(|r| r.strip_suffix(".scope"));
+    let service = part.strip_prefix("systemd-nspawn@").and_then(|r| r.strip_suffix(".service"));
+    scope.or(service).filter(|n| !n.is_empty())
 }
 
 /// systemd's unit-name escaping (`\x2d` for `-`), undone for machine names.

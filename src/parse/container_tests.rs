@@ -58,13 +58,8 @@ fn the_host_and_the_monitors_are_no_container() {
 /// random bytes never panic it.
 #[test]
 fn generated_paths_give_back_what_they_were_built_from() {
-    let mut seed: u64 = std::env::var("CONTAINER_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xc0ffee);
-    let mut rnd = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = crate::testing::Rng::from_env("CONTAINER_SEED", 0xc0ffee);
+    let mut rnd = move |n: u64| rng.below(n);
     let hex = |rnd: &mut dyn FnMut(u64) -> u64, n: usize| -> String {
         (0..n).map(|_| char::from(b"0123456789abcdef"[rnd(16) as usize])).collect()
     };
