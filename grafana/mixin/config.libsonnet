@@ -24,6 +24,10 @@
     // case is the anchor. An absolute URL, so links work from Alertmanager and
     // Grafana; point it at your own copy if you fork or host the docs elsewhere.
     runbookBase: 'https://github.com/portwatch/portwatch_exporter/blob/main/docs/runbook.md',
+    // Several clusters in one Prometheus (Thanos, Mimir, federation): the label
+    // that tells them apart. Alert rules always keep it in their `by`/`on`
+    // clauses (harmless where it is absent).
+    clusterLabel: 'cluster',
     // Dashboards.
     dashboardTags: ['portwatch'],
     dashboardRefresh: '30s',
