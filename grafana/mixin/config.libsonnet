@@ -26,8 +26,10 @@
     runbookBase: 'https://github.com/portwatch/portwatch_exporter/blob/main/docs/runbook.md',
     // Several clusters in one Prometheus (Thanos, Mimir, federation): the label
     // that tells them apart. Alert rules always keep it in their `by`/`on`
-    // clauses (harmless where it is absent).
+    // clauses (harmless where it is absent); showMultiCluster adds a cluster
+    // variable to the dashboards and a matcher on it to every query.
     clusterLabel: 'cluster',
+    showMultiCluster: false,
     // Dashboards.
     dashboardTags: ['portwatch'],
     dashboardRefresh: '30s',
