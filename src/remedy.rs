@@ -12,6 +12,8 @@ use crate::model::{Family, Os, PortRange, PortSet, Protocol, Store};
 pub const DROP_IN: &str = "/etc/sysctl.d/99-zz-portwatch-reserved-ports.conf";
 /// Linux: the one list of ports kept out of the dynamic range.
 const RESERVED_KEY: &str = "net.ipv4.ip_local_reserved_ports";
+/// Linux: the dynamic range.
+const RANGE_KEY: &str = "net.ipv4.ip_local_port_range";
 /// Linux: applies every sysctl.d file now, as the boot will.
 const SYSCTL_APPLY: &str = "sysctl --system";
 /// Windows: a persistent, administered exclusion.
@@ -198,6 +200,21 @@ pub fn alert_fixes() -> Vec<(&'static str, String)> {
         (Os::Freebsd.as_str(), bsd),
         ("winnat", format!("Run `net stop winnat`, then `{netsh}` so the next block avoids it, then `net start winnat`.")),
         ("sysctlSyntax", SYSCTL_SYNTAX.to_string()),
+        (
+            "rangeDrift",
+            format!(
+                "on Linux set {RANGE_KEY} in /etc/sysctl.d and run `{SYSCTL_APPLY}`; on Windows `netsh int ipv4 set dynamicport tcp start=N num=M` (it is persistent); on macOS and FreeBSD set net.inet.ip.portrange.first and last in /etc/sysctl.conf"
+            ),
+        ),
+        (
+            "rights",
+            format!(
+                "On Linux {}; on Windows {}; on macOS and FreeBSD {}.",
+                rights_hint(Os::Linux),
+                rights_hint(Os::Windows),
+                rights_hint(Os::Freebsd)
+            ),
+        ),
     ];
     out.sort();
     out

@@ -37,25 +37,7 @@ const EXCLUSIONS: &[Exclusion] = &[
         message: "must use templates",
         reason: "absent() answers one series without the labels it looked for: there is nothing to template",
     },
-    untemplated("PortwatchDynamicRangeDrift"),
-    untemplated("PortwatchDynamicPortsNearlyExhausted"),
-    untemplated("PortwatchExpectedOwnerMissing"),
-    untemplated("PortwatchCollectorFailing"),
-    untemplated("PortwatchOwnersNotResolvable"),
-    untemplated("PortwatchExporterDown"),
 ];
-
-/// Descriptions that name no label yet; their summaries do. The description
-/// texts (and the remedies in them) are being reworked in another change,
-/// which should template these and delete the exclusions (stale ones fail).
-const fn untemplated(alert: &'static str) -> Exclusion {
-    Exclusion {
-        rule: "alert-description-templating",
-        place: alert,
-        message: "must use templates",
-        reason: "description text owned by the remedy rework; the summary names the labels",
-    }
-}
 
 const SELECTOR: &str = r#"job="portwatch""#;
 const RUNBOOK: &str = "docs/runbook.md";

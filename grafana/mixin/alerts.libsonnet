@@ -87,7 +87,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, sel, sel, sel],
           c.rangeDriftFor,
           'Dynamic port range on {{ $labels.instance }} ({{ $labels.protocol }}/{{ $labels.family }}) will change at the next boot',
-          'The active dynamic range differs from what the next boot applies (see portwatch_dynamic_port_range_start/end by store). Ports safe today may be inside the range after the reboot. Make them agree: on Linux set net.ipv4.ip_local_port_range in /etc/sysctl.d, on Windows `netsh int ipv4 set dynamicport tcp start=N num=M` (it is persistent).',
+          'On {{ $labels.instance }} the active dynamic range for {{ $labels.protocol }}/{{ $labels.family }} differs from what the next boot applies (see portwatch_dynamic_port_range_start/end by store). Ports safe today may be inside the range after the reboot. Make them agree: %s.' % remedies.rangeDrift,
         ),
         alert(
           'PortwatchDynamicPortsNearlyExhausted', 'warning',
@@ -96,7 +96,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, sel, c.dynamicPortsUsedThreshold],
           c.exhaustionFor,
           'Dynamic ports on {{ $labels.instance }} ({{ $labels.protocol }}/{{ $labels.family }}) are {{ $value | humanizePercentage }} used',
-          'Sockets on ports of the dynamic range are close to the number of ports available in it; new outgoing connections will fail with EADDRNOTAVAIL (Linux) or WSAENOBUFS (Windows). Find the processes with many connections (ss -tanp), or widen the range.',
+          'On {{ $labels.instance }}, sockets on {{ $labels.protocol }}/{{ $labels.family }} ports of the dynamic range are close to the number of ports available in it; new outgoing connections will fail with EADDRNOTAVAIL (Linux) or WSAENOBUFS (Windows). Find the processes with many connections (ss -tanp), or widen the range.',
         ),
         alert(
           'PortwatchExpectedOwnerMissing', 'warning',
@@ -106,14 +106,14 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, ownersVisible],
           c.expectedMissingFor,
           'Expected owner of port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is missing',
-          'No socket on the port belongs to the expected process: the service is down, or another process holds the port (see PortwatchPortHeldByOther and portwatch_port_socket_info). Start the service; if it fails with "address already in use", free the port first.',
+          'No socket on {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }} belongs to the expected process of {{ $labels.name }}: the service is down, or another process holds the port (see PortwatchPortHeldByOther and portwatch_port_socket_info). Start the service; if it fails with "address already in use", free the port first.',
         ),
         alert(
           'PortwatchCollectorFailing', 'warning',
           'portwatch_scrape_collector_success{%s} == 0' % sel,
           c.collectorFailingFor,
           'portwatch collector {{ $labels.collector }} fails on {{ $labels.instance }}',
-          'The collector has failed for a while, so its metrics are missing or stale. The exporter logs say why (run it with --log.level=debug): unreadable /proc, garbage in sysctl.d (file and line are logged), or sock_diag unavailable.',
+          'The {{ $labels.collector }} collector on {{ $labels.instance }} has failed for a while, so its metrics are missing or stale. The exporter logs say why (run it with --log.level=debug): unreadable /proc, garbage in sysctl.d (file and line are logged), or sock_diag unavailable.',
         ),
         alert(
           'PortwatchVerdictUnknown', 'warning',
@@ -134,14 +134,14 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'portwatch_owners_resolvable{%s} == 0' % sel,
           c.ownersUnresolvableFor,
           'portwatch on {{ $labels.instance }} cannot map sockets to processes',
-          'The exporter lacks the rights to read other processes\' file descriptors, so owner-based alerts are silenced on this host. Run it as root or grant CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE (the shipped systemd unit and DaemonSet do).',
+          'The exporter on {{ $labels.instance }} lacks the rights to read other processes\' file descriptors, so owner-based alerts are silenced on this host. %s The shipped systemd unit, DaemonSet and Windows service do.' % remedies.rights,
         ),
         alert(
           'PortwatchExporterDown', 'critical',
           'up{%s} == 0' % sel,
           c.exporterDownFor,
           'portwatch exporter on {{ $labels.instance }} is down',
-          'Prometheus cannot scrape the exporter, so port conflicts on this host go unnoticed. Check the service (systemctl status portwatch_exporter) and its logs.',
+          'Prometheus cannot scrape the exporter at {{ $labels.instance }} (job {{ $labels.job }}), so port conflicts on this host go unnoticed. Check the service (systemctl status portwatch_exporter) and its logs.',
         ),
         alert(
           'PortwatchExporterAbsent', 'critical',
