@@ -205,7 +205,7 @@ fn next_boot_findings(out: &mut String, report: &Report) {
     for r in &boot.rejected {
         let _ = writeln!(out, "  {r}");
     }
-    let _ = writeln!(out, "  Fix: {}", crate::remedy::SYSCTL_SYNTAX);
+    let _ = writeln!(out, "  Fix: {} Then check again with `portwatch_exporter check`.", crate::remedy::SYSCTL_SYNTAX);
 }
 
 /// The verdicts that cannot be given; true when there is any.

@@ -173,14 +173,15 @@ pub enum LogFormat {
 /// would overflow a semaphore.
 pub const MAX_COUNT: usize = 1_000_000;
 
-/// A count flag: a decimal integer from 1 to [`MAX_COUNT`].
-/// `netlink` or `procfs`, listed in --help; the names live with `SocketTable` in the OS layer.
+/// `netlink` or `procfs`, each with its help line in --help; the names and
+/// their help live with `SocketTable` in the OS layer.
 fn socket_table_parser() -> impl clap::builder::TypedValueParser<Value = SocketTable> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(SocketTable::ALL.map(SocketTable::as_str))
+    use clap::builder::{PossibleValue, TypedValueParser};
+    clap::builder::PossibleValuesParser::new(SocketTable::ALL.map(|t| PossibleValue::new(t.as_str()).help(t.help())))
         .try_map(|s| SocketTable::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown socket table {s}")))
 }
 
+/// A count flag: a decimal integer from 1 to [`MAX_COUNT`].
 fn count(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),

@@ -260,6 +260,17 @@ impl Os {
             Os::Other => "other",
         }
     }
+
+    /// The name people write.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Os::Linux => "Linux",
+            Os::Windows => "Windows",
+            Os::Macos => "macOS",
+            Os::Freebsd => "FreeBSD",
+            Os::Other => "other systems",
+        }
+    }
 }
 
 /// Every collector of every OS, by the name its `collector` label carries;
@@ -433,6 +444,39 @@ impl Snapshot {
             for f in Family::ALL {
                 self.ranges.insert((p, f, store), view.clone());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod collector_name_tests {
+    use super::*;
+
+    /// A new variant fails to compile here until it has a place in `ALL`.
+    fn place(c: CollectorName) -> usize {
+        match c {
+            CollectorName::Sysctl => 0,
+            CollectorName::Sysctld => 1,
+            CollectorName::SysctlConf => 2,
+            CollectorName::Netsh => 3,
+            CollectorName::Sockets => 4,
+            CollectorName::Ephemeral => 5,
+            CollectorName::Owners => 6,
+            CollectorName::Reboot => 7,
+            CollectorName::Platform => 8,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_collector_once_and_each_os_runs_known_ones() {
+        for (i, c) in CollectorName::ALL.iter().enumerate() {
+            assert_eq!(place(*c), i, "{c} out of place in ALL");
+        }
+        let names: std::collections::BTreeSet<&str> = CollectorName::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), CollectorName::ALL.len(), "labels are distinct");
+        for os in Os::KNOWN {
+            let runs = CollectorName::for_os(os);
+            assert!(runs.contains(&CollectorName::Sockets) && !runs.contains(&CollectorName::Platform), "{}", os.as_str());
         }
     }
 }

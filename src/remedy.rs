@@ -70,7 +70,7 @@ pub fn linux(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
             format!("{RESERVED_KEY} = {value}"),
             SYSCTL_APPLY.to_string(),
         ],
-        None => vec![format!("echo '{RESERVED_KEY} = {value}' > {DROP_IN}"), SYSCTL_APPLY.to_string()],
+        None => vec![drop_in_line(&value), SYSCTL_APPLY.to_string()],
     }
 }
 
@@ -186,54 +186,93 @@ const PROTOCOL_LABEL: &str = "{{ $labels.protocol }}";
 /// of `grafana/mixin/remedies.json`.
 pub fn alert_fixes() -> Vec<(&'static str, String)> {
     let netsh = netsh_exclude(Family::Ipv4, PROTOCOL_LABEL, PORT_LABEL);
-    let [now, at_boot] = bsd_set("first", "N");
-    let bsd = format!(
-        "`{now}` and `{at_boot}` with N one above {PORT_LABEL} (or move `last` below it, whichever leaves the larger range: there is no exclusion list)"
-    );
-    let mut out = vec![
-        (
-            Os::Linux.as_str(),
-            format!("add {PORT_LABEL} to {RESERVED_KEY} in {DROP_IN} (keep the ports already listed there) and run `{SYSCTL_APPLY}`"),
-        ),
-        (Os::Windows.as_str(), format!("`{netsh}` (and the same for ipv6)")),
-        (Os::Macos.as_str(), bsd.clone()),
-        (Os::Freebsd.as_str(), bsd),
+    let mut out: Vec<(&'static str, String)> = Os::KNOWN.iter().filter_map(|os| Some((os.as_str(), alert_fix(*os)?))).collect();
+    out.extend([
+        ("exclude", per_os(alert_fix)),
+        ("persist", per_os(|os| alert_fix(os).filter(|_| has_exclusion_list(os)))),
         ("winnat", format!("Run `net stop winnat`, then `{netsh}` so the next block avoids it, then `net start winnat`.")),
         ("sysctlSyntax", SYSCTL_SYNTAX.to_string()),
-        (
-            "rangeDrift",
-            format!(
-                "on Linux set {RANGE_KEY} in /etc/sysctl.d and run `{SYSCTL_APPLY}`; on Windows `netsh int ipv4 set dynamicport tcp start=N num=M` (it is persistent); on macOS and FreeBSD set net.inet.ip.portrange.first and last in /etc/sysctl.conf"
-            ),
-        ),
-        (
-            "rights",
-            format!(
-                "On Linux {}; on Windows {}; on macOS and FreeBSD {}.",
-                rights_hint(Os::Linux),
-                rights_hint(Os::Windows),
-                rights_hint(Os::Freebsd)
-            ),
-        ),
-    ];
+        ("rangeDrift", per_os(range_fix)),
+        ("rights", per_os(|os| Some(rights_hint(os).to_string()))),
+    ]);
     out.sort();
     out
 }
 
-/// The commands the runbook must show for one port, with PORT where the port goes.
+/// Whether the OS keeps a list of ports out of its dynamic range.
+fn has_exclusion_list(os: Os) -> bool {
+    matches!(os, Os::Linux | Os::Windows)
+}
+
+/// The fix for one port at risk, with Prometheus label templates.
+fn alert_fix(os: Os) -> Option<String> {
+    match os {
+        Os::Linux => {
+            Some(format!("add {PORT_LABEL} to {RESERVED_KEY} in {DROP_IN} (keep the ports already listed there) and run `{SYSCTL_APPLY}`"))
+        }
+        Os::Windows => Some(format!("`{}` (and the same for ipv6)", netsh_exclude(Family::Ipv4, PROTOCOL_LABEL, PORT_LABEL))),
+        Os::Macos | Os::Freebsd => {
+            let [now, at_boot] = bsd_set("first", "N");
+            Some(format!(
+                "`{now}` and `{at_boot}` with N one above {PORT_LABEL} (or move `last` below it, whichever leaves the larger range: there is no exclusion list)"
+            ))
+        }
+        Os::Other => None,
+    }
+}
+
+/// How to make the active dynamic range the one the next boot applies.
+fn range_fix(os: Os) -> Option<String> {
+    match os {
+        Os::Linux => Some(format!("set {RANGE_KEY} in /etc/sysctl.d and run `{SYSCTL_APPLY}`")),
+        Os::Windows => Some("`netsh int ipv4 set dynamicport tcp start=N num=M` (it is persistent)".to_string()),
+        Os::Macos | Os::Freebsd => Some("set net.inet.ip.portrange.first and last in /etc/sysctl.conf".to_string()),
+        Os::Other => None,
+    }
+}
+
+/// "on Linux, A; on Windows, B; on macOS and FreeBSD, C": one clause per
+/// distinct text, over every known OS, so a new OS reaches every alert.
+fn per_os(text: impl Fn(Os) -> Option<String>) -> String {
+    let mut clauses: Vec<(Vec<&str>, String)> = Vec::new();
+    for os in Os::KNOWN {
+        let Some(t) = text(os) else { continue };
+        match clauses.iter_mut().find(|(_, c)| *c == t) {
+            Some((names, _)) => names.push(os.display_name()),
+            None => clauses.push((vec![os.display_name()], t)),
+        }
+    }
+    let clause = |(names, t): &(Vec<&str>, String)| {
+        let who = match names.split_last() {
+            Some((last, [])) => last.to_string(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        format!("on {who}, {t}")
+    };
+    clauses.iter().map(clause).collect::<Vec<_>>().join("; ")
+}
+
+/// Whole command lines as `check` prints them, with PORT (and PORTS: the
+/// ports already reserved plus PORT) for the port: the runbook shows each.
 pub fn runbook_commands(os: Os) -> Vec<String> {
     match os {
-        Os::Linux => vec![RESERVED_KEY.to_string(), DROP_IN.to_string(), SYSCTL_APPLY.to_string()],
+        Os::Linux => vec![drop_in_line("PORTS"), SYSCTL_APPLY.to_string()],
         Os::Windows => vec![netsh_exclude(Family::Ipv4, "tcp", "PORT"), "net stop winnat".into(), "net start winnat".into()],
-        Os::Macos | Os::Freebsd => vec![bsd_set("first", "PORT+1")[0].clone(), "/etc/sysctl.conf".to_string()],
+        Os::Macos | Os::Freebsd => bsd_set("first", "PORT+1").to_vec(),
         Os::Other => Vec::new(),
     }
+}
+
+/// The drop-in that reserves `value` for good.
+fn drop_in_line(value: &str) -> String {
+    format!("echo '{RESERVED_KEY} = {value}' > {DROP_IN}")
 }
 
 /// How the kernel wants the port sysctls written, for people fixing a refused line.
 pub const SYSCTL_SYNTAX: &str = "net.ipv4.ip_local_reserved_ports takes ports and ranges separated by commas, with no spaces \
 (8080,9000-9010); net.ipv4.ip_local_port_range takes two numbers, low first, the low one not below \
-net.ipv4.ip_unprivileged_port_start (which must be 0-65535). Then check again with `portwatch_exporter check`.";
+net.ipv4.ip_unprivileged_port_start (which must be 0-65535).";
 
 #[cfg(test)]
 mod tests {

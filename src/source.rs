@@ -1,5 +1,6 @@
-//! The OS seam: the only module that picks an OS with `cfg`. Everything
-//! outside `source/` is OS-free.
+//! The OS seam for reading the host: picks the OS source with `cfg` (as
+//! `platform` does for process-level glue). Everything outside `source/` and
+//! `platform/` is OS-free.
 
 mod collector;
 
@@ -70,6 +71,16 @@ impl SocketTable {
         match self {
             SocketTable::Netlink => "netlink",
             SocketTable::Procfs => "procfs",
+        }
+    }
+
+    /// One line for --help.
+    pub fn help(self) -> &'static str {
+        match self {
+            SocketTable::Netlink => "NETLINK_SOCK_DIAG with kernel-side filters (Linux): the fast path",
+            SocketTable::Procfs => {
+                "Text tables under --path.procfs (`net/tcp`, ...): reads every socket on each scrape; for hosts without sock_diag, and for fixture trees"
+            }
         }
     }
 }

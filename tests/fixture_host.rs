@@ -82,7 +82,7 @@ fn fixture_host_reports_each_linux_collector_in_order_and_the_readme_lists_them(
     assert_eq!(reported, declared, "the Linux source reports its collectors itself, in the declared order");
     // README's collector table: one row per collector, "yes" under each OS that runs it.
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
-    let oses = [Os::Linux, Os::Windows, Os::Macos, Os::Freebsd];
+    let oses = Os::KNOWN;
     for name in CollectorName::ALL {
         let row = readme
             .lines()

@@ -1,10 +1,6 @@
 // Prometheus alert rules. Every expression is unit-tested in tests/rules/.
 // The fixes come from src/remedy.rs (tests/remedy_sources.rs keeps this file in step).
 local remedies = import 'remedies.json';
-local bsdFix =
-  if remedies.macos == remedies.freebsd then 'on macOS and FreeBSD, %s' % remedies.macos
-  else 'on macOS, %s; on FreeBSD, %s' % [remedies.macos, remedies.freebsd];
-local excludeFix = '%s on Linux; %s on Windows; %s' % [remedies.linux, remedies.windows, bsdFix];
 local checkHint = '`portwatch_exporter check` on the host prints the exact line.';
 
 {
@@ -36,7 +32,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [host, sel, ownersVisible],
           c.heldByOtherFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is held by another owner',
-          'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s. Then restart the client. %s' % [excludeFix, checkHint],
+          'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s. Then restart the client. %s' % [remedies.exclude, checkHint],
         ),
         alert(
           'PortwatchPortRebootRisk', 'warning',
@@ -46,7 +42,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, host, sel],
           c.rebootRiskFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} can be taken by a client after the next reboot',
-          'After the next boot the port lies inside the dynamic (ephemeral) range and is not excluded, so a client starting before the service can be handed it. Exclude it persistently: %s. %s' % [excludeFix, checkHint],
+          'After the next boot the port lies inside the dynamic (ephemeral) range and is not excluded, so a client starting before the service can be handed it. Exclude it persistently: %s. %s' % [remedies.exclude, checkHint],
         ),
         alert(
           'PortwatchPortRebootRiskRebootPending', 'critical',
@@ -56,7 +52,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, host, sel],
           c.rebootPendingRiskFor,
           'Reboot pending on {{ $labels.instance }} and port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) is not excluded from the dynamic range',
-          'A reboot is pending and after it the port can be handed to a client before the service starts. Fix it before the maintenance window: %s. %s' % [excludeFix, checkHint],
+          'A reboot is pending and after it the port can be handed to a client before the service starts. Fix it before the maintenance window: %s. %s' % [remedies.exclude, checkHint],
         ),
         alert(
           'PortwatchPortReservedBySystem', 'critical',
@@ -74,7 +70,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, sel, sel],
           c.exclusionNotPersistentFor,
           'Exclusion of port {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }} will not survive a reboot',
-          'The port is excluded from the dynamic range now (sysctl -w or netsh without store=persistent) but the next boot will not exclude it. Persist it: %s on Linux; %s on Windows.' % [remedies.linux, remedies.windows],
+          'The port is excluded from the dynamic range now (sysctl -w or netsh without store=persistent) but the next boot will not exclude it. Persist it: %s.' % remedies.persist,
         ),
         alert(
           'PortwatchDynamicRangeDrift', 'warning',
@@ -134,7 +130,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'portwatch_owners_resolvable{%s} == 0' % sel,
           c.ownersUnresolvableFor,
           'portwatch on {{ $labels.instance }} cannot map sockets to processes',
-          'The exporter on {{ $labels.instance }} lacks the rights to read other processes\' file descriptors, so owner-based alerts are silenced on this host. %s The shipped systemd unit, DaemonSet and Windows service do.' % remedies.rights,
+          'The exporter on {{ $labels.instance }} lacks the rights to read other processes\' file descriptors, so owner-based alerts are silenced on this host: %s. The shipped systemd unit, DaemonSet and Windows service do.' % remedies.rights,
         ),
         alert(
           'PortwatchExporterDown', 'critical',

@@ -38,7 +38,9 @@ impl<S: Send + 'static> Collector<S> {
         match self.state.try_lock() {
             Ok(mut s) => f(&mut s),
             Err(TryLockError::Poisoned(p)) => f(&mut p.into_inner()),
-            Err(TryLockError::WouldBlock) => log::warn!("collector {} is busy; its state was not reset", self.name),
+            Err(TryLockError::WouldBlock) => {
+                log::warn!(target: "portwatch_exporter::source", "collector {} is busy; its state was not reset", self.name)
+            }
         }
     }
 
@@ -120,19 +122,23 @@ impl Run {
 
     fn push(&mut self, name: CollectorName, status: Result<(), String>, duration: Duration) {
         if let Err(e) = &status {
-            log::warn!("collector {name} failed: {e}");
+            log::warn!(target: "portwatch_exporter::source", "collector {name} failed: {e}");
         }
         self.snap.collectors.push(CollectorStatus { name, success: status.is_ok(), duration });
     }
 
-    /// The snapshot, with every expected collector reported: one the source
-    /// never reported counts as failed, never as fine.
+    /// The snapshot, with every expected collector reported (one the source
+    /// never reported counts as failed, never as fine), in the order given:
+    /// the order of `CollectorName::for_os`, whatever order the waits took.
     pub(crate) fn finish(mut self, expected: impl Iterator<Item = CollectorName>) -> Snapshot {
-        for name in expected {
-            if !self.snap.collectors.iter().any(|c| c.name == name) {
-                self.record(name, false, "the source did not report it");
+        let expected: Vec<CollectorName> = expected.collect();
+        for name in &expected {
+            if !self.snap.collectors.iter().any(|c| c.name == *name) {
+                self.record(*name, false, "the source did not report it");
             }
         }
+        let position = |n: CollectorName| expected.iter().position(|e| *e == n).unwrap_or(expected.len());
+        self.snap.collectors.sort_by_key(|c| position(c.name));
         self.snap
     }
 }
@@ -155,8 +161,12 @@ mod tests {
         assert_eq!(next.run(&slow, |_| Ok(2)), None, "the stuck run still holds the lock");
         assert!(!next.snap.collectors[0].success);
         drop(tx);
-        let snap = run.finish([CollectorName::Sockets, CollectorName::Owners].into_iter());
+        let snap = run.finish([CollectorName::Owners, CollectorName::Sockets].into_iter());
         let names: Vec<_> = snap.collectors.iter().map(|c| (c.name, c.success)).collect();
-        assert_eq!(names, vec![(CollectorName::Sockets, false), (CollectorName::Owners, false)], "a collector never reported fails");
+        assert_eq!(
+            names,
+            vec![(CollectorName::Owners, false), (CollectorName::Sockets, false)],
+            "a collector never reported fails; the declared order wins"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `--web.config.file`: the Prometheus exporter-toolkit web configuration
 //! (docs/web-configuration.md of prometheus/exporter-toolkit). Parsing and
-//! validation only; `tls.rs` and `auth.rs` turn it into a server.
+//! validation only; `live.rs` (with `tls.rs` and `auth.rs`) turns it into a server.
 
 use crate::parse::yaml::{nesting_error, MAX_DEPTH};
 use crate::platform::files;

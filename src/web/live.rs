@@ -67,10 +67,10 @@ impl WebState {
                 g.0 = now;
                 match WebState::load(Some(path)) {
                     Ok(web) => {
-                        log::info!("web config {} reloaded", path.display());
+                        log::info!(target: "portwatch_exporter::web", "web config {} reloaded", path.display());
                         g.1 = Arc::new(web);
                     }
-                    Err(e) => log::error!("{e}; keeping the previous web config"),
+                    Err(e) => log::error!(target: "portwatch_exporter::web", "{e}; keeping the previous web config"),
                 }
             }
         }

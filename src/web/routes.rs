@@ -145,11 +145,11 @@ pub(super) fn reload(app: &App) -> Result<(), String> {
     };
     match s.apply(loaded) {
         Ok(()) => {
-            log::info!("configuration reloaded");
+            log::info!(target: "portwatch_exporter::web", "configuration reloaded");
             Ok(())
         }
         Err(e) => {
-            log::error!("reload failed, keeping the last good configuration: {e}");
+            log::error!(target: "portwatch_exporter::web", "reload failed, keeping the last good configuration: {e}");
             Err(e.to_string())
         }
     }

@@ -80,7 +80,7 @@ async fn connection(
         None => serve_io(app, web, stream, ticket, peer.ip(), shutdown).await,
     };
     if let Err(e) = result {
-        log::debug!("connection from {peer}: {e}");
+        log::debug!(target: "portwatch_exporter::web", "connection from {peer}: {e}");
     }
 }
 
@@ -95,7 +95,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
                 let (stream, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
-                        log::warn!("accept: {e}");
+                        log::warn!(target: "portwatch_exporter::web", "accept: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -112,7 +112,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
                     let ticket = Arc::new(ticket);
                     tokio::select! {
                         () = connection(app, stream, peer, ticket.clone(), stopped) => {}
-                        () = ticket.evicted() => log::debug!("closing {peer} to make room"),
+                        () = ticket.evicted() => log::debug!(target: "portwatch_exporter::web", "closing {peer} to make room"),
                     }
                 });
             }
@@ -126,7 +126,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
         }
     }
     drop(listener);
-    log::info!("shutting down; waiting for in-flight requests");
+    log::info!(target: "portwatch_exporter::web", "shutting down; waiting for in-flight requests");
     let _ = stop.send(true);
     let deadline = Instant::now() + Duration::from_secs(15);
     while connections.open() > 0 && Instant::now() < deadline {

@@ -45,11 +45,11 @@ pub async fn handshake(acceptor: Acceptor, stream: TcpStream, peer: SocketAddr) 
     return match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err(e)) => {
-            log::debug!("TLS handshake with {peer}: {e}");
+            log::debug!(target: "portwatch_exporter::web", "TLS handshake with {peer}: {e}");
             None
         }
         Err(_) => {
-            log::debug!("TLS handshake with {peer} timed out");
+            log::debug!(target: "portwatch_exporter::web", "TLS handshake with {peer} timed out");
             None
         }
     };

@@ -7,7 +7,6 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Values that change from run to run become fixed, so the rest can be diffed.
 /// A scraper over a fixture tree (its `proc`, `root` and `portwatch.yml`),
 /// sockets from the procfs text tables, the ephemeral count on.
 pub fn fixture_scraper(name: &str) -> portwatch_exporter::scrape::Scraper {
@@ -19,6 +18,7 @@ pub fn fixture_scraper(name: &str) -> portwatch_exporter::scrape::Scraper {
         .unwrap_or_else(|e| panic!("fixture {name}: config loads: {e}"))
 }
 
+/// Values that change from run to run become fixed, so the rest can be diffed.
 pub fn normalize(exposition: &str) -> String {
     exposition
         .lines()

@@ -19,8 +19,7 @@ use windows_sys::Win32::System::Services::{
 };
 use windows_sys::Win32::System::Threading::{OpenProcess, OpenProcessToken, QueryFullProcessImageNameW, PROCESS_QUERY_LIMITED_INFORMATION};
 
-/// NUL-terminated UTF-16; an interior NUL becomes a space rather than
-/// cutting the string short.
+/// A UTF-16 buffer up to its first NUL.
 fn from_wide(buf: &[u16]) -> String {
     let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
     String::from_utf16_lossy(&buf[..end])

@@ -54,7 +54,7 @@ fn versions(t: &TlsServerConfig) -> Vec<&'static rustls::SupportedProtocolVersio
 /// Builds the server side of TLS; errors name the file or setting.
 pub fn server_config(t: &TlsServerConfig) -> Result<Arc<ServerConfig>, String> {
     if t.min_version.is_some_and(|v| v < TlsVersion::TLS12) {
-        log::warn!("TLS below 1.2 is not offered; min_version is raised to TLS12");
+        log::warn!(target: "portwatch_exporter::web::tls", "TLS below 1.2 is not offered; min_version is raised to TLS12");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
