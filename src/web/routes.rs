@@ -45,12 +45,13 @@ impl App {
             .filter(|v| v.is_finite() && *v > 0.0)
             .map(|v| Duration::from_secs_f64(v.min(3600.0)));
         let budget = asked.unwrap_or(DEFAULT_SCRAPE_TIMEOUT).saturating_sub(self.opts.timeout_margin).max(Duration::from_millis(100));
-        // collect[]/exclude[] are checked first, as node_exporter does before its request cap.
+        // collect[]/exclude[] are checked first, as node_exporter does before its request cap;
+        // the 400's body is node_exporter's, to the byte.
         let collectors = match filter::collectors(req.uri().query(), self.enabled, crate::source::collectors()) {
             Ok(c) => c,
             Err(why) => {
                 log::debug!("refused a filtered scrape: {why}");
-                return reply(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", format!("{why}\n"));
+                return reply(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", why);
             }
         };
         let Ok(_permit) = self.requests.clone().try_acquire_owned() else {
