@@ -7,13 +7,14 @@
 mod common;
 #[path = "common/exporter.rs"]
 mod exporter;
+#[path = "common/node_exporter.rs"]
+mod node_exporter;
 
 use common::{assert_unique_series, require_tool};
 use exporter::{free_port, status_and_body, Exporter};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn fixture(flags: &[&str]) -> Exporter {
     let args = Exporter::fixture_args(flags);
@@ -84,44 +85,14 @@ fn simultaneous_scrapes_of_different_collectors_each_get_their_own() {
     }
 }
 
-struct NodeExporter(Child);
-
-impl Drop for NodeExporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// node_exporter 1.5 with `time` and `loadavg` enabled and every other collector (`cpu` among them) disabled.
-fn node_exporter(port: u16) -> NodeExporter {
-    let child = Command::new("prometheus-node-exporter")
-        .args([
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.disable-defaults",
-            "--collector.time",
-            "--collector.loadavg",
-            "--log.level=error",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node_exporter");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "node_exporter did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    NodeExporter(child)
-}
-
 #[test]
 fn collect_param_answers_as_node_exporter_1_5_does() {
     if !require_tool("prometheus-node-exporter") {
         return;
     }
     let node_port = free_port();
-    let _node = node_exporter(node_port);
+    // time and loadavg enabled, every other collector (cpu among them) disabled.
+    let _node = node_exporter::NodeExporter::start(node_port, &["time", "loadavg"]);
     // portwatch with `reboot` off, node_exporter with `cpu` off: each has an enabled and a disabled collector.
     let pw = fixture(&["--no-collector.reboot"]);
     // (kind, node_exporter's query, portwatch's query): the same kind of request to each.
