@@ -9,7 +9,7 @@ mod common;
 #[path = "common/exporter.rs"]
 mod exporter;
 
-use common::{assert_unique_series, has_series, promtool_accepts, value};
+use common::{assert_unique_series, collector_statuses, has_series, promtool_accepts, value};
 use exporter::Exporter;
 use portwatch_exporter::model::CollectorName;
 use std::process::Command;
@@ -27,11 +27,6 @@ fn scrape(flags: &[&str]) -> String {
 /// Any series of `name`, with or without labels.
 fn present(exposition: &str, name: &str) -> bool {
     exposition.lines().any(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
-}
-
-fn statuses(exposition: &str) -> Vec<String> {
-    let prefix = "portwatch_scrape_collector_success{collector=\"";
-    exposition.lines().filter_map(|l| l.strip_prefix(prefix)?.split('"').next().map(str::to_string)).collect()
 }
 
 /// What turning one collector off takes away, and what it leaves.
@@ -124,7 +119,7 @@ fn each_disabled_collector_leaves_no_status_no_metrics_and_says_what_is_unknown(
         // Another system's collector flag rides along, accepted and without effect.
         let body = scrape(&[&flag, "--no-collector.netsh"]);
         let want: Vec<&str> = linux.iter().filter(|c| **c != case.off).map(|c| c.as_str()).collect();
-        assert_eq!(statuses(&body), want, "{flag}: no status for it, the others as before");
+        assert_eq!(collector_statuses(&body), want, "{flag}: no status for it, the others as before");
         for other in &want {
             let series = format!("portwatch_scrape_collector_success{{collector=\"{other}\"}}");
             assert_eq!(value(&body, &series), value(&full, &series), "{flag}: {other} fares as without it");
@@ -156,15 +151,15 @@ fn each_disabled_collector_leaves_no_status_no_metrics_and_says_what_is_unknown(
 #[test]
 fn disable_defaults_runs_only_the_collectors_named() {
     let body = scrape(&["--collector.disable-defaults", "--collector.sockets", "--collector.owners"]);
-    assert_eq!(statuses(&body), ["sockets", "owners"]);
+    assert_eq!(collector_statuses(&body), ["sockets", "owners"]);
     assert!(present(&body, "portwatch_port_bound") && present(&body, "portwatch_owners_resolvable"));
     assert!(!present(&body, "portwatch_dynamic_port_range_start") && !present(&body, "portwatch_reboot_required"));
     let none = scrape(&["--collector.disable-defaults"]);
-    assert!(statuses(&none).is_empty(), "{none}");
+    assert!(collector_statuses(&none).is_empty(), "{none}");
     assert!(present(&none, "portwatch_build_info"), "the exporter's own metrics stay");
     // The last of a pair wins, in any order with disable-defaults.
     let last = scrape(&["--collector.reboot", "--collector.disable-defaults", "--collector.sysctl", "--no-collector.reboot"]);
-    assert_eq!(statuses(&last), ["sysctl"]);
+    assert_eq!(collector_statuses(&last), ["sysctl"]);
 }
 
 #[test]

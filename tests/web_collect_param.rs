@@ -10,7 +10,7 @@ mod exporter;
 #[path = "common/node_exporter.rs"]
 mod node_exporter;
 
-use common::{assert_unique_series, require_tool};
+use common::{assert_unique_series, collector_statuses, require_tool};
 use exporter::{free_port, status_and_body, Exporter};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -19,11 +19,6 @@ use std::time::Duration;
 fn fixture(flags: &[&str]) -> Exporter {
     let args = Exporter::fixture_args(flags);
     Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn statuses(exposition: &str) -> Vec<String> {
-    let prefix = "portwatch_scrape_collector_success{collector=\"";
-    exposition.lines().filter_map(|l| l.strip_prefix(prefix)?.split('"').next().map(str::to_string)).collect()
 }
 
 /// GET `path` on a loopback port: (status, content type, body).
@@ -48,15 +43,15 @@ fn collect_and_exclude_pick_the_collectors_of_one_scrape() {
     let e = fixture(&["--no-collector.reboot"]);
     let (status, _, body) = get(e.port, "/metrics?collect[]=sockets&collect[]=owners");
     assert_eq!(status, 200, "{body}");
-    assert_eq!(statuses(&body), ["sockets", "owners"]);
+    assert_eq!(collector_statuses(&body), ["sockets", "owners"]);
     assert!(body.contains(r#"portwatch_port_bound{name="postgres",port="5432",protocol="tcp"} 1"#), "{body}");
     assert!(!body.contains("portwatch_dynamic_port_range_start"), "the sysctl collector did not run: {body}");
     assert!(body.contains(r#"reason="the sysctl collector is disabled""#), "its verdicts are unknown: {body}");
     assert_unique_series(&body);
     let (_, _, body) = get(e.port, "/metrics?exclude[]=ephemeral&exclude[]=sysctld");
-    assert_eq!(statuses(&body), ["sysctl", "sockets", "owners"], "the enabled ones less the excluded");
+    assert_eq!(collector_statuses(&body), ["sysctl", "sockets", "owners"], "the enabled ones less the excluded");
     let (_, _, body) = get(e.port, "/metrics");
-    assert_eq!(statuses(&body), ["sysctl", "sockets", "ephemeral", "owners", "sysctld"], "no parameter: every enabled one");
+    assert_eq!(collector_statuses(&body), ["sysctl", "sockets", "ephemeral", "owners", "sysctld"], "no parameter: every enabled one");
     let (status, ctype, body) = get(e.port, "/metrics?collect[]=reboot");
     assert_eq!((status, ctype.as_str()), (400, "text/plain; charset=utf-8"));
     assert_eq!(body, "Couldn't create filtered metrics handler: couldn't create collector: disabled collector: reboot");
@@ -80,7 +75,7 @@ fn simultaneous_scrapes_of_different_collectors_each_get_their_own() {
         for t in threads {
             let (i, (status, _, body)) = t.join().expect("thread");
             assert_eq!(status, 200);
-            assert_eq!(statuses(&body), wants[i % asks.len()], "{} got another scrape's body", asks[i % asks.len()]);
+            assert_eq!(collector_statuses(&body), wants[i % asks.len()], "{} got another scrape's body", asks[i % asks.len()]);
         }
     }
 }

@@ -83,6 +83,12 @@ pub fn value(exposition: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The collectors with a `portwatch_scrape_collector_success` series, in order.
+pub fn collector_statuses(exposition: &str) -> Vec<String> {
+    let prefix = "portwatch_scrape_collector_success{collector=\"";
+    exposition.lines().filter_map(|l| l.strip_prefix(prefix)?.split('"').next().map(str::to_string)).collect()
+}
+
 /// Is some line of the exposition a series of `name` carrying every label pair?
 pub fn has_series(exposition: &str, name: &str, labels: &[(&str, &str)]) -> bool {
     exposition
