@@ -29,7 +29,8 @@ pub fn collectors(query: Option<&str>, enabled: CollectorSet, known: &[Collector
     }
     if !exclude.is_empty() {
         let mut set = enabled;
-        for c in exclude.iter().filter_map(|name| CollectorName::from_name(name)) {
+        // `platform` (a system with no source) is never left out: it is what says so.
+        for c in exclude.iter().filter_map(|name| CollectorName::from_name(name)).filter(|c| c.selectable()) {
             set.remove(c);
         }
         return Ok(set);
@@ -121,6 +122,7 @@ mod tests {
         assert_eq!(run("exclude[]=ephemeral", KNOWN), Ok(set(&[Sysctl, Sockets, Owners, Sysctld, Reboot])));
         assert_eq!(run("exclude[]=nope&exclude[]=", &[Sockets]), Ok(set(&[Sockets])));
         assert_eq!(run("exclude[]=sockets", &[Sockets]), Ok(CollectorSet::default()), "excluding all runs none");
+        assert_eq!(collectors(Some("exclude[]=platform"), set(&[Platform]), &[Platform]), Ok(set(&[Platform])), "platform stays");
         assert_eq!(run("collect[]=sockets&exclude[]=owners", KNOWN), Err("Combined collect and exclude queries are not allowed.".into()));
     }
 
