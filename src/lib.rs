@@ -3,6 +3,7 @@
 //! free after a reboot. See ARCHITECTURE.md for the map.
 
 pub mod assess;
+pub mod baseline;
 pub mod boot;
 pub mod check;
 pub mod cli;
@@ -16,4 +17,6 @@ pub mod platform;
 pub mod remedy;
 pub mod scrape;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod web;

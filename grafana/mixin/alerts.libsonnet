@@ -10,6 +10,9 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
 {
   local c = $._config,
   local sel = c.portwatchSelector,
+  // The labels that name one exporter: cluster (absent in a single cluster, and
+  // harmless then), job, instance. Every `by`/`on` keeps them all.
+  local host = '%s, job, instance' % c.clusterLabel,
   local runbook(name) = c.runbookBase + '#' + std.asciiLower(name),
   local alert(name, severity, expr, forDuration, summary, description) = {
     alert: name,
@@ -19,7 +22,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
     annotations: { summary: summary, description: description, runbook_url: runbook(name) },
   },
   // Owner-based alerts are meaningless when the exporter cannot see owners.
-  local ownersVisible = 'unless on (job, instance) portwatch_owners_resolvable{%s} == 0' % sel,
+  local ownersVisible = 'unless on (%s) portwatch_owners_resolvable{%s} == 0' % [host, sel],
 
   prometheusAlerts+:: {
     groups+: [{
@@ -28,9 +31,9 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
         alert(
           'PortwatchPortHeldByOther', 'critical',
           |||
-            max by (job, instance, name, port, protocol) (portwatch_port_socket_info{%s, expected="false", state!="time_wait"})
+            max by (%s, name, port, protocol) (portwatch_port_socket_info{%s, expected="false", state!="time_wait"})
             %s
-          ||| % [sel, ownersVisible],
+          ||| % [host, sel, ownersVisible],
           c.heldByOtherFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is held by another owner',
           'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s. Then restart the client. %s' % [excludeFix, checkHint],
@@ -39,8 +42,8 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'PortwatchPortRebootRisk', 'warning',
           |||
             portwatch_port_reboot_risk{%s} == 1
-            unless on (job, instance) portwatch_reboot_required{%s} == 1
-          ||| % [sel, sel],
+            unless on (%s) portwatch_reboot_required{%s} == 1
+          ||| % [sel, host, sel],
           c.rebootRiskFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} can be taken by a client after the next reboot',
           'After the next boot the port lies inside the dynamic (ephemeral) range and is not excluded, so a client starting before the service can be handed it. Exclude it persistently: %s. %s' % [excludeFix, checkHint],
@@ -49,8 +52,8 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'PortwatchPortRebootRiskRebootPending', 'critical',
           |||
             portwatch_port_reboot_risk{%s} == 1
-            and on (job, instance) portwatch_reboot_required{%s} == 1
-          ||| % [sel, sel],
+            and on (%s) portwatch_reboot_required{%s} == 1
+          ||| % [sel, host, sel],
           c.rebootPendingRiskFor,
           'Reboot pending on {{ $labels.instance }} and port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) is not excluded from the dynamic range',
           'A reboot is pending and after it the port can be handed to a client before the service starts. Fix it before the maintenance window: %s. %s' % [excludeFix, checkHint],

@@ -20,9 +20,16 @@
     exporterDownFor: '5m',
     // Share of the dynamic range in use above which ports are "nearly exhausted".
     dynamicPortsUsedThreshold: 0.8,
-    // Where each alert's runbook lives; the alert name in lower case is the anchor.
-    // Set it to where your copy of this project's README is served.
-    runbookBase: 'README.md',
+    // Where each alert's runbook lives (docs/runbook.md); the alert name in lower
+    // case is the anchor. An absolute URL, so links work from Alertmanager and
+    // Grafana; point it at your own copy if you fork or host the docs elsewhere.
+    runbookBase: 'https://github.com/portwatch/portwatch_exporter/blob/main/docs/runbook.md',
+    // Several clusters in one Prometheus (Thanos, Mimir, federation): the label
+    // that tells them apart. Alert rules always keep it in their `by`/`on`
+    // clauses (harmless where it is absent); showMultiCluster adds a cluster
+    // variable to the dashboards and a matcher on it to every query.
+    clusterLabel: 'cluster',
+    showMultiCluster: false,
     // Dashboards.
     dashboardTags: ['portwatch'],
     dashboardRefresh: '30s',

@@ -22,6 +22,8 @@ pub mod cap {
     pub const PROC_SMALL: u64 = 256 << 10;
     /// A `/proc/net/{tcp,udp}[6]` table: 150 bytes a socket, so about 850k sockets.
     pub const PROC_NET: u64 = 128 << 20;
+    /// The baseline state file: a few hundred bytes a port, at most a few thousand ports.
+    pub const BASELINE: u64 = 8 << 20;
 }
 
 fn too_big(path: &Path, cap: u64) -> io::Error {

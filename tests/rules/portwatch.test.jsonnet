@@ -69,6 +69,30 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
+      // Thanos, Mimir or federation: one Prometheus sees hosts of several
+      // clusters under the same job and instance. Neither may silence,
+      // escalate or merge the other's alerts.
+      name: 'two clusters with the same job and instance stay apart',
+      interval: '1m',
+      local a = { cluster: 'a' },
+      local b = { cluster: 'b' },
+      input_series: [
+        series('portwatch_port_reboot_risk', pg + a, '1x40'),
+        series('portwatch_reboot_required', a, '0x40'),
+        series('portwatch_port_reboot_risk', pg + b, '1x40'),
+        series('portwatch_reboot_required', b, '1x40'),
+        series('portwatch_port_socket_info', info('listen', 'false') + a, '1x40'),
+        series('portwatch_owners_resolvable', a, '1x40'),
+        series('portwatch_port_socket_info', info('listen', 'false') + b, '1x40'),
+        series('portwatch_owners_resolvable', b, '0x40'),
+      ],
+      alert_rule_test: [
+        at('20m', 'PortwatchPortRebootRisk', [fire('PortwatchPortRebootRisk', h + pg + a)]),
+        at('20m', 'PortwatchPortRebootRiskRebootPending', [fire('PortwatchPortRebootRiskRebootPending', h + pg + b)]),
+        at('20m', 'PortwatchPortHeldByOther', [fire('PortwatchPortHeldByOther', h + pg + a)]),
+      ],
+    },
+    {
       name: 'no reboot risk, no alert',
       interval: '1m',
       input_series: [series('portwatch_port_reboot_risk', pg, '0x30'), series('portwatch_reboot_required', {}, '1x30')],

@@ -5,7 +5,7 @@ local g = import 'lib.libsonnet';
 
 {
   host(c)::
-    local s = 'job=~"$job", instance="$instance"';
+    local s = g.matchers(c);
     local byPort(metric, extra='') = 'max by (name, port, protocol) (%s{%s%s})' % [metric, s, extra];
     local portCols = [
       ['portwatch_port_bound_by_expected', '', 'Expected owner', g.yesNo('holds it', 'absent', 'green', 'orange')],
@@ -21,6 +21,7 @@ local g = import 'lib.libsonnet';
       [g.target(byPort(col[0], col[1]), instant=true, format='table') for col in portCols],
       0, 1, 24, 9,
       'One row per watched port: who holds it, whether it is in the dynamic range, and whether it is excluded now and after the next reboot.',
+      'none',
     ) + {
       transformations: [
         { id: 'merge', options: {} },
@@ -29,8 +30,8 @@ local g = import 'lib.libsonnet';
           renameByName: { ['Value #' + std.char(65 + i)]: portCols[i][2] for i in std.range(0, std.length(portCols) - 1) },
         } },
       ],
-      fieldConfig: {
-        defaults: { custom: { align: 'auto', cellOptions: { type: 'auto' } } },
+      fieldConfig+: {
+        defaults+: { custom: { align: 'auto', cellOptions: { type: 'auto' } } },
         overrides: [
           {
             matcher: { id: 'byName', options: col[2] },
@@ -46,17 +47,19 @@ local g = import 'lib.libsonnet';
       [g.target('portwatch_port_socket_info{%s}' % s, instant=true, format='table')],
       0, 10, 24, 8,
       'One row per (socket, owner process) on a watched port, unexpected holders first. An empty pid means no process holds the socket (TIME_WAIT) or it could not be identified.',
+      'none',
     ) + {
-      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, job: true, instance: true } } }],
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
     };
     local timeline = g.panel(
       'state-timeline', 'Port state over time',
       [g.target('max by (name) (portwatch_port_bound_by_expected{%s}) + 2 * max by (name) (portwatch_port_bound_by_other{%s})' % [s, s], '{{name}}')],
       0, 18, 24, 8,
-      'free / expected / other / expected+other, per watched port.',
+      'Per watched port: free (no socket), expected (only the expected owner holds it), other (only other processes), expected + other. From portwatch_port_bound_by_expected and portwatch_port_bound_by_other.',
+      'none',
     ) + {
-      fieldConfig: {
-        defaults: {
+      fieldConfig+: {
+        defaults+: {
           mappings: [{ type: 'value', options: {
             '0': { text: 'free', color: 'text', index: 0 },
             '1': { text: 'expected', color: 'green', index: 1 },
@@ -64,7 +67,6 @@ local g = import 'lib.libsonnet';
             '3': { text: 'expected + other', color: 'orange', index: 3 },
           } }],
         },
-        overrides: [],
       },
       options: { mergeValues: true, showValue: 'auto', rowHeight: 0.9 },
     };
@@ -72,7 +74,9 @@ local g = import 'lib.libsonnet';
       'state-timeline', 'Reboot risk over time',
       [g.target('max by (name) (portwatch_port_reboot_risk{%s})' % s, '{{name}}')],
       0, 26, 24, 6,
-    ) + { fieldConfig: { defaults: { mappings: g.yesNo('at risk', 'safe') }, overrides: [] } };
+      'Per watched port: at risk while the next boot puts it inside the dynamic range without excluding it, so a client may take it before the service starts (portwatch_port_reboot_risk).',
+      'none',
+    ) + { fieldConfig+: { defaults+: { mappings: g.yesNo('at risk', 'safe') } } };
     local bounds = g.panel(
       'timeseries', 'Dynamic range bounds: active vs persistent',
       [
@@ -80,8 +84,9 @@ local g = import 'lib.libsonnet';
         g.target('portwatch_dynamic_port_range_end{%s}' % s, 'end {{protocol}}/{{family}} {{store}}'),
       ],
       0, 33, 12, 8,
-      'When active and persistent differ, the range changes at the next boot.',
-    ) + { fieldConfig: { defaults: { decimals: 0, unit: 'none' }, overrides: [] } };
+      'First and last port of the dynamic range, now (store="active") and after the next boot (store="persistent"). When they differ, the range changes at the next boot.',
+      'none',
+    ) + { fieldConfig+: { defaults+: { decimals: 0 } } };
     local usage = g.panel(
       'timeseries', 'Dynamic ports: in use vs available',
       [
@@ -89,29 +94,39 @@ local g = import 'lib.libsonnet';
         g.target('portwatch_dynamic_ports_available{%s}' % s, 'available {{protocol}}/{{family}}'),
       ],
       12, 33, 12, 8,
-    );
-    local stat(title, expr, x, mappings) = g.panel('stat', title, [g.target(expr, instant=true)], x, 42, 6, 4) + {
-      fieldConfig: { defaults: { mappings: mappings }, overrides: [] },
+      'Sockets on ports of the dynamic range against the number of ports in it, per protocol and family. New outgoing connections fail when the two meet.',
+      'none',
+    ) + { fieldConfig+: { defaults+: { decimals: 0 } } };
+    local stat(title, expr, x, mappings, description) = g.panel('stat', title, [g.target(expr, instant=true)], x, 42, 6, 4, description, 'none') + {
+      fieldConfig+: { defaults+: { mappings: mappings } },
       options: { colorMode: 'background', graphMode: 'none', reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } },
     };
     local health = [
-      stat('Reboot pending', 'portwatch_reboot_required{%s}' % s, 0, g.yesNo('pending', 'no', 'orange', 'green')),
-      stat('Owners resolvable', 'portwatch_owners_resolvable{%s}' % s, 6, g.yesNo('yes', 'NO', 'green', 'red')),
-      stat('Failing collectors', 'count(portwatch_scrape_collector_success{%s} == 0) or vector(0)' % s, 12, []),
-      stat('Exporter up', 'up{%s}' % s, 18, g.yesNo('up', 'DOWN', 'green', 'red')),
+      stat('Reboot pending', 'portwatch_reboot_required{%s}' % s, 0, g.yesNo('pending', 'no', 'orange', 'green'),
+           'Whether the OS reports a pending reboot (portwatch_reboot_required): the next boot\'s range and exclusions will soon be the active ones.'),
+      stat('Owners resolvable', 'portwatch_owners_resolvable{%s}' % s, 6, g.yesNo('yes', 'NO', 'green', 'red'),
+           'Whether the exporter can map sockets to processes (portwatch_owners_resolvable). When NO, the verdicts that need owners are absent and owner-based alerts are silenced.'),
+      stat('Failing collectors', 'count(portwatch_scrape_collector_success{%s} == 0) or vector(0)' % s, 12, [],
+           'Collectors whose last run failed (portwatch_scrape_collector_success == 0); the metrics they feed are missing.'),
+      stat('Exporter up', 'up{%s}' % s, 18, g.yesNo('up', 'DOWN', 'green', 'red'),
+           'Whether Prometheus\'s last scrape of the exporter succeeded (up).'),
     ];
     local durations = g.panel(
       'timeseries', 'Collector duration',
       [g.target('portwatch_scrape_collector_duration_seconds{%s}' % s, '{{collector}}')],
       0, 46, 12, 8,
-    ) + { fieldConfig: { defaults: { unit: 's' }, overrides: [] } };
+      'How long each collector took in the last scrape (portwatch_scrape_collector_duration_seconds). A collector that nears the scrape timeout is failed alone.',
+      's',
+    );
     local successes = g.panel(
       'state-timeline', 'Collector success',
       [g.target('portwatch_scrape_collector_success{%s}' % s, '{{collector}}')],
       12, 46, 12, 8,
-    ) + { fieldConfig: { defaults: { mappings: g.yesNo('ok', 'FAILED', 'green', 'red') }, overrides: [] } };
-    local countStat(title, expr, x, description) = g.panel('stat', title, [g.target('count(%s{%s}) or vector(0)' % [expr, s], instant=true)], x, 54, 12, 4, description) + {
-      fieldConfig: { defaults: { unit: 'none', thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] } }, overrides: [] },
+      'Per collector: ok while its runs succeed (portwatch_scrape_collector_success); while FAILED its metrics are missing.',
+      'none',
+    ) + { fieldConfig+: { defaults+: { mappings: g.yesNo('ok', 'FAILED', 'green', 'red') } } };
+    local countStat(title, expr, x, description) = g.panel('stat', title, [g.target('count(%s{%s}) or vector(0)' % [expr, s], instant=true)], x, 54, 12, 4, description, 'none') + {
+      fieldConfig+: { defaults+: { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] } } },
       options: { colorMode: 'background', graphMode: 'none', reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false } },
     };
     local trust = [
@@ -119,9 +134,9 @@ local g = import 'lib.libsonnet';
       countStat('Verdicts that cannot be given', 'portwatch_port_verdict_unknown', 12, 'Watched-port verdicts the exporter cannot give (portwatch_port_verdict_unknown: verdict and reason); their series are absent, so no alert can say the port is safe.'),
     ];
     g.dashboard(
-      'portwatch-host', 'portwatch / Host',
+      c, 'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
       [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust,
-      c.dashboardTags, c.dashboardRefresh, c.dashboardTimezone,
+      multiInstance=false,
     ),
 }
