@@ -10,10 +10,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   # jsonnet: the mixin; iproute2: ip netns; procps + systemd: the next-boot oracles
   # (sysctl --system, systemd-sysctl); fuse3 + python3-fusepy: a file system whose
   # reads hang in the kernel (stuck collectors); python3(-venv): socket peers and
-  # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify;
+  # kubernetes-validate; util-linux: setpriv; systemd: systemd-analyze verify and
+  # systemd-socket-activate (--web.systemd-socket, tests/web_listen.rs);
   # openssl, curl: the TLS tests; musl-tools: the static build (ring's C);
   # gcc-mingw-w64-x86-64, wine: the Windows build and its run under Wine;
-  # prometheus-node-exporter: the reference under attack (tests/web_slowloris.rs).
+  # prometheus-node-exporter: the reference under attack (tests/web_slowloris.rs)
+  # and for collect[] answers (tests/web_collect_param.rs).
   pkgs="prometheus prometheus-alertmanager prometheus-node-exporter jsonnet iproute2 python3 python3-venv util-linux systemd procps fuse3 python3-fusepy openssl curl ca-certificates musl-tools gcc-mingw-w64-x86-64 wine wine64"
   command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
   apt-get update -q

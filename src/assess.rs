@@ -298,26 +298,32 @@ fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
     }
 }
 
-/// The verdicts a port's report cannot give, from what failed in the snapshot.
+/// The verdicts a port's report cannot give, from what failed in the
+/// snapshot or was not asked for (a disabled collector is said as such).
 fn unknowns(p: &PortReport, snap: &Snapshot) -> Vec<Unknown> {
     let mut out = Vec::new();
-    let mut add = |verdict, reason: &str| out.push(Unknown { verdict, reason: reason.to_string() });
+    let mut add = |verdict, reason: String| out.push(Unknown { verdict, reason });
+    // The first of `sources` that is disabled, else `otherwise`.
+    let why = |sources: &[CollectorName], otherwise: &str| match sources.iter().find(|c| snap.disabled.contains(**c)) {
+        Some(c) => format!("the {c} collector is disabled"),
+        None => otherwise.to_string(),
+    };
     if collector_ok(&snap.collectors, CollectorName::Sockets) != Some(true) {
-        add(Verdict::Holders, "the sockets collector failed");
-    } else if p.bound() && collector_ok(&snap.collectors, CollectorName::Owners) == Some(false) {
-        add(Verdict::Owners, "the owners collector failed");
+        add(Verdict::Holders, why(&[CollectorName::Sockets], "the sockets collector failed"));
+    } else if p.bound() && collector_ok(&snap.collectors, CollectorName::Owners) != Some(true) {
+        add(Verdict::Owners, why(&[CollectorName::Owners], "the owners collector failed"));
     } else if !snap.owners_resolvable && p.holders.iter().any(|h| h.pid.is_none() && h.state != "time_wait") {
-        add(Verdict::Owners, "owners are hidden from the exporter");
+        add(Verdict::Owners, "owners are hidden from the exporter".into());
     }
     if !p.in_range.contains_key(&Store::Active) || !p.excluded.contains_key(&Store::Active) {
-        add(Verdict::Active, "the active range could not be read");
+        add(Verdict::Active, why(&[CollectorName::Sysctl, CollectorName::Netsh], "the active range could not be read"));
     }
     if !p.in_range.contains_key(&Store::Persistent) || !p.excluded.contains_key(&Store::Persistent) {
-        let reason = match &snap.next_boot {
+        let otherwise = match &snap.next_boot {
             Some((boot, _)) if !boot.unknown.is_empty() => "a sysctl file could not be read",
             _ => "the persistent view could not be read",
         };
-        add(Verdict::NextBoot, reason);
+        add(Verdict::NextBoot, why(&[CollectorName::Sysctld, CollectorName::SysctlConf, CollectorName::Netsh], otherwise));
     }
     out
 }

@@ -139,8 +139,8 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
     if !failed.is_empty() {
         let _ = writeln!(out, "\nwarning: collectors failed: {} (run with --log.level=debug for details)", failed.join(", "));
     }
-    // A failed owners collector is its own warning above, not a rights problem.
-    let owners_ran = collector_ok(&report.collectors, CollectorName::Owners) != Some(false);
+    // A failed owners collector is its own warning above, not a rights problem; a disabled one says nothing of rights.
+    let owners_ran = collector_ok(&report.collectors, CollectorName::Owners) == Some(true);
     if !report.owners_resolvable && owners_ran {
         let _ = writeln!(out, "\nwarning: owners are not resolvable: {}", crate::remedy::rights_hint(os));
     }

@@ -1,8 +1,12 @@
 //! Command-line flags, in the Prometheus exporter convention. Defaults such
 //! as `/proc` appear here and nowhere else.
 
+mod collectors;
+
+pub use collectors::CollectorFlags;
+
 use crate::source::SocketTable;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,9 +32,15 @@ pub struct Cli {
     #[arg(long = "config.file", value_name = "PATH", global = true)]
     pub config_file: Option<PathBuf>,
 
-    /// Address to listen on for HTTP: ":PORT" (all interfaces), "HOST:PORT" or "[IPv6]:PORT".
-    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, global = true)]
-    pub listen_address: String,
+    /// Address to listen on for HTTP: ":PORT" (all interfaces), "HOST:PORT" or "[IPv6]:PORT". Repeatable:
+    /// every address is bound before serving, and one that cannot be is an error.
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN, action = ArgAction::Append, global = true)]
+    pub listen_addresses: Vec<String>,
+
+    /// Serve on the listening sockets systemd passes (socket activation: LISTEN_FDS, LISTEN_PID) instead of
+    /// binding --web.listen-address (see deploy/systemd/portwatch_exporter.socket).
+    #[arg(long = "web.systemd-socket", conflicts_with = "listen_addresses", global = true)]
+    pub systemd_socket: bool,
 
     /// Exporter-toolkit web configuration (TLS, client certificates, basic auth, headers, rate limit),
     /// re-read whenever it changes.
@@ -78,11 +88,6 @@ pub struct Cli {
     #[arg(long = "sysctl.boot-applier", value_enum, default_value_t = BootApplier::Auto, global = true)]
     pub boot_applier: BootApplier,
 
-    /// Do not count sockets in the dynamic range (portwatch_dynamic_ports_in_use): it needs a
-    /// dump of every socket in the range, the costliest part of a scrape on busy hosts.
-    #[arg(long = "no-collector.ephemeral", global = true)]
-    pub no_ephemeral: bool,
-
     /// Where socket tables come from: `netlink` (NETLINK_SOCK_DIAG, kernel-side filtering) or
     /// `procfs` (the text tables under --path.procfs; reads every socket, for hosts without sock_diag).
     #[arg(long = "collector.sockets.source", value_parser = socket_table_parser(), default_value = "netlink", global = true)]
@@ -100,6 +105,9 @@ pub struct Cli {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub collectors: CollectorFlags,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -236,7 +244,7 @@ mod tests {
         assert_eq!(c.procfs, PathBuf::from("/p"));
         assert_eq!(c.log_format, LogFormat::Json);
         let d = Cli::try_parse_from(["x"]).expect("defaults");
-        assert_eq!((d.listen_address.as_str(), d.telemetry_path.as_str()), (DEFAULT_LISTEN, "/metrics"));
+        assert_eq!((d.listen_addresses, d.telemetry_path.as_str()), (vec![DEFAULT_LISTEN.to_string()], "/metrics"));
         assert_eq!(d.procfs, PathBuf::from("/proc"));
         let chk = Cli::try_parse_from(["x", "check", "--config.file", "a.yml"]).expect("check");
         assert!(matches!(chk.command, Some(Command::Check(CheckArgs { output: CheckOutput::Table, .. }))));
@@ -255,7 +263,7 @@ mod tests {
         ])
         .expect("service takes the daemon's flags");
         assert!(matches!(svc.command, Some(Command::Service)));
-        assert_eq!((svc.listen_address.as_str(), svc.web_config), ("127.0.0.1:2", Some(PathBuf::from("w.yml"))));
+        assert_eq!((svc.listen_addresses, svc.web_config), (vec!["127.0.0.1:2".to_string()], Some(PathBuf::from("w.yml"))));
         assert!(Cli::try_parse_from(["x", "--log.level", "loud"]).is_err());
     }
 
@@ -273,6 +281,17 @@ mod tests {
         for v in ["0", "-3", "1000001", "99999999999999999999999"] {
             assert!(Cli::try_parse_from(["x", &format!("--web.max-connections={v}")]).is_err(), "{v}");
         }
+    }
+
+    #[test]
+    fn listen_addresses_repeat_and_exclude_the_systemd_socket() {
+        let c = Cli::try_parse_from(["x", "--web.listen-address", "127.0.0.1:1", "--web.listen-address=[::1]:1"]).expect("parses");
+        assert_eq!(c.listen_addresses, ["127.0.0.1:1", "[::1]:1"]);
+        assert!(!c.systemd_socket);
+        let s = Cli::try_parse_from(["x", "--web.systemd-socket"]).expect("the default address does not conflict");
+        assert!(s.systemd_socket);
+        let both = Cli::try_parse_from(["x", "--web.systemd-socket", "--web.listen-address", ":1"]);
+        assert_eq!(both.map(|_| ()).map_err(|e| e.kind()), Err(clap::error::ErrorKind::ArgumentConflict));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use clap::Parser;
 use portwatch_exporter::cli::{bind_address, CheckArgs, CheckOutput, Cli, Command};
 use portwatch_exporter::scrape::{Collect, Scraper};
 use portwatch_exporter::source::Paths;
-use portwatch_exporter::web::{serve, App, Options};
+use portwatch_exporter::web::{bind, serve, App, Options};
 use portwatch_exporter::{check, logging, metrics, output};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,8 +16,23 @@ fn main() -> ExitCode {
         eprintln!("portwatch_exporter: {e}");
         return ExitCode::from(check::CANNOT_RUN as u8);
     }
+    // Taken first: it unsets LISTEN_FDS and friends, which is safe only before any thread starts.
+    let inherited = match (cli.systemd_socket, &cli.command) {
+        (true, None | Some(Command::Service)) => match portwatch_exporter::platform::systemd_socket::take() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::error!("--web.systemd-socket: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    for flag in cli.collectors.ignored(portwatch_exporter::source::collectors()) {
+        log::warn!("--{flag}: no such collector on {}; ignored", portwatch_exporter::source::OS.as_str());
+    }
     let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: cli.boot_applier.applier() };
-    let scraper = match Scraper::new(paths, cli.config_file.clone(), Collect { ephemeral: !cli.no_ephemeral, table: cli.socket_table }) {
+    let collect = Collect { enabled: cli.collectors.enabled(), table: cli.socket_table };
+    let scraper = match Scraper::new(paths, cli.config_file.clone(), collect) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
@@ -26,14 +41,14 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check(args)) => run_check(scraper, &args),
-        Some(Command::Service) => match portwatch_exporter::platform::service::run_service(move || run_server(&cli, scraper)) {
+        Some(Command::Service) => match portwatch_exporter::platform::service::run_service(move || run_server(&cli, scraper, inherited)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 log::error!("{e}");
                 ExitCode::FAILURE
             }
         },
-        None => run_server(&cli, scraper),
+        None => run_server(&cli, scraper, inherited),
     }
 }
 
@@ -58,7 +73,9 @@ fn run_check(mut scraper: Scraper, args: &CheckArgs) -> ExitCode {
     ExitCode::from(code as u8)
 }
 
-fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
+/// Serves on the sockets systemd passed (`inherited`), or on every
+/// --web.listen-address, each bound before any is served.
+fn run_server(cli: &Cli, scraper: Scraper, inherited: Option<Vec<std::net::TcpListener>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(4).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -66,7 +83,6 @@ fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let addr = bind_address(&cli.listen_address);
     let opts = Options {
         telemetry_path: cli.telemetry_path.clone(),
         web_config: cli.web_config.clone(),
@@ -84,11 +100,20 @@ fn run_server(cli: &Cli, scraper: Scraper) -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("listening on {addr}: {e}"))?;
-        // The bound address, so ":0" logs the port the kernel picked.
-        let bound = listener.local_addr().map_or(addr, |a| a.to_string());
-        log::info!("portwatch_exporter {} listening on {bound}", portwatch_exporter::cli::LONG_VERSION);
-        serve(app, listener).await.map_err(|e| e.to_string())
+        let listeners = match inherited {
+            Some(taken) => taken
+                .into_iter()
+                .map(tokio::net::TcpListener::from_std)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--web.systemd-socket: {e}"))?,
+            None => bind(&cli.listen_addresses.iter().map(|a| bind_address(a)).collect::<Vec<_>>()).await?,
+        };
+        for l in &listeners {
+            // The bound address, so ":0" logs the port the kernel picked.
+            let bound = l.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+            log::info!("portwatch_exporter {} listening on {bound}", portwatch_exporter::cli::LONG_VERSION);
+        }
+        serve(app, listeners).await.map_err(|e| e.to_string())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 //! OpenMetrics text exposition, through the official `prometheus-client`.
 
 use crate::assess::{PortReport, Report, Verdict};
-use crate::model::Store;
+use crate::model::{collector_ok, CollectorName, Store};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue};
 use prometheus_client::metrics::MetricType;
@@ -236,8 +236,11 @@ fn socket_info(r: &Report) -> (Series, Series) {
             ]);
             out.push((l, h.sockets as i64));
         }
-        let left: usize = p.holders.iter().skip(keep).map(|h| h.sockets).sum();
-        omitted.push((port_labels(p), left as i64));
+        // Who holds the port unknown: nothing was left out, and 0 would say otherwise.
+        if !p.unknown(Verdict::Holders) {
+            let left: usize = p.holders.iter().skip(keep).map(|h| h.sockets).sum();
+            omitted.push((port_labels(p), left as i64));
+        }
     }
     (out, omitted)
 }
@@ -359,7 +362,8 @@ impl Collector for Exposition {
             &mut e,
             OWNERS_RESOLVABLE,
             "0 when the exporter lacks the rights to map sockets to processes.",
-            [(Labels::new(), i64::from(r.owners_resolvable))],
+            // The owners collector's answer: absent when it did not run (disabled, or no source).
+            collector_ok(&r.collectors, CollectorName::Owners).map(|_| (Labels::new(), i64::from(r.owners_resolvable))),
         )?;
         gauge(&mut e, REBOOT_REQUIRED, "1 when the host has a reboot pending.", r.reboot_required.map(|v| (Labels::new(), i64::from(v))))?;
         gauge(

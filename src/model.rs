@@ -321,6 +321,32 @@ impl CollectorName {
         CollectorName::Platform,
     ];
 
+    /// Looks a collector up by its label (`--collector.NAME`, `collect[]=NAME`).
+    pub fn from_name(name: &str) -> Option<CollectorName> {
+        CollectorName::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Whether flags and `collect[]` may turn it on or off: every collector
+    /// but `platform`, which stands for a system with no source at all.
+    pub fn selectable(self) -> bool {
+        self != CollectorName::Platform
+    }
+
+    /// What it reads, in one line: `--help` and the README's collector table say this.
+    pub fn help(self) -> &'static str {
+        match self {
+            CollectorName::Sysctl => "The active dynamic range and reserved ports",
+            CollectorName::Sysctld => "The next boot, from sysctl.d as the boot tool applies it",
+            CollectorName::SysctlConf => "The next boot, from /etc/sysctl.conf",
+            CollectorName::Netsh => "Dynamic ranges and exclusions, active and persistent, from netsh",
+            CollectorName::Sockets => "Sockets on the watched ports (or the listeners, with no config)",
+            CollectorName::Ephemeral => "Sockets in the dynamic range (a full dump: the costliest part)",
+            CollectorName::Owners => "The processes holding each socket: name, exe, user, unit",
+            CollectorName::Reboot => "Whether a reboot is pending",
+            CollectorName::Platform => "A system with no source: always fails",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CollectorName::Sysctl => "sysctl",
@@ -339,6 +365,44 @@ impl CollectorName {
 impl fmt::Display for CollectorName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A set of collectors: those the flags enable, or those one scrape asks
+/// for (`collect[]`, `exclude[]`). Small and `Copy`, so it keys the
+/// coalescing of simultaneous scrapes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CollectorSet(u16);
+
+impl CollectorSet {
+    fn bit(name: CollectorName) -> u16 {
+        1 << (name as u16)
+    }
+    pub fn contains(self, name: CollectorName) -> bool {
+        self.0 & CollectorSet::bit(name) != 0
+    }
+    pub fn insert(&mut self, name: CollectorName) {
+        self.0 |= CollectorSet::bit(name);
+    }
+    pub fn remove(&mut self, name: CollectorName) {
+        self.0 &= !CollectorSet::bit(name);
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The members, in [`CollectorName::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = CollectorName> {
+        CollectorName::ALL.into_iter().filter(move |c| self.contains(*c))
+    }
+}
+
+impl FromIterator<CollectorName> for CollectorSet {
+    fn from_iter<I: IntoIterator<Item = CollectorName>>(names: I) -> CollectorSet {
+        let mut set = CollectorSet::default();
+        for n in names {
+            set.insert(n);
+        }
+        set
     }
 }
 
@@ -434,6 +498,10 @@ pub struct Snapshot {
     /// persistent range views are absent.
     pub next_boot: Option<(crate::boot::NextBoot, &'static str)>,
     pub collectors: Vec<CollectorStatus>,
+    /// Collectors of this OS that the scrape did not ask for (flags,
+    /// `collect[]`): what they feed is unknown because it was not read, not
+    /// because it failed.
+    pub disabled: CollectorSet,
 }
 
 impl Snapshot {
@@ -478,6 +546,27 @@ mod collector_name_tests {
             let runs = CollectorName::for_os(os);
             assert!(runs.contains(&CollectorName::Sockets) && !runs.contains(&CollectorName::Platform), "{}", os.as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod collector_tests {
+    use super::*;
+
+    #[test]
+    fn every_collector_has_its_own_bit_and_its_name_back() {
+        let mut set = CollectorSet::default();
+        for (i, c) in CollectorName::ALL.into_iter().enumerate() {
+            assert_eq!(c as usize, i, "ALL is in declaration order");
+            assert_eq!(CollectorName::from_name(c.as_str()), Some(c));
+            assert!(!set.contains(c));
+            set.insert(c);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), CollectorName::ALL.to_vec());
+        set.remove(CollectorName::Owners);
+        assert!(!set.contains(CollectorName::Owners) && set.contains(CollectorName::Reboot));
+        assert_eq!(CollectorName::from_name("Sockets"), None, "names are exact");
+        assert!(CollectorSet::default().is_empty());
     }
 }
 

@@ -2,7 +2,7 @@
 //! for node_exporter's textfile collector. Pure but for the atomic write.
 
 use crate::assess::{PortReport, Report};
-use crate::model::Store;
+use crate::model::{collector_ok, CollectorName, Store};
 use serde_json::{json, Value};
 use std::io::{self, Write};
 use std::path::Path;
@@ -67,7 +67,8 @@ pub fn json(report: &Report, code: i32) -> String {
     let doc = json!({
         "exit_code": code,
         "ports": report.ports.iter().map(port).collect::<Vec<_>>(),
-        "owners_resolvable": report.owners_resolvable,
+        // null when the owners collector did not run (disabled), as the metric is absent then.
+        "owners_resolvable": collector_ok(&report.collectors, CollectorName::Owners).map(|_| report.owners_resolvable),
         "reboot_required": report.reboot_required,
         "next_boot": next_boot,
         "collectors": collectors,

@@ -1,6 +1,6 @@
 //! Process-level OS glue, apart from what reads the host (`source`): bounded
-//! file reads, stop and reload requests, the Windows service and the event
-//! log. With `source`, the only module that picks an OS with `cfg`.
+//! file reads, stop and reload requests, sockets from systemd, the Windows
+//! service and the event log. With `source`, the only module that picks an OS with `cfg`.
 
 /// Bounded, non-blocking reads of regular files (config, certificates, sysctl, /proc).
 pub mod files;
@@ -21,6 +21,15 @@ pub mod service;
 #[cfg(not(windows))]
 #[path = "platform/service_none.rs"]
 pub mod service;
+
+/// systemd socket activation (`--web.systemd-socket`): the listening sockets
+/// passed from fd 3 on; elsewhere a clear refusal.
+#[cfg(unix)]
+#[path = "platform/systemd_socket.rs"]
+pub mod systemd_socket;
+#[cfg(not(unix))]
+#[path = "platform/systemd_socket_none.rs"]
+pub mod systemd_socket;
 
 /// The Windows event log as a log sink (`--log.file eventlog`); elsewhere
 /// opening it is a clear error.

@@ -4,6 +4,7 @@
 use crate::assess::{assess, Report};
 use crate::config::{Config, ConfigError, Watches};
 use crate::metrics::{render, Meta};
+use crate::model::CollectorSet;
 use crate::source::{Paths, Request, SocketTable, Source};
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -11,10 +12,18 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// What each scrape collects and how, from the flags.
 #[derive(Debug, Clone, Copy)]
 pub struct Collect {
-    /// Count the sockets in the dynamic range (`--no-collector.ephemeral` turns it off).
-    pub ephemeral: bool,
+    /// The collectors enabled by `--collector.NAME`, `--no-collector.NAME` and
+    /// `--collector.disable-defaults`; a scrape runs these or a subset (`collect[]`).
+    pub enabled: CollectorSet,
     /// Where socket tables come from (`--collector.sockets.source`).
     pub table: SocketTable,
+}
+
+impl Collect {
+    /// Every collector, sockets listed from `table`.
+    pub fn all(table: SocketTable) -> Collect {
+        Collect { enabled: crate::model::CollectorName::ALL.into_iter().collect(), table }
+    }
 }
 
 pub struct Scraper {
@@ -50,18 +59,28 @@ impl Scraper {
         Ok(Scraper { source: Source::new(paths), config, config_path, collect, meta })
     }
 
-    fn request(&self, deadline: Instant) -> Request {
+    fn request(&self, deadline: Instant, collectors: CollectorSet) -> Request {
         let ports = match &self.config.watches {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, ephemeral: self.collect.ephemeral, table: self.collect.table, deadline }
+        Request { ports, collectors, table: self.collect.table, deadline }
     }
 
-    /// One scrape; collectors not done by `deadline` report failure.
+    /// The collectors the flags enable.
+    pub fn enabled(&self) -> CollectorSet {
+        self.collect.enabled
+    }
+
+    /// One scrape of every enabled collector; collectors not done by `deadline` report failure.
     pub fn report(&mut self, deadline: Instant) -> Report {
+        self.report_of(deadline, self.collect.enabled)
+    }
+
+    /// One scrape of the given collectors (a subset of the enabled ones, see `web::filter`).
+    pub fn report_of(&mut self, deadline: Instant, collectors: CollectorSet) -> Report {
         self.meta.collections += 1;
-        let snap = self.source.snapshot(&self.request(deadline));
+        let snap = self.source.snapshot(&self.request(deadline, collectors));
         assess(&self.config, &snap)
     }
 
@@ -71,7 +90,11 @@ impl Scraper {
     }
 
     pub fn render(&mut self, deadline: Instant) -> String {
-        let report = self.report(deadline);
+        self.render_of(deadline, self.collect.enabled)
+    }
+
+    pub fn render_of(&mut self, deadline: Instant, collectors: CollectorSet) -> String {
+        let report = self.report_of(deadline, collectors);
         render(&report, &self.meta)
     }
 

@@ -4,7 +4,7 @@
 
 mod collector;
 
-use crate::model::{CollectorName, Os, Protocol, Snapshot};
+use crate::model::{CollectorName, CollectorSet, Os, Protocol, Snapshot};
 pub(crate) use collector::{Collector, Run};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,8 +47,12 @@ pub struct Paths {
 pub struct Request {
     /// The watched (protocol, port) pairs; None: discover TCP listeners.
     pub ports: Option<Vec<(Protocol, u16)>>,
-    /// Count sockets in the dynamic range (a full dump: the costly part).
-    pub ephemeral: bool,
+    /// The collectors this scrape runs (the flags' set, or a `collect[]`
+    /// subset of it). A source skips the others, or, when one it runs needs
+    /// their data (the ephemeral count needs the active range), reads it
+    /// without reporting it: a collector not asked for has no status and no
+    /// series.
+    pub collectors: CollectorSet,
     /// Where socket tables come from.
     pub table: SocketTable,
     /// Collectors not done by then report failure; the scrape answers anyway.
@@ -88,7 +92,7 @@ impl SocketTable {
 impl Request {
     /// Whether this scrape runs the named collector.
     pub fn wants(&self, name: CollectorName) -> bool {
-        name != CollectorName::Ephemeral || self.ephemeral
+        self.collectors.contains(name)
     }
 }
 
@@ -128,9 +132,11 @@ impl Source {
     }
 
     pub fn snapshot(&mut self, req: &Request) -> Snapshot {
-        let mut run = Run::new(req.deadline);
+        let wanted: CollectorSet = collectors().iter().copied().filter(|c| req.wants(*c)).collect();
+        let mut run = Run::new(req.deadline, wanted);
         self.inner.collect(&mut run, req);
-        run.finish(collectors().iter().copied().filter(|c| req.wants(*c)))
+        run.snap.disabled = collectors().iter().copied().filter(|c| !wanted.contains(*c)).collect();
+        run.finish(collectors().iter().copied().filter(|c| wanted.contains(*c)))
     }
 
     pub fn reset(&mut self) {

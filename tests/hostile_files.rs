@@ -132,7 +132,7 @@ fn junk_row_in_net_tcp_and_escape_in_passwd_keep_the_rest_and_stay_one_line() {
     let mut s = portwatch_exporter::scrape::Scraper::new(
         paths,
         Some(cfg.into()),
-        portwatch_exporter::scrape::Collect { ephemeral: true, table: portwatch_exporter::source::SocketTable::Procfs },
+        portwatch_exporter::scrape::Collect::all(portwatch_exporter::source::SocketTable::Procfs),
     )
     .expect("config");
     let m = s.render(common::soon());

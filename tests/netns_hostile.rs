@@ -83,8 +83,7 @@ fn pid_reuse_between_scrapes_refreshes_the_owner() {
     assert!(ok.success());
     let h = tmp.path().join("h");
     let paths = Paths { procfs: h.join("proc"), rootfs: h.join("root"), boot_applier: None };
-    let mut s =
-        Scraper::new(paths, Some(h.join("portwatch.yml")), Collect { ephemeral: false, table: SocketTable::Procfs }).expect("config");
+    let mut s = Scraper::new(paths, Some(h.join("portwatch.yml")), Collect::all(SocketTable::Procfs)).expect("config");
     let first = s.render(soon());
     assert!(has_series(&first, "portwatch_port_socket_info", &[("pid", "100"), ("process", "postgres"), ("expected", "true")]));
     let stat = h.join("proc/100/stat");

@@ -88,29 +88,89 @@ fn every_metric_in_dashboards_and_rules_is_exported() {
     assert!(checked > 30, "expected many metric references, found {checked}");
 }
 
-/// The shipped unit, with ExecStart pointed at the binary under test, makes
-/// `systemd-analyze verify` print nothing.
+/// The shipped units `names` (deploy/systemd), with ExecStart pointed at the
+/// binary under test, verified together: `systemd-analyze verify` must print
+/// nothing. Returns the first unit's text as verified.
+fn verify_units(names: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut texts = Vec::new();
+    for name in names {
+        let text = std::fs::read_to_string(root().join("deploy/systemd").join(name)).expect("unit");
+        assert!(
+            !text.contains("ExecStart=") || text.contains("ExecStart=/usr/local/bin/portwatch_exporter "),
+            "{name} starts the installed binary"
+        );
+        let text = text.replace("/usr/local/bin/portwatch_exporter", env!("CARGO_BIN_EXE_portwatch_exporter"));
+        std::fs::write(dir.path().join(name), &text).expect("write");
+        texts.push(text);
+    }
+    let out =
+        Command::new("systemd-analyze").arg("verify").args(names.iter().map(|n| dir.path().join(n))).output().expect("systemd-analyze");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "systemd-analyze verify {names:?} printed:\n{said}");
+    texts.swap_remove(0)
+}
+
 #[test]
 fn textfile_service_and_timer_pass_systemd_analyze_verify() {
     if !require_tool("systemd-analyze") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    for name in ["portwatch-textfile.service", "portwatch-textfile.timer"] {
-        let text = std::fs::read_to_string(root().join("deploy/systemd").join(name)).expect("unit");
-        std::fs::write(dir.path().join(name), text.replace("/usr/local/bin/portwatch_exporter", env!("CARGO_BIN_EXE_portwatch_exporter")))
-            .expect("write");
-    }
-    let service = std::fs::read_to_string(dir.path().join("portwatch-textfile.service")).expect("read");
+    let service = verify_units(&["portwatch-textfile.service", "portwatch-textfile.timer"]);
     assert!(service.contains(" check ") && service.contains("--output=textfile") && service.contains("--output.file="));
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(dir.path().join("portwatch-textfile.service"))
-        .arg(dir.path().join("portwatch-textfile.timer"))
-        .output()
-        .expect("systemd-analyze");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify printed:\n{text}");
+}
+
+/// The socket-activated service: the hardened unit with the socket instead of
+/// an address, started by portwatch_exporter.socket (enabling it enables the socket).
+fn activated_unit(unit: &str) -> String {
+    let mut out = String::from(
+        "# Generated from portwatch_exporter.service (UPDATE_GOLDEN=1 cargo test --test ops_files):\n\
+         # the same unit, started by portwatch_exporter.socket with the socket it holds.\n",
+    );
+    let mut section = "";
+    for line in unit.lines() {
+        if line.starts_with('[') {
+            section = line;
+        }
+        match (section, line) {
+            ("[Unit]", l) if l.starts_with("Description=") => out.push_str(&format!("{l} (socket-activated)\n")),
+            ("[Unit]", l) if l.starts_with("After=") => {
+                out.push_str(&format!("{l}\nRequires=portwatch_exporter.socket\nAfter=portwatch_exporter.socket\n"))
+            }
+            ("[Service]", l) if l.starts_with("ExecStart=") => {
+                out.push_str(&format!("{}\n", l.replace(" --web.listen-address=:9795", " --web.systemd-socket")))
+            }
+            ("[Install]", "[Install]") => out.push_str("[Install]\nAlso=portwatch_exporter.socket\n"),
+            ("[Install]", _) => {}
+            (_, l) => out.push_str(&format!("{l}\n")),
+        }
+    }
+    out
+}
+
+#[test]
+fn socket_activated_unit_is_the_hardened_unit_with_the_socket() {
+    let unit = std::fs::read_to_string(root().join("deploy/systemd/portwatch_exporter.service")).expect("unit");
+    let want = activated_unit(&unit);
+    assert!(want.contains("--web.systemd-socket") && !want.contains("--web.listen-address"), "{want}");
+    let path = root().join("deploy/systemd/portwatch_exporter-activated.service");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &want).expect("write");
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(have == want, "{} is stale: UPDATE_GOLDEN=1 cargo test --test ops_files", path.display());
+    let socket = std::fs::read_to_string(root().join("deploy/systemd/portwatch_exporter.socket")).expect("socket");
+    assert!(socket.contains("\nService=portwatch_exporter-activated.service\n") && socket.contains("\nListenStream=9795\n"));
+    assert!(socket.contains("\nConflicts=portwatch_exporter.service\n"), "never beside the unit that binds the port itself");
+}
+
+/// The socket and the service it starts pass `systemd-analyze verify` together.
+#[test]
+fn socket_and_activated_unit_pass_systemd_analyze_verify() {
+    if !require_tool("systemd-analyze") {
+        return;
+    }
+    verify_units(&["portwatch_exporter.socket", "portwatch_exporter-activated.service"]);
 }
 
 #[test]
@@ -118,14 +178,8 @@ fn systemd_unit_passes_systemd_analyze_verify() {
     if !require_tool("systemd-analyze") {
         return;
     }
-    let unit = std::fs::read_to_string(root().join("deploy/systemd/portwatch_exporter.service")).expect("unit");
-    assert!(unit.contains("ExecStart=/usr/local/bin/portwatch_exporter "), "unit must start the installed binary");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("portwatch_exporter.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/portwatch_exporter", env!("CARGO_BIN_EXE_portwatch_exporter"))).expect("write");
-    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().expect("systemd-analyze");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.trim().is_empty(), "systemd-analyze verify printed:\n{text}");
+    let unit = verify_units(&["portwatch_exporter.service"]);
+    assert!(unit.contains("ExecStart="), "unit must start the installed binary");
     for needed in [
         "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE",
         "NoNewPrivileges=yes",

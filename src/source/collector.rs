@@ -5,7 +5,7 @@
 //! the collector busy instead of piling up threads. [`Run`] holds the
 //! snapshot being filled, the deadline and every collector's status.
 
-use crate::model::{CollectorName, CollectorStatus, Snapshot};
+use crate::model::{CollectorName, CollectorSet, CollectorStatus, Snapshot};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -75,15 +75,20 @@ pub(crate) struct Pending<T> {
     rx: Result<std::sync::mpsc::Receiver<Partial<T>>, String>,
 }
 
-/// One scrape of one source: the snapshot being filled and the deadline.
+/// One scrape of one source: the snapshot being filled, the deadline and
+/// the collectors asked for.
 pub struct Run {
     pub(crate) snap: Snapshot,
     pub(crate) deadline: Instant,
+    wanted: CollectorSet,
 }
 
 impl Run {
-    pub(crate) fn new(deadline: Instant) -> Run {
-        Run { snap: Snapshot::default(), deadline }
+    /// Statuses are kept for the `wanted` collectors only: a source may run a
+    /// collector that was not asked for when another needs its data, and
+    /// that run leaves no trace in the snapshot.
+    pub(crate) fn new(deadline: Instant, wanted: CollectorSet) -> Run {
+        Run { snap: Snapshot::default(), deadline, wanted }
     }
 
     /// Waits for a collector until the deadline and records how it fared.
@@ -121,6 +126,12 @@ impl Run {
     }
 
     fn push(&mut self, name: CollectorName, status: Result<(), String>, duration: Duration) {
+        if !self.wanted.contains(name) {
+            if let Err(e) = &status {
+                log::debug!(target: "portwatch_exporter::source", "collector {name} (not asked for, run for another's sake) failed: {e}");
+            }
+            return;
+        }
         if let Err(e) = &status {
             log::warn!(target: "portwatch_exporter::source", "collector {name} failed: {e}");
         }
@@ -150,14 +161,15 @@ mod tests {
     #[test]
     fn a_collector_that_overstays_fails_alone_and_is_busy_next_time() {
         let slow = Collector::new(CollectorName::Sockets, ());
-        let mut run = Run::new(Instant::now() + Duration::from_millis(50));
+        let all: CollectorSet = CollectorName::ALL.into_iter().collect();
+        let mut run = Run::new(Instant::now() + Duration::from_millis(50), all);
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let got = run.run(&slow, move |_| {
             let _ = rx.recv_timeout(Duration::from_secs(5));
             Ok(1)
         });
         assert_eq!(got, None);
-        let mut next = Run::new(Instant::now() + Duration::from_secs(5));
+        let mut next = Run::new(Instant::now() + Duration::from_secs(5), all);
         assert_eq!(next.run(&slow, |_| Ok(2)), None, "the stuck run still holds the lock");
         assert!(!next.snap.collectors[0].success);
         drop(tx);
@@ -168,5 +180,17 @@ mod tests {
             vec![(CollectorName::Owners, false), (CollectorName::Sockets, false)],
             "a collector never reported fails; the declared order wins"
         );
+    }
+
+    #[test]
+    fn a_collector_not_asked_for_leaves_no_status() {
+        let sysctl = Collector::new(CollectorName::Sysctl, ());
+        let wanted: CollectorSet = [CollectorName::Ephemeral].into_iter().collect();
+        let mut run = Run::new(Instant::now() + Duration::from_secs(5), wanted);
+        assert_eq!(run.run(&sysctl, |_| Ok(7)), Some(7), "its data still reaches the collector that needs it");
+        run.record(CollectorName::Ephemeral, true, "");
+        let snap = run.finish([CollectorName::Ephemeral].into_iter());
+        let names: Vec<_> = snap.collectors.iter().map(|c| c.name).collect();
+        assert_eq!(names, vec![CollectorName::Ephemeral]);
     }
 }

@@ -5,21 +5,24 @@
 //! whenever it changes. Concurrent scrapes share one collection.
 //!
 //! One file per job: `live` (the web config in force), `ratelimit`,
-//! `coalesce` (shared collections), `routes`, `tls` (the only file with the
-//! `tls` feature gate), `server` (accept loop, signals, shutdown), `conns`
-//! (the connection cap), `auth`, `encoding`, `config` (parsing).
+//! `coalesce` (shared collections), `filter` (`collect[]`/`exclude[]`),
+//! `routes`, `tls` (the only file with the `tls` feature gate), `server`
+//! (binding, the accept loop over every listener, signals, shutdown),
+//! `conns` (the connection cap), `auth`, `encoding`, `config` (parsing).
 
 mod auth;
 mod coalesce;
 pub mod config;
 mod conns;
 mod encoding;
+mod filter;
 mod live;
 mod ratelimit;
 mod routes;
 mod server;
 mod tls;
 
+use crate::model::CollectorSet;
 use crate::scrape::Scraper;
 use auth::HashGate;
 use coalesce::Coalescer;
@@ -30,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-pub use server::serve;
+pub use server::{bind, serve};
 
 /// Largest request head accepted (hyper's buffer; its minimum is 8 KiB).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -56,7 +59,9 @@ pub struct App {
     config_path: Option<PathBuf>,
     opts: Options,
     web: WebState,
-    scrapes: Coalescer,
+    /// The collectors the flags enable; `collect[]` picks among them.
+    enabled: CollectorSet,
+    scrapes: Coalescer<CollectorSet>,
     requests: Arc<Semaphore>,
     rate: RateLimit,
     hashes: HashGate,
@@ -67,6 +72,7 @@ impl App {
     pub fn new(scraper: Scraper, opts: Options) -> Result<App, String> {
         Ok(App {
             config_path: scraper.config_path().cloned(),
+            enabled: scraper.enabled(),
             scraper: Mutex::new(scraper),
             web: WebState::new(opts.web_config.clone())?,
             scrapes: Coalescer::default(),

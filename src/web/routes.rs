@@ -3,7 +3,7 @@
 //! config's headers on every answer.
 
 use super::live::Web;
-use super::{encoding, App, DEFAULT_SCRAPE_TIMEOUT};
+use super::{encoding, filter, App, DEFAULT_SCRAPE_TIMEOUT};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -45,6 +45,15 @@ impl App {
             .filter(|v| v.is_finite() && *v > 0.0)
             .map(|v| Duration::from_secs_f64(v.min(3600.0)));
         let budget = asked.unwrap_or(DEFAULT_SCRAPE_TIMEOUT).saturating_sub(self.opts.timeout_margin).max(Duration::from_millis(100));
+        // collect[]/exclude[] are checked first, as node_exporter does before its request cap;
+        // the 400's body is node_exporter's, to the byte.
+        let collectors = match filter::collectors(req.uri().query(), self.enabled, crate::source::collectors()) {
+            Ok(c) => c,
+            Err(why) => {
+                log::debug!(target: "portwatch_exporter::web", "refused a filtered scrape: {why}");
+                return reply(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", why);
+            }
+        };
         let Ok(_permit) = self.requests.clone().try_acquire_owned() else {
             return reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "too many concurrent scrapes\n");
         };
@@ -55,12 +64,13 @@ impl App {
         let app = self.clone();
         let collect = move || {
             let body = match app.scraper.lock() {
-                Ok(mut s) => s.render(deadline),
-                Err(p) => p.into_inner().render(deadline),
+                Ok(mut s) => s.render_of(deadline, collectors),
+                Err(p) => p.into_inner().render_of(deadline, collectors),
             };
             Bytes::from(body)
         };
-        match self.scrapes.share(deadline, collect).await {
+        // Scrapes asking for different collectors never share a body.
+        match self.scrapes.share(collectors, deadline, collect).await {
             Some(body) => {
                 let body = body.slice(..format.len_of(&body));
                 let zipped = if gzip { encoding::gzip(&body) } else { None };

@@ -1,6 +1,7 @@
-//! The accept loop: connections admitted under the cap (`conns`), TLS
-//! through the gate (`tls`), HTTP/1.1 with a header timeout; SIGHUP reloads,
-//! SIGTERM or Ctrl-C stops, and requests in flight finish first.
+//! Binding, and the accept loop: connections from every listener admitted
+//! under one cap (`conns`), TLS through the gate (`tls`), HTTP/1.1 with a
+//! header timeout; SIGHUP reloads, SIGTERM or Ctrl-C stops every listener,
+//! and requests in flight finish first.
 
 use super::conns::{self, Conns, Ticket};
 use super::live::Web;
@@ -10,11 +11,12 @@ use crate::platform::signals::{Event, Signals};
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// Serves one connection; on shutdown, a request in progress finishes and
@@ -64,13 +66,7 @@ async fn serve_io<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     }
 }
 
-async fn connection(
-    app: Arc<App>,
-    stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    ticket: Arc<Ticket>,
-    shutdown: watch::Receiver<bool>,
-) {
+async fn connection(app: Arc<App>, stream: TcpStream, peer: SocketAddr, ticket: Arc<Ticket>, shutdown: watch::Receiver<bool>) {
     let Some(web) = app.web.current() else { return };
     let result = match web.tls.clone() {
         Some(acceptor) => match tls::handshake(acceptor, stream, peer).await {
@@ -84,14 +80,45 @@ async fn connection(
     }
 }
 
-/// Serves until SIGTERM or Ctrl-C; in-flight requests finish first.
-pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
+/// Binds every address (in `host:port` form) before any is served; one that
+/// cannot be bound is an error naming it.
+pub async fn bind(addrs: &[String]) -> Result<Vec<TcpListener>, String> {
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        listeners.push(TcpListener::bind(addr).await.map_err(|e| format!("listening on {addr}: {e}"))?);
+    }
+    Ok(listeners)
+}
+
+/// The next connection on any listener. Each look starts one listener past
+/// the last that gave one, so a busy listener starves none.
+async fn accept_any(listeners: &[TcpListener], next: &mut usize) -> std::io::Result<(TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        let n = listeners.len();
+        for (i, l) in listeners.iter().enumerate().cycle().skip(*next % n.max(1)).take(n) {
+            if let Poll::Ready(r) = l.poll_accept(cx) {
+                *next = i + 1;
+                return Poll::Ready(r);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Serves every listener until SIGTERM or Ctrl-C; in-flight requests finish
+/// first. The connection cap and the shutdown cover all listeners together.
+pub async fn serve(app: Arc<App>, listeners: Vec<TcpListener>) -> std::io::Result<()> {
+    if listeners.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on"));
+    }
     let mut signals = Signals::new()?;
     let connections = Conns::new(app.opts.max_connections);
     let (stop, stopped) = watch::channel(false);
+    let mut next = 0;
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = accept_any(&listeners, &mut next) => {
                 let (stream, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
@@ -125,7 +152,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
             },
         }
     }
-    drop(listener);
+    drop(listeners);
     log::info!(target: "portwatch_exporter::web", "shutting down; waiting for in-flight requests");
     let _ = stop.send(true);
     let deadline = Instant::now() + Duration::from_secs(15);

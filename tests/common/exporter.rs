@@ -16,11 +16,17 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Starts it; `ready` false skips waiting (for start-up failures).
+    /// Starts it on a free loopback port, with `args`; waits until it listens.
     pub fn start(args: &[&str]) -> Exporter {
         let port = free_port();
+        Exporter::start_listening(port, &[&["--web.listen-address", &format!("127.0.0.1:{port}")], args].concat())
+    }
+
+    /// Starts it with `args` alone (they say where it listens: several
+    /// --web.listen-address, say), and waits until `port` on loopback answers.
+    pub fn start_listening(port: u16, args: &[&str]) -> Exporter {
         let child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
-            .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "warn"])
+            .args(["--log.level", "warn"])
             .args(args)
             .stdout(Stdio::null())
             .spawn()
@@ -32,6 +38,17 @@ impl Exporter {
             std::thread::sleep(Duration::from_millis(20));
         }
         e
+    }
+
+    /// The host1 fixture tree's flags (procfs socket tables), then `args`.
+    pub fn fixture_args(args: &[&str]) -> Vec<String> {
+        let host = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host1");
+        let mut all: Vec<String> = vec!["--collector.sockets.source".into(), "procfs".into()];
+        for (flag, path) in [("--config.file", "portwatch.yml"), ("--path.procfs", "proc"), ("--path.rootfs", "root")] {
+            all.extend([flag.to_string(), host.join(path).display().to_string()]);
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        all
     }
 
     pub fn url(&self, scheme: &str, path: &str) -> String {
@@ -58,9 +75,13 @@ impl Exporter {
 /// is still up after 5 s (say, a bad value accepted and the daemon started):
 /// (exit code, stderr, time taken).
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
+    run_bare_to_exit(&[&["--web.listen-address", &format!("127.0.0.1:{}", free_port())], args].concat())
+}
+
+/// As [`run_to_exit`], with `args` alone (no listen address of its own).
+pub fn run_bare_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
     let t = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
-        .args(["--web.listen-address", &format!("127.0.0.1:{}", free_port())])
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

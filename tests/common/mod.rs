@@ -14,7 +14,7 @@ pub fn fixture_scraper(name: &str) -> portwatch_exporter::scrape::Scraper {
     use portwatch_exporter::source::{Paths, SocketTable};
     let host = fixtures().join(name);
     let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
-    Scraper::new(paths, Some(host.join("portwatch.yml")), Collect { ephemeral: true, table: SocketTable::Procfs })
+    Scraper::new(paths, Some(host.join("portwatch.yml")), Collect::all(SocketTable::Procfs))
         .unwrap_or_else(|e| panic!("fixture {name}: config loads: {e}"))
 }
 
@@ -81,6 +81,12 @@ pub fn value(exposition: &str, series: &str) -> Option<f64> {
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// The collectors with a `portwatch_scrape_collector_success` series, in order.
+pub fn collector_statuses(exposition: &str) -> Vec<String> {
+    let prefix = "portwatch_scrape_collector_success{collector=\"";
+    exposition.lines().filter_map(|l| l.strip_prefix(prefix)?.split('"').next().map(str::to_string)).collect()
 }
 
 /// Is some line of the exposition a series of `name` carrying every label pair?

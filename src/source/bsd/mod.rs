@@ -103,30 +103,51 @@ impl OsSource for BsdSource {
         }
     }
 
+    /// Runs the collectors the request wants. The ephemeral count needs the
+    /// socket walk and the active range: they run for it even when `sockets`
+    /// or `sysctl` was not asked for, and then report nothing of their own.
     fn collect(&mut self, run: &mut Run, req: &Request) {
+        let want_count = req.wants(CollectorName::Ephemeral);
         let conf = self.rootfs.join("etc/sysctl.conf");
-        let persistent = self.sysctl_conf.spawn(move |_| match std::fs::read_to_string(&conf) {
-            Ok(text) => Ok(parse_portrange(&text).or(DEFAULTS)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULTS),
-            Err(e) => Err(format!("reading {}: {e}", conf.display())),
+        let persistent = req.wants(CollectorName::SysctlConf).then(|| {
+            self.sysctl_conf.spawn(move |_| match std::fs::read_to_string(&conf) {
+                Ok(text) => Ok(parse_portrange(&text).or(DEFAULTS)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULTS),
+                Err(e) => Err(format!("reading {}: {e}", conf.display())),
+            })
         });
-        let walk = self.sockets.spawn(|_| sys::walk());
-        let active = run.run(&self.sysctl, |_| {
-            let key = |k: &str| sysctl_port(&format!("net.inet.ip.portrange.{k}")).map(Some);
-            Ok(PortRangeKeys { first: key("first")?, last: key("last")?, hifirst: key("hifirst")?, hilast: key("hilast")? })
+        // The walk also tells whether every process could be seen, for the owners collector.
+        let walked = req.wants(CollectorName::Sockets) || want_count || req.wants(CollectorName::Owners);
+        let walk = walked.then(|| self.sockets.spawn(|_| sys::walk()));
+        let active = (req.wants(CollectorName::Sysctl) || want_count).then(|| {
+            run.run(&self.sysctl, |_| {
+                let key = |k: &str| sysctl_port(&format!("net.inet.ip.portrange.{k}")).map(Some);
+                Ok(PortRangeKeys { first: key("first")?, last: key("last")?, hifirst: key("hifirst")?, hilast: key("hilast")? })
+            })
         });
-        if let Some(r) = active {
-            all(&mut run.snap, Store::Active, r);
+        // The active views, for the count and (when asked for) the snapshot.
+        let mut active_views = Snapshot::default();
+        if let Some(r) = active.flatten() {
+            all(&mut active_views, Store::Active, r);
         }
-        if let Some(r) = run.wait(persistent) {
+        if req.wants(CollectorName::Sysctl) {
+            run.snap.ranges.extend(active_views.ranges.iter().map(|(k, v)| (*k, v.clone())));
+        }
+        if let Some(r) = persistent.and_then(|p| run.wait(p)) {
             all(&mut run.snap, Store::Persistent, r);
         }
+        let Some(walk) = walk else { return };
         let walk = run.wait(walk);
         let denied = walk.as_ref().map(|w| w.denied);
         if let Some(d) = denied.filter(|d| *d > 0) {
             log::debug!("owners hidden from the exporter ({d} processes, or other users' on FreeBSD): run as root to see every owner");
         }
-        let pids = super::table::fill(run, req, walk.map(|w| w.rows));
+        let pids = super::table::fill(run, req, walk.map(|w| w.rows), &active_views.ranges);
+        if !req.wants(CollectorName::Owners) {
+            // Without the owners collector no holder is named (table::fill gives pids with the sockets).
+            run.snap.owners = Default::default();
+            return;
+        }
         let processes = run.run(&self.owners, move |_| {
             Ok(pids.into_iter().filter_map(|pid| sys::process(pid).map(|p| (pid, p))).collect::<BTreeMap<_, _>>())
         });

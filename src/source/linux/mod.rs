@@ -74,57 +74,65 @@ impl OsSource for LinuxSource {
         self.owners.with_state(|o| o.cache.clear());
     }
 
+    /// Runs the collectors the request wants. The ephemeral count needs the
+    /// active range and the sockets dump: they run for it even when `sysctl`
+    /// or `sockets` was not asked for, and then report nothing of their own.
     fn collect(&mut self, run: &mut Run, req: &Request) {
         let start = Instant::now();
         // The sockets pass waits this long for the active range, then goes on without it.
         let range_wait = start + req.deadline.saturating_duration_since(start) / 4;
         let procfs = self.paths.procfs.clone();
         let rootfs = self.paths.rootfs.clone();
+        let (want_sockets, want_count) = (req.wants(CollectorName::Sockets), req.wants(CollectorName::Ephemeral));
 
         // Independent collectors start together.
-        let sysctl = self.sysctl.spawn(move |_| sysctl::active(&procfs).map_err(|e| e.to_string()));
+        let sysctl = (req.wants(CollectorName::Sysctl) || want_count)
+            .then(|| self.sysctl.spawn(move |_| sysctl::active(&procfs).map_err(|e| e.to_string())));
         let root = rootfs.clone();
         let applier = self.boot_applier;
-        let sysctld = self.sysctld.spawn_partial(move |last| persistent(&root, applier, last));
+        let sysctld = req.wants(CollectorName::Sysctld).then(|| self.sysctld.spawn_partial(move |last| persistent(&root, applier, last)));
         let root = rootfs.clone();
-        let reboot =
-            self.reboot.spawn(move |_| Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| root.join(p).exists())));
+        let reboot = req.wants(CollectorName::Reboot).then(|| {
+            self.reboot.spawn(move |_| Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| root.join(p).exists())))
+        });
 
-        let active = run.wait_until(sysctl, range_wait);
-        if let Some((range, reserved)) = &active {
+        let active = sysctl.and_then(|s| run.wait_until(s, range_wait));
+        if let (Some((range, reserved)), true) = (&active, req.wants(CollectorName::Sysctl)) {
             let view = RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None, high: None };
             run.snap.set_range_everywhere(Store::Active, view);
         }
-        let range = if req.ephemeral { active.as_ref().map(|(r, _)| *r) } else { None };
-        let (ports, table) = (req.ports.clone(), req.table);
-        let pass = run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range));
-        if req.ephemeral {
+        let range = if want_count { active.as_ref().map(|(r, _)| *r) } else { None };
+        let ports = if want_sockets { Watched::Ports(req.ports.clone()) } else { Watched::Nothing };
+        let table = req.table;
+        let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range)));
+        let pass = pass.flatten();
+        if want_count {
             // The count comes from the sockets pass; its time is counted there.
             let counted = pass.as_ref().is_some() && range.is_some();
             run.record(CollectorName::Ephemeral, counted, "no active range or no socket dump");
         }
         if let Some(pass) = pass {
             run.snap.sockets = pass.sockets;
-            if req.ephemeral {
-                run.snap.dynamic_in_use = pass.in_range;
-            }
+            run.snap.dynamic_in_use = pass.in_range;
         }
 
-        let wanted: HashSet<_> = run.snap.sockets.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
-        let init_fds = self.paths.procfs.join("1/fd");
-        let owned = run.run(&self.owners, move |o| {
-            let resolution = o.cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
-            let rights = sys::Dir::open(&init_fds).is_ok() && resolution.denied == 0;
-            let processes = o.info.lookup(resolution.owners.pids()).into_iter().collect();
-            Ok(Owned { resolution, rights, processes })
-        });
-        if let Some(o) = owned {
-            run.snap.owners = o.resolution.owners;
-            run.snap.owners_resolvable = o.rights;
-            run.snap.processes = o.processes;
+        if req.wants(CollectorName::Owners) {
+            let wanted: HashSet<_> = run.snap.sockets.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
+            let init_fds = self.paths.procfs.join("1/fd");
+            let owned = run.run(&self.owners, move |o| {
+                let resolution = o.cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
+                let rights = sys::Dir::open(&init_fds).is_ok() && resolution.denied == 0;
+                let processes = o.info.lookup(resolution.owners.pids()).into_iter().collect();
+                Ok(Owned { resolution, rights, processes })
+            });
+            if let Some(o) = owned {
+                run.snap.owners = o.resolution.owners;
+                run.snap.owners_resolvable = o.rights;
+                run.snap.processes = o.processes;
+            }
         }
         // The next boot is read meanwhile; a slow sysctl.d never holds up the sockets.
-        if let Some((boot, why)) = run.wait(sysctld) {
+        if let Some((boot, why)) = sysctld.and_then(|s| run.wait(s)) {
             if boot.unknown.is_empty() {
                 let view = RangeView {
                     range: Some(boot.state.range),
@@ -137,8 +145,16 @@ impl OsSource for LinuxSource {
             run.snap.next_boot = Some((boot, why));
         }
 
-        run.snap.reboot_required = run.wait(reboot);
+        run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
     }
+}
+
+/// Which sockets the pass lists.
+enum Watched {
+    /// The watched (protocol, port) pairs; None: the TCP listeners.
+    Ports(Option<Vec<(Protocol, u16)>>),
+    /// None: the pass only counts the range (the sockets collector is off).
+    Nothing,
 }
 
 /// What the sockets pass hands back.
@@ -152,20 +168,21 @@ struct SocketsPass {
 /// Sockets on watched ports, and the dynamic-range count, in one pass per protocol.
 fn sockets_pass(
     reader: &mut SocketReader,
-    ports: Option<Vec<(Protocol, u16)>>,
+    ports: Watched,
     table: super::SocketTable,
     range: Option<PortRange>,
 ) -> Result<SocketsPass, String> {
     let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
     match ports {
-        Some(ports) => {
+        Watched::Ports(Some(ports)) => {
             for (proto, port) in ports {
                 watched.entry(proto).or_default().push(port);
             }
         }
-        None => {
+        Watched::Ports(None) => {
             watched.insert(Protocol::Tcp, reader.listening_ports(table)?.into_iter().collect());
         }
+        Watched::Nothing => {}
     }
     let (mut sockets, mut in_range) = (Vec::new(), BTreeMap::new());
     for proto in Protocol::ALL {

@@ -85,47 +85,64 @@ impl OsSource for WindowsSource {
         }
     }
 
+    /// Runs the collectors the request wants. The ephemeral count needs the
+    /// socket table and the active ranges: they are read for it even when
+    /// `sockets` or `netsh` was not asked for, and then report nothing of their own.
     fn collect(&mut self, run: &mut Run, req: &Request) {
-        let ranges = self.netsh.spawn_partial(|_| {
-            let (r, problems) = ranges();
-            let status = if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) };
-            Partial { value: Some(r), status }
+        let want_count = req.wants(CollectorName::Ephemeral);
+        let ranges = (req.wants(CollectorName::Netsh) || want_count).then(|| {
+            self.netsh.spawn_partial(|_| {
+                let (r, problems) = ranges();
+                let status = if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) };
+                Partial { value: Some(r), status }
+            })
         });
-        let reboot = self.reboot.spawn(|_| Ok(sys::reboot_pending()));
-        let tables = run.run(&self.sockets, |_| {
-            let [t4, t6, u4, u6] = sys::socket_tables()?;
-            let mut all = Vec::new();
-            for (buf, parse) in [
-                (t4, crate::parse::mib::parse_tcp4 as fn(&[u8]) -> _),
-                (t6, crate::parse::mib::parse_tcp6),
-                (u4, crate::parse::mib::parse_udp4),
-                (u6, crate::parse::mib::parse_udp6),
-            ] {
-                all.extend(parse(&buf).map_err(|e| e.to_string())?);
-            }
-            Ok(all)
-        });
-        if let Some(r) = run.wait(ranges) {
-            run.snap.ranges = r;
-        }
-        let pids = super::table::fill(run, req, tables);
-        let processes = run.run(&self.owners, move |_| {
-            let services = sys::services_by_pid();
-            let mut out = BTreeMap::new();
-            for pid in pids {
-                if let Some(mut p) = sys::process(pid) {
-                    p.units = services.get(&pid).cloned().unwrap_or_default();
-                    out.insert(pid, p);
+        let reboot = req.wants(CollectorName::Reboot).then(|| self.reboot.spawn(|_| Ok(sys::reboot_pending())));
+        let tables = (req.wants(CollectorName::Sockets) || want_count).then(|| {
+            run.run(&self.sockets, |_| {
+                let [t4, t6, u4, u6] = sys::socket_tables()?;
+                let mut all = Vec::new();
+                for (buf, parse) in [
+                    (t4, crate::parse::mib::parse_tcp4 as fn(&[u8]) -> _),
+                    (t6, crate::parse::mib::parse_tcp6),
+                    (u4, crate::parse::mib::parse_udp4),
+                    (u6, crate::parse::mib::parse_udp6),
+                ] {
+                    all.extend(parse(&buf).map_err(|e| e.to_string())?);
                 }
-            }
-            Ok(out)
+                Ok(all)
+            })
         });
-        // Pid 0 is the idle process: fine for TIME_WAIT, but if every other
-        // socket reports it, the API is not giving owners (seen under Wine).
-        let live: Vec<&crate::model::Socket> = run.snap.sockets.iter().filter(|s| s.state != SockState::TimeWait).collect();
-        let pids_given = live.is_empty() || live.iter().any(|s| run.snap.owners.contains_key(&s.inode));
-        run.snap.owners_resolvable = processes.is_some() && pids_given;
-        run.snap.processes = processes.unwrap_or_default();
-        run.snap.reboot_required = run.wait(reboot);
+        let ranges = ranges.and_then(|r| run.wait(r)).unwrap_or_default();
+        if req.wants(CollectorName::Netsh) {
+            run.snap.ranges = ranges.clone();
+        }
+        let pids = match tables {
+            Some(tables) => super::table::fill(run, req, tables, &ranges),
+            None => Default::default(),
+        };
+        if req.wants(CollectorName::Owners) {
+            let processes = run.run(&self.owners, move |_| {
+                let services = sys::services_by_pid();
+                let mut out = BTreeMap::new();
+                for pid in pids {
+                    if let Some(mut p) = sys::process(pid) {
+                        p.units = services.get(&pid).cloned().unwrap_or_default();
+                        out.insert(pid, p);
+                    }
+                }
+                Ok(out)
+            });
+            // Pid 0 is the idle process: fine for TIME_WAIT, but if every other
+            // socket reports it, the API is not giving owners (seen under Wine).
+            let live: Vec<&crate::model::Socket> = run.snap.sockets.iter().filter(|s| s.state != SockState::TimeWait).collect();
+            let pids_given = live.is_empty() || live.iter().any(|s| run.snap.owners.contains_key(&s.inode));
+            run.snap.owners_resolvable = processes.is_some() && pids_given;
+            run.snap.processes = processes.unwrap_or_default();
+        } else {
+            // Without the owners collector no holder is named (table::fill gives pids with the sockets).
+            run.snap.owners = Default::default();
+        }
+        run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
     }
 }

@@ -1,0 +1,34 @@
+//! node_exporter 1.5 (Debian's `prometheus-node-exporter`), the reference the
+//! web tests compare against, on a loopback port; stopped on drop.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct NodeExporter(Child);
+
+impl NodeExporter {
+    /// Listens on 127.0.0.1:`port` with only `collectors` enabled (`--collector.disable-defaults`).
+    pub fn start(port: u16, collectors: &[&str]) -> NodeExporter {
+        let child = Command::new("prometheus-node-exporter")
+            .args([&format!("--web.listen-address=127.0.0.1:{port}"), "--collector.disable-defaults", "--log.level=error"])
+            .args(collectors.iter().map(|c| format!("--collector.{c}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node_exporter");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "node_exporter did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NodeExporter(child)
+    }
+}
+
+impl Drop for NodeExporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
