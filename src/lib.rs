@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod parse;
+pub mod platform;
 pub mod remedy;
 pub mod scrape;
 pub mod source;

@@ -9,10 +9,9 @@ mod common;
 mod exporter;
 
 use common::require_tool;
-use exporter::{free_port, Exporter};
+use exporter::{Exporter, NodeExporter};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,30 +69,6 @@ fn scrape(port: u16) -> bool {
     text.starts_with("HTTP/1.1 200") && text.contains("# TYPE")
 }
 
-struct NodeExporter(Child);
-
-impl Drop for NodeExporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn node_exporter(port: u16) -> NodeExporter {
-    let child = Command::new("prometheus-node-exporter")
-        .args([&format!("--web.listen-address=127.0.0.1:{port}"), "--collector.disable-defaults", "--collector.time", "--log.level=error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node_exporter");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "node_exporter did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    NodeExporter(child)
-}
-
 #[test]
 fn slowloris_crowd_does_not_lock_out_scrapes_compared_with_node_exporter() {
     if !require_tool("prometheus-node-exporter") {
@@ -101,9 +76,8 @@ fn slowloris_crowd_does_not_lock_out_scrapes_compared_with_node_exporter() {
     }
     // Defaults: 64 served connections, 256 unfinished, 10 s to send a request head.
     let pw = Exporter::start(&[]);
-    let node_port = free_port();
-    let _node = node_exporter(node_port);
-    let targets = [("portwatch", pw.port), ("node_exporter", node_port)];
+    let node = NodeExporter::start();
+    let targets = [("portwatch", pw.port), ("node_exporter", node.port)];
 
     let stop = Arc::new(AtomicBool::new(false));
     let connects: Vec<Arc<AtomicU64>> = targets.iter().map(|_| Arc::new(AtomicU64::new(0))).collect();

@@ -11,7 +11,8 @@ mod encoding;
 #[cfg(feature = "tls")]
 mod tls;
 
-use crate::scrape::Scraper;
+use crate::metrics::Format;
+use crate::scrape::{Collection, Scraper};
 use crate::source::signals::{Event, Signals};
 use auth::{BasicAuth, HashGate};
 use bytes::Bytes;
@@ -135,7 +136,7 @@ pub struct App {
     config_path: Option<PathBuf>,
     opts: Options,
     web: WebState,
-    inflight: Mutex<Option<watch::Receiver<Option<Bytes>>>>,
+    inflight: Mutex<Option<watch::Receiver<Option<Arc<Collection>>>>>,
     requests: Arc<Semaphore>,
     bucket: Mutex<Bucket>,
     hashes: HashGate,
@@ -190,8 +191,10 @@ impl App {
         })
     }
 
-    /// One collection shared by every scrape that arrives while it runs.
-    async fn collect(self: &Arc<Self>, deadline: Instant) -> Option<Bytes> {
+    /// One collection shared by every scrape that arrives while it runs;
+    /// rendered in `format` before it is shared (another format is rendered
+    /// by the first scrape that asks for it).
+    async fn collect(self: &Arc<Self>, deadline: Instant, format: Format) -> Option<Arc<Collection>> {
         let mut rx = {
             let mut g = self.inflight.lock().ok()?;
             match g.as_ref() {
@@ -201,12 +204,13 @@ impl App {
                     *g = Some(rx.clone());
                     let guard = InflightGuard(self.clone());
                     tokio::task::spawn_blocking(move || {
-                        let body = match guard.0.scraper.lock() {
-                            Ok(mut s) => s.render(deadline),
-                            Err(p) => p.into_inner().render(deadline),
+                        let collection = match guard.0.scraper.lock() {
+                            Ok(mut s) => s.collect(deadline),
+                            Err(p) => p.into_inner().collect(deadline),
                         };
                         drop(guard);
-                        let _ = tx.send(Some(Bytes::from(body)));
+                        collection.body(format);
+                        let _ = tx.send(Some(Arc::new(collection)));
                     });
                     rx
                 }
@@ -249,9 +253,9 @@ impl App {
         let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
         let format = crate::metrics::negotiate(header(hyper::header::ACCEPT));
         let gzip = encoding::accepts_gzip(header(hyper::header::ACCEPT_ENCODING));
-        match self.collect(Instant::now() + budget).await {
-            Some(body) => {
-                let body = body.slice(..format.len_of(&body));
+        match self.collect(Instant::now() + budget, format).await {
+            Some(collection) => {
+                let body = collection.body(format);
                 let zipped = if gzip { encoding::gzip(&body) } else { None };
                 let mut r = match zipped {
                     Some(z) => {

@@ -26,12 +26,16 @@ impl Exporter {
             .spawn()
             .expect("exporter starts");
         let e = Exporter { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "exporter did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(port, "exporter");
         e
+    }
+
+    /// Started on the `host1` fixture (a fake procfs and rootfs, procfs socket tables).
+    pub fn start_on_host1() -> Exporter {
+        let host = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host1");
+        let (p, r, c) = (host.join("proc"), host.join("root"), host.join("portwatch.yml"));
+        let (p, r, c) = (p.display().to_string(), r.display().to_string(), c.display().to_string());
+        Exporter::start(&["--config.file", &c, "--path.procfs", &p, "--path.rootfs", &r, "--collector.sockets.source", "procfs"])
     }
 
     pub fn url(&self, scheme: &str, path: &str) -> String {
@@ -82,6 +86,49 @@ pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
         let _ = e.read_to_string(&mut err);
     }
     (code, err, t.elapsed())
+}
+
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// node_exporter 1.5 (Debian's `prometheus-node-exporter`, installed by
+/// scripts/test.sh), the reference beside which the exporter is tried, on a
+/// free loopback port with only its `time` collector; stopped on drop.
+pub struct NodeExporter {
+    pub port: u16,
+    child: Child,
+}
+
+impl NodeExporter {
+    pub fn start() -> NodeExporter {
+        let port = free_port();
+        let child = Command::new("prometheus-node-exporter")
+            .args([
+                &format!("--web.listen-address=127.0.0.1:{port}"),
+                "--collector.disable-defaults",
+                "--collector.time",
+                "--log.level=error",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node_exporter");
+        let n = NodeExporter { port, child };
+        wait_listening(port, "node_exporter");
+        n
+    }
+}
+
+impl Drop for NodeExporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn status_and_body(answer: &str) -> (u16, String) {
