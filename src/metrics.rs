@@ -452,18 +452,6 @@ impl Collector for Exposition {
 /// verdict cannot be given.
 pub const OS_SPECIFIC: &[&str] = &[PORT_RESERVED_BY_SYSTEM, PORT_VERDICT_UNKNOWN];
 
-/// The exporter's own process metrics: served, absent from `check`'s textfile
-/// and from the golden fixture host (they describe the process, not the host).
-pub const PROCESS: &[&str] = &[
-    PROCESS_CPU,
-    PROCESS_MAX_FDS,
-    PROCESS_OPEN_FDS,
-    PROCESS_RESIDENT_MEMORY,
-    PROCESS_START_TIME,
-    PROCESS_VIRTUAL_MEMORY,
-    PROCESS_VIRTUAL_MEMORY_MAX,
-];
-
 /// Every metric name this module can emit; dashboards and rules are checked against it.
 pub const ALL: &[&str] = &[
     PORT_BOUND,

@@ -151,14 +151,21 @@ mod imp {
 
 #[cfg(test)]
 mod tests {
-    /// Windows gives what client_golang reports there (no address space limit).
-    #[cfg(windows)]
-    #[test]
-    fn windows_reads_times_memory_and_handles_of_this_process() {
+    /// This process's stats, after checking that its start time lies in the last day.
+    #[cfg(any(target_os = "linux", windows))]
+    fn read_started_today() -> crate::model::SelfStats {
         let s = super::read();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
         let started = s.start_time_seconds.expect("start time");
         assert!(started <= now + 1.0 && started > now - 24.0 * 3600.0, "started {started}, now {now}");
+        s
+    }
+
+    /// Windows gives what client_golang reports there (no address space limit).
+    #[cfg(windows)]
+    #[test]
+    fn windows_reads_times_memory_and_handles_of_this_process() {
+        let s = read_started_today();
         // Wine (where this runs in CI) reports 0 handles and 0 private bytes; Windows does not.
         assert!(s.cpu_seconds.is_some() && s.open_fds.is_some() && s.virtual_memory_bytes.is_some(), "{s:?}");
         assert!(s.resident_memory_bytes.expect("working set") > 0, "{s:?}");
@@ -169,10 +176,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn linux_reads_every_process_metric_of_this_process() {
-        let s = super::read();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        let started = s.start_time_seconds.expect("start time");
-        assert!(started <= now + 1.0 && started > now - 24.0 * 3600.0, "started {started}, now {now}");
+        let s = read_started_today();
         assert!(s.open_fds.expect("open fds") >= 3, "stdin, stdout, stderr at least");
         assert!(s.max_fds.expect("max fds") >= s.open_fds.unwrap_or(0));
         assert!(s.resident_memory_bytes.expect("rss") > 0);
