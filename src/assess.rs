@@ -12,7 +12,9 @@
 //!   persistently excluded".
 
 use crate::config::{Config, Expect, Watch, Watches};
-use crate::model::{CollectorStatus, Family, Pid, PortRange, Process, Protocol, Ranges, Snapshot, SockState, Socket, Store};
+use crate::model::{
+    collector_ok, CollectorName, CollectorStatus, Family, Pid, PortRange, Process, Protocol, Ranges, Snapshot, SockState, Socket, Store,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -296,18 +298,13 @@ fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
     }
 }
 
-/// Whether the named collector ran and succeeded.
-fn collector_ok(snap: &Snapshot, name: &str) -> Option<bool> {
-    snap.collectors.iter().find(|c| c.name == name).map(|c| c.success)
-}
-
 /// The verdicts a port's report cannot give, from what failed in the snapshot.
 fn unknowns(p: &PortReport, snap: &Snapshot) -> Vec<Unknown> {
     let mut out = Vec::new();
     let mut add = |verdict, reason: &str| out.push(Unknown { verdict, reason: reason.to_string() });
-    if collector_ok(snap, "sockets") != Some(true) {
+    if collector_ok(&snap.collectors, CollectorName::Sockets) != Some(true) {
         add(Verdict::Holders, "the sockets collector failed");
-    } else if p.bound() && collector_ok(snap, "owners") == Some(false) {
+    } else if p.bound() && collector_ok(&snap.collectors, CollectorName::Owners) == Some(false) {
         add(Verdict::Owners, "the owners collector failed");
     } else if !snap.owners_resolvable && p.holders.iter().any(|h| h.pid.is_none() && h.state != "time_wait") {
         add(Verdict::Owners, "owners are hidden from the exporter");

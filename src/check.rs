@@ -2,7 +2,7 @@
 //! with the remedy for every port at risk. Replaces the netstat runbook.
 
 use crate::assess::{Holder, PortReport, Report, Verdict};
-use crate::model::Store;
+use crate::model::{collector_ok, CollectorName, Os, Store};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -100,7 +100,7 @@ fn pad(out: &mut String, cell: &str, width: usize) {
 }
 
 /// The report as text, and the exit code it calls for.
-pub fn render(report: &Report, os: &str) -> (String, i32) {
+pub fn render(report: &Report, os: Os) -> (String, i32) {
     let mut out = String::new();
     let header = ["NAME", "PORT", "PROTO", "STATE", "IN RANGE", "EXCLUDED NOW", "EXCLUDED AFTER REBOOT", "HOLDERS"];
     let mut rows: Vec<[String; 8]> = vec![header.map(String::from)];
@@ -135,19 +135,14 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
-    let failed: Vec<&str> = report.collectors.iter().filter(|c| !c.success).map(|c| c.name).collect();
+    let failed: Vec<&str> = report.collectors.iter().filter(|c| !c.success).map(|c| c.name.as_str()).collect();
     if !failed.is_empty() {
         let _ = writeln!(out, "\nwarning: collectors failed: {} (run with --log.level=debug for details)", failed.join(", "));
     }
     // A failed owners collector is its own warning above, not a rights problem.
-    let owners_ran = !report.collectors.iter().any(|c| c.name == "owners" && !c.success);
+    let owners_ran = collector_ok(&report.collectors, CollectorName::Owners) != Some(false);
     if !report.owners_resolvable && owners_ran {
-        let how = match os {
-            "linux" => "run as root, or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE",
-            "windows" => "run as an administrator, or as a service under LocalSystem",
-            _ => "run as root",
-        };
-        let _ = writeln!(out, "\nwarning: owners are not resolvable: {how}");
+        let _ = writeln!(out, "\nwarning: owners are not resolvable: {}", crate::remedy::rights_hint(os));
     }
     let others: Vec<&PortReport> = report.ports.iter().filter(|p| p.held_by_other()).collect();
     let at_risk: Vec<&PortReport> = report.ports.iter().filter(|p| p.reboot_risk() == Some(true)).collect();
@@ -184,7 +179,7 @@ pub fn render(report: &Report, os: &str) -> (String, i32) {
     }
     next_boot_findings(&mut out, report);
     let unknown = cannot_tell(&mut out, report);
-    let sockets_ok = report.collectors.iter().any(|c| c.name == "sockets" && c.success);
+    let sockets_ok = collector_ok(&report.collectors, CollectorName::Sockets) == Some(true);
     let code = if !sockets_ok {
         CANNOT_RUN
     } else if !others.is_empty() || !at_risk.is_empty() || !reserved.is_empty() {
@@ -250,13 +245,13 @@ mod tests {
     }
 
     fn report(ports: Vec<PortReport>) -> Report {
-        let sockets = CollectorStatus { name: "sockets", success: true, duration: Duration::ZERO };
+        let sockets = CollectorStatus { name: CollectorName::Sockets, success: true, duration: Duration::ZERO };
         Report { ports, owners_resolvable: true, collectors: vec![sockets], socket_info_limit: 10, ..Report::default() }
     }
 
     #[test]
     fn a_port_windows_reserved_is_a_problem_with_the_winnat_remedy() {
-        let (text, code) = render(&report(vec![port("mssql", 1433, Some(true)), port("web", 8080, Some(false))]), "windows");
+        let (text, code) = render(&report(vec![port("mssql", 1433, Some(true)), port("web", 8080, Some(false))]), Os::Windows);
         assert_eq!(code, PROBLEM, "{text}");
         assert!(text.lines().any(|l| l.starts_with("mssql") && l.contains("RESERVED BY SYSTEM")), "{text}");
         assert!(text.lines().any(|l| l.starts_with("web") && l.contains("free")), "{text}");
@@ -272,7 +267,7 @@ mod tests {
 
     #[test]
     fn without_system_reservations_all_is_well() {
-        let (text, code) = render(&report(vec![port("web", 8080, Some(false)), port("db", 5432, None)]), "linux");
+        let (text, code) = render(&report(vec![port("web", 8080, Some(false)), port("db", 5432, None)]), Os::Linux);
         assert_eq!(code, OK, "{text}");
         assert!(text.contains("All watched ports are fine.") && !text.contains("Reserved by Windows"), "{text}");
     }
@@ -297,7 +292,7 @@ mod tests {
                 (0..n as u32).map(|i| holder(100 + i % 7, "nginx", if i % 2 == 0 { "established" } else { "time_wait" }, 1)).collect();
             p.sockets = n;
             p.bound_by_expected = true;
-            let (text, _) = render(&report(vec![p]), "linux");
+            let (text, _) = render(&report(vec![p]), Os::Linux);
             let row = text.lines().find(|l| l.starts_with("web")).unwrap_or_else(|| panic!("{text}"));
             assert!(row.chars().count() < 1_000, "{n} holders: a row of {} characters", row.chars().count());
             assert!(row.contains("100/nginx (root) established"), "{row}");
@@ -311,11 +306,11 @@ mod tests {
     fn control_characters_in_names_are_escaped() {
         let mut p = port("we\nb\u{1b}[31m", 80, None);
         p.holders = vec![holder(5, "evil\r\nname\u{7}", "listen", 2)];
-        let (text, _) = render(&report(vec![p]), "linux");
+        let (text, _) = render(&report(vec![p]), Os::Linux);
         assert!(!text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{7}'), "{text:?}");
         assert!(text.contains("we\\nb\\u{1b}[31m") && text.contains("5/evil\\r\\nname\\u{7} (root) listen 127.0.0.1 x2"), "{text}");
         let long = "x".repeat(100_000);
-        let (text, _) = render(&report(vec![port(&long, 81, None)]), "linux");
+        let (text, _) = render(&report(vec![port(&long, 81, None)]), Os::Linux);
         assert!(text.lines().all(|l| l.chars().count() < 1_000), "a long name is cut");
     }
 }

@@ -85,7 +85,7 @@ pub struct Cli {
 
     /// Where socket tables come from: `netlink` (NETLINK_SOCK_DIAG, kernel-side filtering) or
     /// `procfs` (the text tables under --path.procfs; reads every socket, for hosts without sock_diag).
-    #[arg(long = "collector.sockets.source", value_enum, default_value_t = SocketTable::Netlink, global = true)]
+    #[arg(long = "collector.sockets.source", value_parser = socket_table_parser(), default_value = "netlink", global = true)]
     pub socket_table: SocketTable,
 
     /// Only log messages with the given severity or above.
@@ -174,6 +174,13 @@ pub enum LogFormat {
 pub const MAX_COUNT: usize = 1_000_000;
 
 /// A count flag: a decimal integer from 1 to [`MAX_COUNT`].
+/// `netlink` or `procfs`, listed in --help; the names live with `SocketTable` in the OS layer.
+fn socket_table_parser() -> impl clap::builder::TypedValueParser<Value = SocketTable> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(SocketTable::ALL.map(SocketTable::as_str))
+        .try_map(|s| SocketTable::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown socket table {s}")))
+}
+
 fn count(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),

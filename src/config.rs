@@ -3,7 +3,7 @@
 
 use crate::model::Protocol;
 use crate::parse::yaml::{nesting_error, MAX_DEPTH};
-use crate::source::files;
+use crate::platform::files;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashSet;

@@ -3,7 +3,7 @@
 //! eventlog`, as windows_exporter has it) to the Windows event log.
 
 use crate::cli::{LogFormat, LogLevel};
-use crate::source::eventlog::EventLog;
+use crate::platform::eventlog::EventLog;
 use std::io::Write;
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use portwatch_exporter::cli::{bind_address, CheckArgs, CheckOutput, Cli, Command};
-use portwatch_exporter::scrape::Scraper;
+use portwatch_exporter::scrape::{Collect, Scraper};
 use portwatch_exporter::source::Paths;
 use portwatch_exporter::web::{serve, App, Options};
 use portwatch_exporter::{check, logging, metrics, output};
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         return ExitCode::from(check::CANNOT_RUN as u8);
     }
     let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: cli.boot_applier.applier() };
-    let scraper = match Scraper::new(paths, cli.config_file.clone(), !cli.no_ephemeral, cli.socket_table) {
+    let scraper = match Scraper::new(paths, cli.config_file.clone(), Collect { ephemeral: !cli.no_ephemeral, table: cli.socket_table }) {
         Ok(s) => s,
         Err(e) => {
             log::error!("{e}");
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Check(args)) => run_check(scraper, &args),
-        Some(Command::Service) => match portwatch_exporter::source::signals::run_service(move || run_server(&cli, scraper)) {
+        Some(Command::Service) => match portwatch_exporter::platform::service::run_service(move || run_server(&cli, scraper)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 log::error!("{e}");
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
 
 fn run_check(mut scraper: Scraper, args: &CheckArgs) -> ExitCode {
     let report = scraper.report(std::time::Instant::now() + std::time::Duration::from_secs(60));
-    let (text, code) = check::render(&report, std::env::consts::OS);
+    let (text, code) = check::render(&report, portwatch_exporter::source::OS);
     match args.output {
         CheckOutput::Table => print!("{text}"),
         CheckOutput::Json => print!("{}", output::json(&report, code)),

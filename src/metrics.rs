@@ -409,13 +409,13 @@ impl Collector for Exposition {
             &mut e,
             COLLECTOR_SUCCESS,
             "1 if the collector succeeded during this scrape.",
-            r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], i64::from(c.success))),
+            r.collectors.iter().map(|c| (vec![("collector", c.name.as_str().to_string())], i64::from(c.success))),
         )?;
         gauge(
             &mut e,
             COLLECTOR_DURATION,
             "How long the collector took during this scrape.",
-            r.collectors.iter().map(|c| (vec![("collector", c.name.to_string())], c.duration.as_secs_f64())),
+            r.collectors.iter().map(|c| (vec![("collector", c.name.as_str().to_string())], c.duration.as_secs_f64())),
         )?;
         let m = &self.meta;
         let build = vec![

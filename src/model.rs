@@ -238,10 +238,108 @@ impl Store {
 /// four (protocol, family) pairs; Windows has one each.
 pub type Ranges = BTreeMap<(Protocol, Family, Store), RangeView>;
 
+/// The operating systems the exporter knows how to read and fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Os {
+    Linux,
+    Windows,
+    Macos,
+    Freebsd,
+    /// A system with no source yet.
+    Other,
+}
+
+impl Os {
+    pub const KNOWN: [Os; 4] = [Os::Linux, Os::Windows, Os::Macos, Os::Freebsd];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::Windows => "windows",
+            Os::Macos => "macos",
+            Os::Freebsd => "freebsd",
+            Os::Other => "other",
+        }
+    }
+}
+
+/// Every collector of every OS, by the name its `collector` label carries;
+/// [`CollectorName::for_os`] says which of them each OS runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CollectorName {
+    /// The active dynamic range and reserved ports (Linux /proc/sys; macOS/FreeBSD sysctlbyname).
+    Sysctl,
+    /// Linux: the next boot, from the sysctl.d files as the boot tool applies them.
+    Sysctld,
+    /// macOS/FreeBSD: the next boot, from /etc/sysctl.conf.
+    SysctlConf,
+    /// Windows: dynamic ranges and exclusions, active and persistent, from netsh.
+    Netsh,
+    /// Sockets on the watched ports (or the listeners, with no config).
+    Sockets,
+    /// Sockets whose local port lies in the active dynamic range.
+    Ephemeral,
+    /// The processes that hold each socket, with name, exe, user and unit.
+    Owners,
+    /// Whether a reboot is pending.
+    Reboot,
+    /// A system with no source: always fails, so nothing is reported as fine.
+    Platform,
+}
+
+impl CollectorName {
+    /// The collectors each OS runs, in the order their statuses appear.
+    pub fn for_os(os: Os) -> &'static [CollectorName] {
+        use CollectorName::*;
+        match os {
+            Os::Linux => &[Sysctl, Sockets, Ephemeral, Owners, Sysctld, Reboot],
+            Os::Windows => &[Sockets, Netsh, Ephemeral, Owners, Reboot],
+            Os::Macos | Os::Freebsd => &[Sysctl, SysctlConf, Sockets, Ephemeral, Owners],
+            Os::Other => &[Platform],
+        }
+    }
+
+    pub const ALL: [CollectorName; 9] = [
+        CollectorName::Sysctl,
+        CollectorName::Sysctld,
+        CollectorName::SysctlConf,
+        CollectorName::Netsh,
+        CollectorName::Sockets,
+        CollectorName::Ephemeral,
+        CollectorName::Owners,
+        CollectorName::Reboot,
+        CollectorName::Platform,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectorName::Sysctl => "sysctl",
+            CollectorName::Sysctld => "sysctld",
+            CollectorName::SysctlConf => "sysctl_conf",
+            CollectorName::Netsh => "netsh",
+            CollectorName::Sockets => "sockets",
+            CollectorName::Ephemeral => "ephemeral",
+            CollectorName::Owners => "owners",
+            CollectorName::Reboot => "reboot",
+            CollectorName::Platform => "platform",
+        }
+    }
+}
+
+impl fmt::Display for CollectorName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the named collector ran and succeeded (None: it did not run).
+pub fn collector_ok(statuses: &[CollectorStatus], name: CollectorName) -> Option<bool> {
+    statuses.iter().find(|c| c.name == name).map(|c| c.success)
+}
+
 /// How one collector fared during a snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectorStatus {
-    pub name: &'static str,
+    pub name: CollectorName,
     pub success: bool,
     pub duration: Duration,
 }
@@ -325,6 +423,18 @@ pub struct Snapshot {
     /// persistent range views are absent.
     pub next_boot: Option<(crate::boot::NextBoot, &'static str)>,
     pub collectors: Vec<CollectorStatus>,
+}
+
+impl Snapshot {
+    /// One view for every (protocol, family): Linux, macOS and FreeBSD have
+    /// one range and one reserved list for TCP and UDP, IPv4 and IPv6.
+    pub fn set_range_everywhere(&mut self, store: Store, view: RangeView) {
+        for p in Protocol::ALL {
+            for f in Family::ALL {
+                self.ranges.insert((p, f, store), view.clone());
+            }
+        }
+    }
 }
 
 /// The exporter's own process, as client_golang's process collector reports

@@ -64,7 +64,7 @@ pub fn json(report: &Report, code: i32) -> String {
             .collect();
         json!({ "applier": b.applier.as_str(), "detected_by": why, "rejected": rejected, "cannot_tell": b.unknown })
     });
-    let collectors: Vec<Value> = report.collectors.iter().map(|c| json!({ "name": c.name, "success": c.success })).collect();
+    let collectors: Vec<Value> = report.collectors.iter().map(|c| json!({ "name": c.name.as_str(), "success": c.success })).collect();
     let doc = json!({
         "exit_code": code,
         "ports": report.ports.iter().map(port).collect::<Vec<_>>(),

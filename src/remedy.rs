@@ -1,11 +1,38 @@
-//! The exact commands that take a port out of the dynamic range for good.
-//! Pure: the same text feeds `check` and the alert descriptions.
+//! The exact commands that take a port out of the dynamic range for good,
+//! per OS, and every other piece of OS-specific advice. Pure. The one source
+//! of the fixes: `check` prints them filled in, [`alert_fixes`] gives the
+//! alert descriptions theirs (rendered into `grafana/mixin/remedies.json`),
+//! and [`runbook_commands`] lists what the runbook must show; both are
+//! checked against the committed files by `tests/remedy_sources.rs`.
 
 use crate::assess::{PortReport, Report};
-use crate::model::{Family, PortRange, PortSet, Protocol, Store};
+use crate::model::{Family, Os, PortRange, PortSet, Protocol, Store};
 
 /// Drop-in name that sorts after 99-sysctl.conf, so its value wins.
 pub const DROP_IN: &str = "/etc/sysctl.d/99-zz-portwatch-reserved-ports.conf";
+/// Linux: the one list of ports kept out of the dynamic range.
+const RESERVED_KEY: &str = "net.ipv4.ip_local_reserved_ports";
+/// Linux: applies every sysctl.d file now, as the boot will.
+const SYSCTL_APPLY: &str = "sysctl --system";
+/// Windows: a persistent, administered exclusion.
+const NETSH_EXCLUDE: &str =
+    "netsh int {family} add excludedportrange protocol={protocol} startport={port} numberofports={count} store=persistent";
+/// macOS, FreeBSD: move a bound of the range now, and at boot.
+const BSD_SET_NOW: &str = "sysctl net.inet.ip.portrange.{key}={value}";
+const BSD_SET_AT_BOOT: &str = "echo 'net.inet.ip.portrange.{key}={value}' >> /etc/sysctl.conf";
+
+/// A template with each `{name}` replaced by its value.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(template.to_string(), |t, (k, v)| t.replace(&format!("{{{k}}}"), v))
+}
+
+fn netsh_exclude(family: Family, protocol: &str, port: &str) -> String {
+    fill(NETSH_EXCLUDE, &[("family", family.as_str()), ("protocol", protocol), ("port", port), ("count", "1")])
+}
+
+fn bsd_set(key: &str, value: &str) -> [String; 2] {
+    [BSD_SET_NOW, BSD_SET_AT_BOOT].map(|t| fill(t, &[("key", key), ("value", value)]))
+}
 
 fn format_set(set: &PortSet) -> String {
     set.ranges()
@@ -38,10 +65,10 @@ pub fn linux(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
     match last.filter(|o| applied_after_drop_in(&o.file)) {
         Some(o) => vec![
             format!("# {} line {} is read after any drop-in and would override it: replace that line by", o.file, o.line),
-            format!("net.ipv4.ip_local_reserved_ports = {value}"),
-            "sysctl --system".to_string(),
+            format!("{RESERVED_KEY} = {value}"),
+            SYSCTL_APPLY.to_string(),
         ],
-        None => vec![format!("echo 'net.ipv4.ip_local_reserved_ports = {value}' > {DROP_IN}"), "sysctl --system".to_string()],
+        None => vec![format!("echo '{RESERVED_KEY} = {value}' > {DROP_IN}"), SYSCTL_APPLY.to_string()],
     }
 }
 
@@ -54,17 +81,7 @@ fn applied_after_drop_in(file: &str) -> bool {
 
 /// One netsh line per port and family; the exclusion is per protocol.
 pub fn windows(at_risk: &[&PortReport]) -> Vec<String> {
-    at_risk
-        .iter()
-        .flat_map(|p| {
-            ["ipv4", "ipv6"].map(|fam| {
-                format!(
-                    "netsh int {fam} add excludedportrange protocol={} startport={} numberofports=1 store=persistent",
-                    p.protocol, p.port
-                )
-            })
-        })
-        .collect()
+    at_risk.iter().flat_map(|p| Family::ALL.map(|f| netsh_exclude(f, p.protocol.as_str(), &p.port.to_string()))).collect()
 }
 
 /// A port inside a block Windows reserved for WinNAT/Hyper-V cannot be
@@ -108,8 +125,7 @@ pub fn bsd(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
             ));
             continue;
         };
-        lines.push(format!("sysctl net.inet.ip.portrange.{key}={value}"));
-        lines.push(format!("echo 'net.inet.ip.portrange.{key}={value}' >> /etc/sysctl.conf"));
+        lines.extend(bsd_set(key, &value.to_string()));
         if left < 1024 {
             lines.push(format!("# this leaves only {left} ports in {low_key}-{high_key}: consider moving the service instead"));
         }
@@ -135,18 +151,65 @@ pub fn range_warning(report: &Report, at_risk: &[&PortReport]) -> Option<String>
     })
 }
 
-/// The remedy for this OS (by name, as `std::env::consts::OS` spells it),
-/// led by [`range_warning`] when it would reserve most of the range.
-pub fn for_os(os: &str, report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
-    let lines = match os {
-        "windows" => windows(at_risk),
-        "linux" => linux(report, at_risk),
-        "macos" | "freebsd" => bsd(report, at_risk),
-        _ => Vec::new(),
+/// The remedy for this OS, led by [`range_warning`] when it would reserve
+/// most of the range (macOS and FreeBSD move a bound instead: `bsd` warns).
+pub fn for_os(os: Os, report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
+    let (lines, reserves) = match os {
+        Os::Windows => (windows(at_risk), true),
+        Os::Linux => (linux(report, at_risk), true),
+        Os::Macos | Os::Freebsd => (bsd(report, at_risk), false),
+        Os::Other => (Vec::new(), false),
     };
     match range_warning(report, at_risk) {
-        Some(w) if !lines.is_empty() && os != "macos" && os != "freebsd" => std::iter::once(w).chain(lines).collect(),
+        Some(w) if !lines.is_empty() && reserves => std::iter::once(w).chain(lines).collect(),
         _ => lines,
+    }
+}
+
+/// How to give the exporter the rights to see every socket's owner.
+pub fn rights_hint(os: Os) -> &'static str {
+    match os {
+        Os::Linux => "run as root, or with CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE",
+        Os::Windows => "run as an administrator, or as a service under LocalSystem",
+        Os::Macos | Os::Freebsd | Os::Other => "run as root",
+    }
+}
+
+/// Prometheus label templates, for the alert descriptions.
+const PORT_LABEL: &str = "{{ $labels.port }}";
+const PROTOCOL_LABEL: &str = "{{ $labels.protocol }}";
+
+/// The fix for one port at risk, as alert descriptions write it (with
+/// Prometheus label templates), per OS, and the WinNAT variant: the content
+/// of `grafana/mixin/remedies.json`.
+pub fn alert_fixes() -> Vec<(&'static str, String)> {
+    let netsh = netsh_exclude(Family::Ipv4, PROTOCOL_LABEL, PORT_LABEL);
+    let [now, at_boot] = bsd_set("first", "N");
+    let bsd = format!(
+        "`{now}` and `{at_boot}` with N one above {PORT_LABEL} (or move `last` below it, whichever leaves the larger range: there is no exclusion list)"
+    );
+    let mut out = vec![
+        (
+            Os::Linux.as_str(),
+            format!("add {PORT_LABEL} to {RESERVED_KEY} in {DROP_IN} (keep the ports already listed there) and run `{SYSCTL_APPLY}`"),
+        ),
+        (Os::Windows.as_str(), format!("`{netsh}` (and the same for ipv6)")),
+        (Os::Macos.as_str(), bsd.clone()),
+        (Os::Freebsd.as_str(), bsd),
+        ("winnat", format!("Run `net stop winnat`, then `{netsh}` so the next block avoids it, then `net start winnat`.")),
+        ("sysctlSyntax", SYSCTL_SYNTAX.to_string()),
+    ];
+    out.sort();
+    out
+}
+
+/// The commands the runbook must show for one port, with PORT where the port goes.
+pub fn runbook_commands(os: Os) -> Vec<String> {
+    match os {
+        Os::Linux => vec![RESERVED_KEY.to_string(), DROP_IN.to_string(), SYSCTL_APPLY.to_string()],
+        Os::Windows => vec![netsh_exclude(Family::Ipv4, "tcp", "PORT"), "net stop winnat".into(), "net start winnat".into()],
+        Os::Macos | Os::Freebsd => vec![bsd_set("first", "PORT+1")[0].clone(), "/etc/sysctl.conf".to_string()],
+        Os::Other => Vec::new(),
     }
 }
 
@@ -214,7 +277,7 @@ mod tests {
         assert!(bsd(&small, &[&e, &f])[0].starts_with("# no bound"), "ports at both ends");
         assert!(bsd(&Report::default(), &[&d])[0].starts_with("# the dynamic range is unknown"));
         assert!(bsd(&report, &[]).is_empty());
-        assert_eq!(for_os("freebsd", &report, &[&a]), for_os("macos", &report, &[&a]));
+        assert_eq!(for_os(Os::Freebsd, &report, &[&a]), for_os(Os::Macos, &report, &[&a]));
     }
 
     #[test]
@@ -241,10 +304,10 @@ mod tests {
         for n in [1u16, 10, 499, 500, 1000] {
             let ports: Vec<PortReport> = (0..n).map(|i| port(60000 + i)).collect();
             let refs: Vec<&PortReport> = ports.iter().collect();
-            let lines = for_os("linux", &report, &refs);
+            let lines = for_os(Os::Linux, &report, &refs);
             let warned = lines[0].starts_with("# WARNING") && lines[0].contains(&format!("reserves {n} of the 1000 ports"));
             assert_eq!(warned, n >= 500, "{n} ports: {:?}", &lines[0]);
-            assert_eq!(for_os("windows", &report, &refs)[0].starts_with("# WARNING"), n >= 500);
+            assert_eq!(for_os(Os::Windows, &report, &refs)[0].starts_with("# WARNING"), n >= 500);
             assert!(lines.iter().any(|l| l.contains("ip_local_reserved_ports")), "the remedy itself still follows");
         }
         // Ports outside the range do not count; an unknown range gives no warning.

@@ -10,12 +10,20 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// What each scrape collects and how, from the flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Collect {
+    /// Count the sockets in the dynamic range (`--no-collector.ephemeral` turns it off).
+    pub ephemeral: bool,
+    /// Where socket tables come from (`--collector.sockets.source`).
+    pub table: SocketTable,
+}
+
 pub struct Scraper {
     source: Source,
     config: Config,
     config_path: Option<PathBuf>,
-    ephemeral: bool,
-    table: SocketTable,
+    collect: Collect,
     meta: Meta,
     /// Read the exporter's own process stats at each collection (the server does; `check` does not).
     self_metrics: bool,
@@ -54,7 +62,7 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
 }
 
 impl Scraper {
-    pub fn new(paths: Paths, config_path: Option<PathBuf>, ephemeral: bool, table: SocketTable) -> Result<Scraper, ConfigError> {
+    pub fn new(paths: Paths, config_path: Option<PathBuf>, collect: Collect) -> Result<Scraper, ConfigError> {
         let config = load_config(config_path.as_ref())?;
         let meta = Meta {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -66,7 +74,7 @@ impl Scraper {
             collections: 0,
             process: None,
         };
-        Ok(Scraper { source: Source::new(paths), config, config_path, ephemeral, table, meta, self_metrics: false })
+        Ok(Scraper { source: Source::new(paths), config, config_path, collect, meta, self_metrics: false })
     }
 
     /// Adds the exporter's own `process_*` metrics to each collection, as a
@@ -81,7 +89,7 @@ impl Scraper {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, ephemeral: self.ephemeral, table: self.table, deadline }
+        Request { ports, ephemeral: self.collect.ephemeral, table: self.collect.table, deadline }
     }
 
     /// One scrape; collectors not done by `deadline` report failure.

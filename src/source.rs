@@ -1,9 +1,11 @@
 //! The OS seam: the only module that picks an OS with `cfg`. Everything
 //! outside `source/` is OS-free.
 
-use crate::model::{CollectorStatus, Protocol, Snapshot};
+mod collector;
+
+use crate::model::{CollectorName, Os, Protocol, Snapshot};
+pub(crate) use collector::{Collector, Run};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Instant;
 
 #[cfg(target_os = "linux")]
@@ -26,29 +28,9 @@ mod unsupported;
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos", target_os = "freebsd")))]
 use unsupported::Unsupported as Inner;
 
-/// Bounded, non-blocking reads of regular files (config, certificates, sysctl, /proc).
-pub mod files;
-
 /// Sockets from full (socket, pid) tables: every OS but Linux lists them so.
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 mod table;
-
-/// Stop and reload requests from the OS: SIGTERM/SIGHUP on Unix, Ctrl-C
-/// (and no reload signal) on Windows.
-#[cfg(unix)]
-#[path = "source/signals_unix.rs"]
-pub mod signals;
-#[cfg(windows)]
-#[path = "source/signals_windows.rs"]
-pub mod signals;
-
-/// The Windows event log as a log sink (`--log.file eventlog`); elsewhere
-/// opening it is a clear error.
-#[cfg(windows)]
-pub use windows::eventlog;
-#[cfg(not(windows))]
-#[path = "source/eventlog_none.rs"]
-pub mod eventlog;
 
 /// Where the source reads from; tests and containers point these elsewhere.
 #[derive(Debug, Clone)]
@@ -73,13 +55,55 @@ pub struct Request {
 }
 
 /// How sockets are listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketTable {
     /// NETLINK_SOCK_DIAG with kernel-side filters (Linux): the fast path.
     Netlink,
     /// Text tables under --path.procfs (`net/tcp`, ...): reads every socket
     /// on each scrape; for hosts without sock_diag, and for fixture trees.
     Procfs,
+}
+
+impl SocketTable {
+    pub const ALL: [SocketTable; 2] = [SocketTable::Netlink, SocketTable::Procfs];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketTable::Netlink => "netlink",
+            SocketTable::Procfs => "procfs",
+        }
+    }
+}
+
+impl Request {
+    /// Whether this scrape runs the named collector.
+    pub fn wants(&self, name: CollectorName) -> bool {
+        name != CollectorName::Ephemeral || self.ephemeral
+    }
+}
+
+/// The contract every OS source fulfils. Its collectors run through
+/// [`Run`], which gives each its own thread, lock and the scrape's deadline,
+/// and records how each fared; what a collector could not read stays out of
+/// the snapshot.
+pub trait OsSource: Send + Sized {
+    /// The OS: it names the collectors the source runs
+    /// ([`CollectorName::for_os`], each reported once per scrape but those
+    /// the request does not want, see [`Request::wants`]), and the remedies
+    /// and hints that `check` prints.
+    const OS: Os;
+    fn new(paths: Paths) -> Self;
+    /// Fills `run`'s snapshot for one scrape.
+    fn collect(&mut self, run: &mut Run, req: &Request);
+    /// Forgets cached state (after a config reload).
+    fn reset(&mut self) {}
+}
+
+/// The OS this build reads.
+pub const OS: Os = <Inner as OsSource>::OS;
+
+/// The collectors this build runs.
+pub fn collectors() -> &'static [CollectorName] {
+    CollectorName::for_os(OS)
 }
 
 /// The host's source of sockets, owners and ranges.
@@ -91,102 +115,14 @@ impl Source {
     pub fn new(paths: Paths) -> Source {
         Source { inner: Inner::new(paths) }
     }
+
     pub fn snapshot(&mut self, req: &Request) -> Snapshot {
-        self.inner.snapshot(req)
+        let mut run = Run::new(req.deadline);
+        self.inner.collect(&mut run, req);
+        run.finish(collectors().iter().copied().filter(|c| req.wants(*c)))
     }
+
     pub fn reset(&mut self) {
         self.inner.reset();
-    }
-}
-
-/// One collector: a name and its state behind a lock of its own. Each run
-/// happens on a helper thread, waited for until the scrape's deadline; a run
-/// that overstays is reported as failed and keeps its lock until it returns,
-/// so the next scrape finds the collector busy instead of piling up threads.
-pub(crate) struct Collector<S> {
-    name: &'static str,
-    state: Arc<Mutex<S>>,
-}
-
-/// What a collector produced, and whether it fully succeeded.
-type Partial<T> = (Option<T>, Result<(), String>);
-
-impl<S: Send + 'static> Collector<S> {
-    pub(crate) fn new(name: &'static str, state: S) -> Collector<S> {
-        Collector { name, state: Arc::new(Mutex::new(state)) }
-    }
-
-    /// Changes the state unless a run holds it.
-    #[allow(dead_code)]
-    pub(crate) fn with_state(&self, f: impl FnOnce(&mut S)) {
-        match self.state.try_lock() {
-            Ok(mut s) => f(&mut s),
-            Err(TryLockError::Poisoned(p)) => f(&mut p.into_inner()),
-            Err(TryLockError::WouldBlock) => log::warn!("collector {} is busy; its state was not reset", self.name),
-        }
-    }
-
-    pub(crate) fn record(status: &mut Vec<CollectorStatus>, name: &'static str, success: bool, why: &str) {
-        if !success {
-            log::warn!("collector {name} failed: {why}");
-        }
-        status.push(CollectorStatus { name, success, duration: std::time::Duration::ZERO });
-    }
-
-    /// Starts a collector that may produce data and still report failure.
-    pub(crate) fn spawn_partial<T: Send + 'static>(&self, f: impl FnOnce(&mut S) -> Partial<T> + Send + 'static) -> Pending<T> {
-        let state = self.state.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let spawned = std::thread::Builder::new().name(format!("collector-{}", self.name)).spawn(move || {
-            let out = match state.try_lock() {
-                Ok(mut s) => f(&mut s),
-                Err(TryLockError::Poisoned(p)) => f(&mut p.into_inner()),
-                Err(TryLockError::WouldBlock) => (None, Err("still busy with an earlier scrape (a read stuck in the kernel?)".to_string())),
-            };
-            let _ = tx.send(out);
-        });
-        Pending { name: self.name, start: Instant::now(), rx: spawned.map(|_| rx).map_err(|e| format!("starting a thread: {e}")) }
-    }
-
-    /// Starts a collector that either produces its data or fails.
-    pub(crate) fn spawn<T: Send + 'static>(&self, f: impl FnOnce(&mut S) -> Result<T, String> + Send + 'static) -> Pending<T> {
-        self.spawn_partial(move |s| match f(s) {
-            Ok(v) => (Some(v), Ok(())),
-            Err(e) => (None, Err(e)),
-        })
-    }
-
-    /// Runs a collector that either produces its data or fails.
-    pub(crate) fn run<T: Send + 'static>(
-        &self,
-        status: &mut Vec<CollectorStatus>,
-        deadline: Instant,
-        f: impl FnOnce(&mut S) -> Result<T, String> + Send + 'static,
-    ) -> Option<T> {
-        self.spawn(f).wait(status, deadline)
-    }
-}
-
-/// A collector run in progress.
-pub(crate) struct Pending<T> {
-    name: &'static str,
-    start: Instant,
-    rx: Result<std::sync::mpsc::Receiver<Partial<T>>, String>,
-}
-
-impl<T> Pending<T> {
-    /// Waits until `until` at the latest and records how the collector fared.
-    pub(crate) fn wait(self, status: &mut Vec<CollectorStatus>, until: Instant) -> Option<T> {
-        let (value, result) = match self.rx {
-            Err(e) => (None, Err(e)),
-            Ok(rx) => {
-                rx.recv_timeout(until.saturating_duration_since(Instant::now())).unwrap_or_else(|_| (None, Err("timed out".to_string())))
-            }
-        };
-        if let Err(e) = &result {
-            log::warn!("collector {} failed: {e}", self.name);
-        }
-        status.push(CollectorStatus { name: self.name, success: result.is_ok(), duration: self.start.elapsed() });
-        value
     }
 }

@@ -2,9 +2,7 @@
 
 mod common;
 
-use common::{fixtures, soon, value};
-use portwatch_exporter::scrape::Scraper;
-use portwatch_exporter::source::{Paths, SocketTable};
+use common::{fixture_scraper, fixtures, soon, value};
 use std::process::Command;
 
 fn exporter() -> Command {
@@ -60,9 +58,7 @@ fn broken_config_exits_2_naming_file_line_and_field() {
 /// scrape still renders everything else.
 #[test]
 fn garbage_procfs_and_sysctl_d_give_collector_success_0_not_a_panic() {
-    let host = fixtures().join("broken");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
-    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("config ok");
+    let mut s = fixture_scraper("broken");
     let m = s.render(soon());
     let ok = |c: &str| value(&m, &format!("portwatch_scrape_collector_success{{collector=\"{c}\"}}"));
     assert_eq!(ok("sysctl"), Some(0.0), "{m}");

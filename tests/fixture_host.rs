@@ -7,16 +7,11 @@
 
 mod common;
 
-use common::{assert_golden, fixtures, has_series, normalize, soon, value};
+use common::{assert_golden, fixture_scraper, has_series, normalize, soon, value};
 use portwatch_exporter::metrics::Format;
-use portwatch_exporter::scrape::Scraper;
-use portwatch_exporter::source::{Paths, SocketTable};
 
 fn scrape_host1() -> String {
-    let host = fixtures().join("host1");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
-    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("fixture config loads");
-    s.render(soon())
+    fixture_scraper("host1").render(soon())
 }
 
 #[test]
@@ -28,10 +23,7 @@ fn fixture_host_exposition_matches_golden() {
 /// `_total` on HELP and TYPE too, and there is no `# EOF`.
 #[test]
 fn fixture_host_text_format_matches_golden() {
-    let host = fixtures().join("host1");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
-    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("fixture config loads");
-    let text = s.collect(soon()).body(Format::Text);
+    let text = fixture_scraper("host1").collect(soon()).body(Format::Text);
     let text = normalize(std::str::from_utf8(&text).expect("UTF-8"));
     assert_golden("host1.text.prom", &text);
     common::promtool_accepts_text(&text);
@@ -90,10 +82,36 @@ fn fixture_host_tells_each_situation_apart() {
 /// A second scrape hits the owner cache and must give the same answer.
 #[test]
 fn fixture_host_second_scrape_is_identical() {
-    let host = fixtures().join("host1");
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
-    let mut s = Scraper::new(paths, Some(host.join("portwatch.yml")), true, SocketTable::Procfs).expect("loads");
+    let mut s = fixture_scraper("host1");
     let first = normalize(&s.render(soon()));
     let second = normalize(&s.render(soon()));
     assert_eq!(first, second);
+}
+
+#[test]
+fn fixture_host_reports_each_linux_collector_in_order_and_the_readme_lists_them() {
+    use portwatch_exporter::model::{CollectorName, Os};
+    let m = scrape_host1();
+    let reported: Vec<String> = m
+        .lines()
+        .filter_map(|l| l.strip_prefix("portwatch_scrape_collector_success{collector=\""))
+        .filter_map(|l| l.split('"').next().map(str::to_string))
+        .collect();
+    let declared: Vec<&str> = CollectorName::for_os(Os::Linux).iter().map(|c| c.as_str()).collect();
+    assert_eq!(reported, declared, "the Linux source reports its collectors itself, in the declared order");
+    // README's collector table: one row per collector, "yes" under each OS that runs it.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let oses = [Os::Linux, Os::Windows, Os::Macos, Os::Freebsd];
+    for name in CollectorName::ALL {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", name.as_str())))
+            .unwrap_or_else(|| panic!("README has no row for collector {}", name.as_str()));
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let marks = &cells[cells.len() - oses.len()..];
+        for (os, mark) in oses.iter().zip(marks) {
+            let runs = CollectorName::for_os(*os).contains(&name);
+            assert_eq!(*mark == "yes", runs, "README row for {} under {}", name.as_str(), os.as_str());
+        }
+    }
 }

@@ -129,8 +129,12 @@ fn junk_row_in_net_tcp_and_escape_in_passwd_keep_the_rest_and_stay_one_line() {
         std::fs::write(&pw, text).expect("write");
     });
     let paths = portwatch_exporter::source::Paths { procfs: procfs.into(), rootfs: rootfs.into(), boot_applier: None };
-    let mut s = portwatch_exporter::scrape::Scraper::new(paths, Some(cfg.into()), true, portwatch_exporter::source::SocketTable::Procfs)
-        .expect("config");
+    let mut s = portwatch_exporter::scrape::Scraper::new(
+        paths,
+        Some(cfg.into()),
+        portwatch_exporter::scrape::Collect { ephemeral: true, table: portwatch_exporter::source::SocketTable::Procfs },
+    )
+    .expect("config");
     let m = s.render(common::soon());
     assert_eq!(value(&m, r#"portwatch_scrape_collector_success{collector="sockets"}"#), Some(1.0), "one junk row does not fail the table");
     assert_eq!(value(&m, r#"portwatch_port_sockets{name="postgres",port="5432",protocol="tcp"}"#), Some(3.0), "every good row is kept");

@@ -7,7 +7,7 @@ mod netns;
 
 use common::{fixtures, has_series, promtool_accepts_text, require_root, soon, value, write_config};
 use netns::Netns;
-use portwatch_exporter::scrape::Scraper;
+use portwatch_exporter::scrape::{Collect, Scraper};
 use portwatch_exporter::source::{Paths, SocketTable};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -83,7 +83,8 @@ fn pid_reuse_between_scrapes_refreshes_the_owner() {
     assert!(ok.success());
     let h = tmp.path().join("h");
     let paths = Paths { procfs: h.join("proc"), rootfs: h.join("root"), boot_applier: None };
-    let mut s = Scraper::new(paths, Some(h.join("portwatch.yml")), false, SocketTable::Procfs).expect("config");
+    let mut s =
+        Scraper::new(paths, Some(h.join("portwatch.yml")), Collect { ephemeral: false, table: SocketTable::Procfs }).expect("config");
     let first = s.render(soon());
     assert!(has_series(&first, "portwatch_port_socket_info", &[("pid", "100"), ("process", "postgres"), ("expected", "true")]));
     let stat = h.join("proc/100/stat");

@@ -4,7 +4,7 @@
 //! number of holders.
 use libfuzzer_sys::fuzz_target;
 use portwatch_exporter::assess::{Holder, PortReport, Report, Unknown, Verdict};
-use portwatch_exporter::model::{CollectorStatus, Family, Process, Protocol, Store};
+use portwatch_exporter::model::{CollectorName, CollectorStatus, Family, Os, Process, Protocol, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -69,9 +69,9 @@ fuzz_target!(|data: &[u8]| {
             },
         });
     }
-    let collectors = vec![CollectorStatus { name: "sockets", success: inp.byte() % 2 == 0, duration: Duration::ZERO }];
+    let collectors = vec![CollectorStatus { name: CollectorName::Sockets, success: inp.byte() % 2 == 0, duration: Duration::ZERO }];
     let report = Report { ports, owners_resolvable: inp.byte() % 2 == 0, collectors, socket_info_limit: 10, ..Report::default() };
-    for os in ["linux", "windows", "macos"] {
+    for os in Os::KNOWN {
         let (text, _) = portwatch_exporter::check::render(&report, os);
         // A name is cut at 64 characters, each at most 10 when escaped; three
         // holders in full and three groups: a row stays within a few KiB.

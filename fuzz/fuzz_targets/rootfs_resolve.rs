@@ -3,7 +3,7 @@
 //! reading stay inside it. Input lines: `l NAME TARGET` (a link), `d NAME`
 //! (a directory), `f NAME` (a file), and a last line: the path to read.
 use libfuzzer_sys::fuzz_target;
-use portwatch_exporter::source::files::{read_in_root, resolve_in_root};
+use portwatch_exporter::platform::files::{read_in_root, resolve_in_root};
 use std::path::Path;
 
 /// Entries are created only directly under the root or under root/sub, never

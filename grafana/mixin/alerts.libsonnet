@@ -1,7 +1,10 @@
 // Prometheus alert rules. Every expression is unit-tested in tests/rules/.
-local linuxFix = 'add {{ $labels.port }} to net.ipv4.ip_local_reserved_ports in /etc/sysctl.d/99-zz-portwatch-reserved-ports.conf (keep the ports already listed there) and run `sysctl --system`';
-local windowsFix = '`netsh int ipv4 add excludedportrange protocol={{ $labels.protocol }} startport={{ $labels.port }} numberofports=1 store=persistent` (and the same for ipv6)';
-local sysctlSyntax = 'Write net.ipv4.ip_local_reserved_ports as ports and ranges separated by commas with no spaces (8080,9000-9010), and net.ipv4.ip_local_port_range as two numbers, low first, not below net.ipv4.ip_unprivileged_port_start.';
+// The fixes come from src/remedy.rs (tests/remedy_sources.rs keeps this file in step).
+local remedies = import 'remedies.json';
+local bsdFix =
+  if remedies.macos == remedies.freebsd then 'on macOS and FreeBSD, %s' % remedies.macos
+  else 'on macOS, %s; on FreeBSD, %s' % [remedies.macos, remedies.freebsd];
+local excludeFix = '%s on Linux; %s on Windows; %s' % [remedies.linux, remedies.windows, bsdFix];
 local checkHint = '`portwatch_exporter check` on the host prints the exact line.';
 
 {
@@ -30,7 +33,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, ownersVisible],
           c.heldByOtherFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is held by another owner',
-          'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s on Linux, or %s on Windows, then restart the client. %s' % [linuxFix, windowsFix, checkHint],
+          'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s. Then restart the client. %s' % [excludeFix, checkHint],
         ),
         alert(
           'PortwatchPortRebootRisk', 'warning',
@@ -40,7 +43,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, sel],
           c.rebootRiskFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} can be taken by a client after the next reboot',
-          'After the next boot the port lies inside the dynamic (ephemeral) range and is not excluded, so a client starting before the service can be handed it. Exclude it persistently: %s on Linux, or %s on Windows. %s' % [linuxFix, windowsFix, checkHint],
+          'After the next boot the port lies inside the dynamic (ephemeral) range and is not excluded, so a client starting before the service can be handed it. Exclude it persistently: %s. %s' % [excludeFix, checkHint],
         ),
         alert(
           'PortwatchPortRebootRiskRebootPending', 'critical',
@@ -50,14 +53,14 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, sel],
           c.rebootPendingRiskFor,
           'Reboot pending on {{ $labels.instance }} and port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) is not excluded from the dynamic range',
-          'A reboot is pending and after it the port can be handed to a client before the service starts. Fix it before the maintenance window: %s on Linux, or %s on Windows. %s' % [linuxFix, windowsFix, checkHint],
+          'A reboot is pending and after it the port can be handed to a client before the service starts. Fix it before the maintenance window: %s. %s' % [excludeFix, checkHint],
         ),
         alert(
           'PortwatchPortReservedBySystem', 'critical',
           'portwatch_port_reserved_by_system{%s} == 1' % sel,
           c.reservedBySystemFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is inside a system port exclusion',
-          'Windows reserved a block of ports containing {{ $labels.port }} (WinNAT/Hyper-V/WSL/Docker, not an administrator), so binding it fails with "access forbidden" (WSAEACCES, 10013). Run `net stop winnat`, then `netsh int ipv4 add excludedportrange protocol={{ $labels.protocol }} startport={{ $labels.port }} numberofports=1 store=persistent` so the next block avoids it, then `net start winnat`.',
+          'Windows reserved a block of ports containing {{ $labels.port }} (WinNAT/Hyper-V/WSL/Docker, not an administrator), so binding it fails with "access forbidden" (WSAEACCES, 10013). %s' % remedies.winnat,
         ),
         alert(
           'PortwatchExclusionNotPersistent', 'warning',
@@ -68,7 +71,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           ||| % [sel, sel, sel],
           c.exclusionNotPersistentFor,
           'Exclusion of port {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }} will not survive a reboot',
-          'The port is excluded from the dynamic range now (sysctl -w or netsh without store=persistent) but the next boot will not exclude it. Persist it: %s on Linux, or %s on Windows.' % [linuxFix, windowsFix],
+          'The port is excluded from the dynamic range now (sysctl -w or netsh without store=persistent) but the next boot will not exclude it. Persist it: %s on Linux; %s on Windows.' % [remedies.linux, remedies.windows],
         ),
         alert(
           'PortwatchDynamicRangeDrift', 'warning',
@@ -121,7 +124,7 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'portwatch_next_boot_rejected_info{%s} == 1' % sel,
           c.rejectedAtBootFor,
           'Your {{ $labels.key }} in {{ $labels.file }} line {{ $labels.line }} on {{ $labels.instance }} will be rejected at boot',
-          'The kernel will refuse {{ $labels.key }} = "{{ $labels.value }}" from {{ $labels.file }} line {{ $labels.line }} at the next boot ({{ $labels.reason }}), so {{ $labels.in_force }} stays in force instead. %s %s' % [sysctlSyntax, checkHint],
+          'The kernel will refuse {{ $labels.key }} = "{{ $labels.value }}" from {{ $labels.file }} line {{ $labels.line }} at the next boot ({{ $labels.reason }}), so {{ $labels.in_force }} stays in force instead. %s %s' % [remedies.sysctlSyntax, checkHint],
         ),
         alert(
           'PortwatchOwnersNotResolvable', 'warning',

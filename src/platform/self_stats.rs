@@ -24,7 +24,7 @@ pub fn read() -> SelfStats {
 mod imp {
     use crate::model::SelfStats;
     use crate::parse::procfs::{parse_btime, parse_limit_soft, parse_self_stat};
-    use crate::source::files::{self, cap};
+    use crate::platform::files::{self, cap};
     use std::path::Path;
     use std::sync::OnceLock;
 

@@ -2,20 +2,20 @@
 //! FreeBSD list them (Linux filters in the kernel instead). OS-free, so it
 //! is tested on every OS.
 
-use super::Request;
-use crate::model::{Pid, Protocol, Snapshot, SockState, Socket, Store};
+use super::{Request, Run};
+use crate::model::{CollectorName, Pid, Protocol, SockState, Socket, Store};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Fills the snapshot's sockets, owners and range counts from `rows` and
 /// returns the pids that hold a watched socket. A row's `inode` is the
 /// socket's identity: rows with the same non-zero identity are one socket
 /// held by several processes; a row with identity 0 is a socket of its own.
-/// Pid 0 means "no owner given". Needs `snap.ranges` filled first. `None`
+/// Pid 0 means "no owner given". Needs `run.snap.ranges` filled first. `None`
 /// (the table could not be read) leaves the range count failed, not 0.
-pub(crate) fn fill(snap: &mut Snapshot, req: &Request, rows: Option<Vec<(Socket, Pid)>>) -> BTreeSet<Pid> {
+pub(crate) fn fill(run: &mut Run, req: &Request, rows: Option<Vec<(Socket, Pid)>>) -> BTreeSet<Pid> {
     let Some(rows) = rows else {
         if req.ephemeral {
-            super::Collector::<()>::record(&mut snap.collectors, "ephemeral", false, "no socket table");
+            run.record(CollectorName::Ephemeral, false, "no socket table");
         }
         return BTreeSet::new();
     };
@@ -45,14 +45,14 @@ pub(crate) fn fill(snap: &mut Snapshot, req: &Request, rows: Option<Vec<(Socket,
             .collect(),
     };
     if req.ephemeral {
-        for ((proto, fam, store), view) in &snap.ranges {
+        for ((proto, fam, store), view) in &run.snap.ranges {
             if let (Store::Active, Some(r)) = (store, view.range) {
                 let n = sockets.values().filter(|s| s.protocol == *proto && s.family == *fam && r.contains(s.port)).count();
-                snap.dynamic_in_use.insert((*proto, *fam), n as u64);
+                run.snap.dynamic_in_use.insert((*proto, *fam), n as u64);
             }
         }
-        let counted = !snap.dynamic_in_use.is_empty();
-        super::Collector::<()>::record(&mut snap.collectors, "ephemeral", counted, "no active range or no socket table");
+        let counted = !run.snap.dynamic_in_use.is_empty();
+        run.record(CollectorName::Ephemeral, counted, "no active range or no socket table");
     }
     let mut pids = BTreeSet::new();
     for (id, s) in sockets {
@@ -61,18 +61,18 @@ pub(crate) fn fill(snap: &mut Snapshot, req: &Request, rows: Option<Vec<(Socket,
         }
         if let Some(o) = owners.remove(&id) {
             pids.extend(o.iter().copied());
-            snap.owners.insert(id, o);
+            run.snap.owners.insert(id, o);
         }
-        snap.sockets.push(s);
+        run.snap.sockets.push(s);
     }
-    snap.sockets.sort();
+    run.snap.sockets.sort();
     pids
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Family, PortRange, RangeView};
+    use crate::model::{collector_ok, Family, PortRange, RangeView, Snapshot};
     use std::time::Instant;
 
     fn sock(protocol: Protocol, port: u16, state: SockState, inode: u64) -> Socket {
@@ -83,11 +83,15 @@ mod tests {
         Request { ports, ephemeral: true, table: super::super::SocketTable::Netlink, deadline: Instant::now() }
     }
 
-    fn snap_with_range() -> Snapshot {
-        let mut snap = Snapshot::default();
+    fn snap_with_range() -> Run {
+        let mut run = Run::new(Instant::now());
         let view = RangeView { range: Some(PortRange { start: 49152, end: 65535 }), excluded: None, system_excluded: None, high: None };
-        snap.ranges.insert((Protocol::Tcp, Family::Ipv4, Store::Active), view);
-        snap
+        run.snap.ranges.insert((Protocol::Tcp, Family::Ipv4, Store::Active), view);
+        run
+    }
+
+    fn ephemeral_ok(snap: &Snapshot) -> Option<bool> {
+        collector_ok(&snap.collectors, CollectorName::Ephemeral)
     }
 
     #[test]
@@ -99,13 +103,13 @@ mod tests {
             (sock(Protocol::Tcp, 50001, SockState::Established, 0xa3), 0),
             (sock(Protocol::Tcp, 8080, SockState::Listen, 0xa4), 300),
         ];
-        let mut snap = snap_with_range();
-        let pids = fill(&mut snap, &req(Some(vec![(Protocol::Tcp, 1433), (Protocol::Tcp, 50001)])), Some(rows));
+        let mut run = snap_with_range();
+        let pids = fill(&mut run, &req(Some(vec![(Protocol::Tcp, 1433), (Protocol::Tcp, 50001)])), Some(rows));
         assert_eq!(pids, BTreeSet::from([100, 101]));
-        assert_eq!(snap.sockets.iter().map(|s| s.port).collect::<Vec<_>>(), vec![1433, 50001]);
-        assert_eq!(snap.owners.get(&0xa1), Some(&BTreeSet::from([100, 101])));
-        assert_eq!(snap.owners.get(&0xa3), None, "pid 0 is no owner");
-        assert_eq!(snap.dynamic_in_use.get(&(Protocol::Tcp, Family::Ipv4)), Some(&2), "two distinct sockets in the range");
+        assert_eq!(run.snap.sockets.iter().map(|s| s.port).collect::<Vec<_>>(), vec![1433, 50001]);
+        assert_eq!(run.snap.owners.get(&0xa1), Some(&BTreeSet::from([100, 101])));
+        assert_eq!(run.snap.owners.get(&0xa3), None, "pid 0 is no owner");
+        assert_eq!(run.snap.dynamic_in_use.get(&(Protocol::Tcp, Family::Ipv4)), Some(&2), "two distinct sockets in the range");
     }
 
     #[test]
@@ -115,29 +119,29 @@ mod tests {
             (sock(Protocol::Tcp, 80, SockState::Established, 0), 8),
             (sock(Protocol::Tcp, 80, SockState::Listen, 1), 9),
         ];
-        let mut snap = snap_with_range();
-        let pids = fill(&mut snap, &req(None), Some(rows));
+        let mut run = snap_with_range();
+        let pids = fill(&mut run, &req(None), Some(rows));
         assert_eq!(pids, BTreeSet::from([7, 8, 9]));
-        assert_eq!(snap.sockets.len(), 3);
-        let ids: BTreeSet<u64> = snap.sockets.iter().map(|s| s.inode).collect();
+        assert_eq!(run.snap.sockets.len(), 3);
+        let ids: BTreeSet<u64> = run.snap.sockets.iter().map(|s| s.inode).collect();
         assert_eq!(ids.len(), 3, "three distinct identities: {ids:?}");
-        assert_eq!(snap.owners.get(&1), Some(&BTreeSet::from([9])));
+        assert_eq!(run.snap.owners.get(&1), Some(&BTreeSet::from([9])));
     }
 
     #[test]
     fn discovery_watches_tcp_listeners_only() {
         let rows = vec![(sock(Protocol::Udp, 53, SockState::Close, 1), 5), (sock(Protocol::Tcp, 22, SockState::Listen, 2), 6)];
-        let mut snap = Snapshot::default();
-        fill(&mut snap, &req(None), Some(rows));
-        assert_eq!(snap.sockets.iter().map(|s| (s.protocol, s.port)).collect::<Vec<_>>(), vec![(Protocol::Tcp, 22)]);
-        assert_eq!(snap.collectors.iter().find(|c| c.name == "ephemeral").map(|c| c.success), Some(false), "no range: count fails");
+        let mut run = Run::new(Instant::now());
+        fill(&mut run, &req(None), Some(rows));
+        assert_eq!(run.snap.sockets.iter().map(|s| (s.protocol, s.port)).collect::<Vec<_>>(), vec![(Protocol::Tcp, 22)]);
+        assert_eq!(ephemeral_ok(&run.snap), Some(false), "no range: count fails");
     }
 
     #[test]
     fn an_unreadable_table_is_a_failed_count_not_zero() {
-        let mut snap = snap_with_range();
-        assert!(fill(&mut snap, &req(None), None).is_empty());
-        assert!(snap.dynamic_in_use.is_empty());
-        assert_eq!(snap.collectors.iter().find(|c| c.name == "ephemeral").map(|c| c.success), Some(false));
+        let mut run = snap_with_range();
+        assert!(fill(&mut run, &req(None), None).is_empty());
+        assert!(run.snap.dynamic_in_use.is_empty());
+        assert_eq!(ephemeral_ok(&run.snap), Some(false));
     }
 }

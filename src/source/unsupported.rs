@@ -1,19 +1,19 @@
 //! Systems without a source yet: range metrics are absent, not faked, and
 //! the `platform` collector reports failure.
 
-use super::{Collector, Paths, Request};
-use crate::model::Snapshot;
+use super::{OsSource, Paths, Request, Run};
+use crate::model::{CollectorName, Os};
 
 pub struct Unsupported;
 
-impl Unsupported {
-    pub fn new(_paths: Paths) -> Unsupported {
+impl OsSource for Unsupported {
+    const OS: Os = Os::Other;
+
+    fn new(_paths: Paths) -> Unsupported {
         Unsupported
     }
-    pub fn reset(&mut self) {}
-    pub fn snapshot(&mut self, _req: &Request) -> Snapshot {
-        let mut snap = Snapshot::default();
-        Collector::<()>::record(&mut snap.collectors, "platform", false, &format!("no source for {} yet", std::env::consts::OS));
-        snap
+
+    fn collect(&mut self, run: &mut Run, _req: &Request) {
+        run.record(CollectorName::Platform, false, &format!("no source for {} yet", std::env::consts::OS));
     }
 }

@@ -3,7 +3,7 @@
 //! validation only; `tls.rs` and `auth.rs` turn it into a server.
 
 use crate::parse::yaml::{nesting_error, MAX_DEPTH};
-use crate::source::files;
+use crate::platform::files;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

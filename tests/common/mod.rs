@@ -8,6 +8,17 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// Values that change from run to run become fixed, so the rest can be diffed.
+/// A scraper over a fixture tree (its `proc`, `root` and `portwatch.yml`),
+/// sockets from the procfs text tables, the ephemeral count on.
+pub fn fixture_scraper(name: &str) -> portwatch_exporter::scrape::Scraper {
+    use portwatch_exporter::scrape::{Collect, Scraper};
+    use portwatch_exporter::source::{Paths, SocketTable};
+    let host = fixtures().join(name);
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
+    Scraper::new(paths, Some(host.join("portwatch.yml")), Collect { ephemeral: true, table: SocketTable::Procfs })
+        .unwrap_or_else(|e| panic!("fixture {name}: config loads: {e}"))
+}
+
 pub fn normalize(exposition: &str) -> String {
     exposition
         .lines()

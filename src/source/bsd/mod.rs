@@ -18,8 +18,8 @@ mod sys;
 #[path = "macos.rs"]
 mod sys;
 
-use super::{Collector, Paths, Request};
-use crate::model::{Family, Pid, PortSet, Protocol, RangeView, Snapshot, Socket, Store};
+use super::{Collector, OsSource, Paths, Request, Run};
+use crate::model::{CollectorName, Os, Pid, PortSet, RangeView, Snapshot, Socket, Store};
 use crate::parse::bsd_sysctl::{parse_portrange, PortRangeKeys};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,31 +81,29 @@ pub struct BsdSource {
     owners: Collector<()>,
 }
 
-/// One view for every (protocol, family): BSD has one range for all.
+/// One view for every (protocol, family): BSD has one range for all, and no exclusions.
 fn all(snap: &mut Snapshot, store: Store, keys: PortRangeKeys) {
-    for p in Protocol::ALL {
-        for f in Family::ALL {
-            let view = RangeView { range: keys.dynamic(), excluded: Some(PortSet::default()), system_excluded: None, high: keys.high() };
-            snap.ranges.insert((p, f, store), view);
-        }
-    }
+    let view = RangeView { range: keys.dynamic(), excluded: Some(PortSet::default()), system_excluded: None, high: keys.high() };
+    snap.set_range_everywhere(store, view);
 }
 
-impl BsdSource {
-    pub fn new(paths: Paths) -> BsdSource {
+impl OsSource for BsdSource {
+    #[cfg(target_os = "macos")]
+    const OS: Os = Os::Macos;
+    #[cfg(not(target_os = "macos"))]
+    const OS: Os = Os::Freebsd;
+
+    fn new(paths: Paths) -> BsdSource {
         BsdSource {
             rootfs: paths.rootfs,
-            sysctl: Collector::new("sysctl", ()),
-            sysctl_conf: Collector::new("sysctl_conf", ()),
-            sockets: Collector::new("sockets", ()),
-            owners: Collector::new("owners", ()),
+            sysctl: Collector::new(CollectorName::Sysctl, ()),
+            sysctl_conf: Collector::new(CollectorName::SysctlConf, ()),
+            sockets: Collector::new(CollectorName::Sockets, ()),
+            owners: Collector::new(CollectorName::Owners, ()),
         }
     }
 
-    pub fn reset(&mut self) {}
-
-    pub fn snapshot(&mut self, req: &Request) -> Snapshot {
-        let mut snap = Snapshot::default();
+    fn collect(&mut self, run: &mut Run, req: &Request) {
         let conf = self.rootfs.join("etc/sysctl.conf");
         let persistent = self.sysctl_conf.spawn(move |_| match std::fs::read_to_string(&conf) {
             Ok(text) => Ok(parse_portrange(&text).or(DEFAULTS)),
@@ -113,27 +111,26 @@ impl BsdSource {
             Err(e) => Err(format!("reading {}: {e}", conf.display())),
         });
         let walk = self.sockets.spawn(|_| sys::walk());
-        let active = self.sysctl.run(&mut snap.collectors, req.deadline, |_| {
+        let active = run.run(&self.sysctl, |_| {
             let key = |k: &str| sysctl_port(&format!("net.inet.ip.portrange.{k}")).map(Some);
             Ok(PortRangeKeys { first: key("first")?, last: key("last")?, hifirst: key("hifirst")?, hilast: key("hilast")? })
         });
         if let Some(r) = active {
-            all(&mut snap, Store::Active, r);
+            all(&mut run.snap, Store::Active, r);
         }
-        if let Some(r) = persistent.wait(&mut snap.collectors, req.deadline) {
-            all(&mut snap, Store::Persistent, r);
+        if let Some(r) = run.wait(persistent) {
+            all(&mut run.snap, Store::Persistent, r);
         }
-        let walk = walk.wait(&mut snap.collectors, req.deadline);
+        let walk = run.wait(walk);
         let denied = walk.as_ref().map(|w| w.denied);
         if let Some(d) = denied.filter(|d| *d > 0) {
             log::debug!("owners hidden from the exporter ({d} processes, or other users' on FreeBSD): run as root to see every owner");
         }
-        let pids = super::table::fill(&mut snap, req, walk.map(|w| w.rows));
-        let processes = self.owners.run(&mut snap.collectors, req.deadline, move |_| {
+        let pids = super::table::fill(run, req, walk.map(|w| w.rows));
+        let processes = run.run(&self.owners, move |_| {
             Ok(pids.into_iter().filter_map(|pid| sys::process(pid).map(|p| (pid, p))).collect::<BTreeMap<_, _>>())
         });
-        snap.owners_resolvable = denied == Some(0) && processes.is_some();
-        snap.processes = processes.unwrap_or_default();
-        snap
+        run.snap.owners_resolvable = denied == Some(0) && processes.is_some();
+        run.snap.processes = processes.unwrap_or_default();
     }
 }

@@ -13,8 +13,9 @@ mod sockets;
 mod sys;
 pub mod sysctl;
 
-use super::{Collector, Paths, Request};
-use crate::model::{Family, PortRange, Process, Protocol, RangeView, Snapshot, Socket, Store};
+use super::collector::Partial;
+use super::{Collector, OsSource, Paths, Request, Run};
+use crate::model::{CollectorName, Family, Os, PortRange, Process, Protocol, RangeView, Socket, Store};
 use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
@@ -22,43 +23,58 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
+/// The owners collector's caches: socket inodes per process, and process identities.
+struct OwnerState {
+    cache: OwnerCache,
+    info: ProcInfo,
+}
+
 pub struct LinuxSource {
     paths: Paths,
     sysctl: Collector<()>,
     sysctld: Collector<Vec<String>>,
     boot_applier: Option<crate::boot::Applier>,
     sockets: Collector<SocketReader>,
-    owners: Collector<(OwnerCache, ProcInfo)>,
+    owners: Collector<OwnerState>,
     reboot: Collector<()>,
 }
 
 /// What the owners collector hands back.
-type Owners = (Resolution, bool, BTreeMap<u32, Process>);
+struct Owned {
+    resolution: Resolution,
+    /// The exporter may read every process's fd table.
+    rights: bool,
+    processes: BTreeMap<u32, Process>,
+}
 
-impl LinuxSource {
-    pub fn new(paths: Paths) -> LinuxSource {
+impl OsSource for LinuxSource {
+    const OS: Os = Os::Linux;
+
+    fn new(paths: Paths) -> LinuxSource {
         sys::return_large_blocks_to_the_kernel();
         LinuxSource {
-            sysctl: Collector::new("sysctl", ()),
-            sysctld: Collector::new("sysctld", Vec::new()),
-            sockets: Collector::new("sockets", SocketReader::new(paths.procfs.clone())),
+            sysctl: Collector::new(CollectorName::Sysctl, ()),
+            sysctld: Collector::new(CollectorName::Sysctld, Vec::new()),
+            sockets: Collector::new(CollectorName::Sockets, SocketReader::new(paths.procfs.clone())),
             owners: Collector::new(
-                "owners",
-                (OwnerCache::new(paths.procfs.clone()), ProcInfo::new(paths.procfs.clone(), paths.rootfs.clone())),
+                CollectorName::Owners,
+                OwnerState {
+                    cache: OwnerCache::new(paths.procfs.clone()),
+                    info: ProcInfo::new(paths.procfs.clone(), paths.rootfs.clone()),
+                },
             ),
-            reboot: Collector::new("reboot", ()),
+            reboot: Collector::new(CollectorName::Reboot, ()),
             boot_applier: paths.boot_applier,
             paths,
         }
     }
 
     /// Forget cached owners (after a config reload).
-    pub fn reset(&mut self) {
-        self.owners.with_state(|(cache, _)| cache.clear());
+    fn reset(&mut self) {
+        self.owners.with_state(|o| o.cache.clear());
     }
 
-    pub fn snapshot(&mut self, req: &Request) -> Snapshot {
-        let mut snap = Snapshot::default();
+    fn collect(&mut self, run: &mut Run, req: &Request) {
         let start = Instant::now();
         // The sockets pass waits this long for the active range, then goes on without it.
         let range_wait = start + req.deadline.saturating_duration_since(start) / 4;
@@ -74,45 +90,41 @@ impl LinuxSource {
         let reboot =
             self.reboot.spawn(move |_| Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| root.join(p).exists())));
 
-        let active = sysctl.wait(&mut snap.collectors, range_wait.min(req.deadline));
+        let active = run.wait_until(sysctl, range_wait);
         if let Some((range, reserved)) = &active {
-            insert_all(
-                &mut snap,
-                Store::Active,
-                RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None, high: None },
-            );
+            let view = RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None, high: None };
+            run.snap.set_range_everywhere(Store::Active, view);
         }
         let range = if req.ephemeral { active.as_ref().map(|(r, _)| *r) } else { None };
         let (ports, table) = (req.ports.clone(), req.table);
-        let pass = self.sockets.run(&mut snap.collectors, req.deadline, move |reader| sockets_pass(reader, ports, table, range));
+        let pass = run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range));
         if req.ephemeral {
             // The count comes from the sockets pass; its time is counted there.
-            let counted = pass.as_ref().is_some_and(|_| range.is_some());
-            Collector::<()>::record(&mut snap.collectors, "ephemeral", counted, "no active range or no socket dump");
+            let counted = pass.as_ref().is_some() && range.is_some();
+            run.record(CollectorName::Ephemeral, counted, "no active range or no socket dump");
         }
-        if let Some((sockets, in_range)) = pass {
-            snap.sockets = sockets;
+        if let Some(pass) = pass {
+            run.snap.sockets = pass.sockets;
             if req.ephemeral {
-                snap.dynamic_in_use = in_range;
+                run.snap.dynamic_in_use = pass.in_range;
             }
         }
 
-        let wanted: HashSet<_> = snap.sockets.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
+        let wanted: HashSet<_> = run.snap.sockets.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
         let init_fds = self.paths.procfs.join("1/fd");
-        let resolved: Option<Owners> = self.owners.run(&mut snap.collectors, req.deadline, move |(cache, procinfo)| {
-            let res = cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
-            let rights = sys::Dir::open(&init_fds).is_ok() && res.denied == 0;
-            let pids = res.owners.pids();
-            let processes = procinfo.lookup(pids).into_iter().collect();
-            Ok((res, rights, processes))
+        let owned = run.run(&self.owners, move |o| {
+            let resolution = o.cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
+            let rights = sys::Dir::open(&init_fds).is_ok() && resolution.denied == 0;
+            let processes = o.info.lookup(resolution.owners.pids()).into_iter().collect();
+            Ok(Owned { resolution, rights, processes })
         });
-        if let Some((res, rights, processes)) = resolved {
-            snap.owners = res.owners;
-            snap.owners_resolvable = rights;
-            snap.processes = processes;
+        if let Some(o) = owned {
+            run.snap.owners = o.resolution.owners;
+            run.snap.owners_resolvable = o.rights;
+            run.snap.processes = o.processes;
         }
         // The next boot is read meanwhile; a slow sysctl.d never holds up the sockets.
-        if let Some((boot, why)) = sysctld.wait(&mut snap.collectors, req.deadline) {
+        if let Some((boot, why)) = run.wait(sysctld) {
             if boot.unknown.is_empty() {
                 let view = RangeView {
                     range: Some(boot.state.range),
@@ -120,18 +132,22 @@ impl LinuxSource {
                     system_excluded: None,
                     high: None,
                 };
-                insert_all(&mut snap, Store::Persistent, view);
+                run.snap.set_range_everywhere(Store::Persistent, view);
             }
-            snap.next_boot = Some((boot, why));
+            run.snap.next_boot = Some((boot, why));
         }
 
-        snap.reboot_required = reboot.wait(&mut snap.collectors, req.deadline);
-        snap
+        run.snap.reboot_required = run.wait(reboot);
     }
 }
 
-/// Sockets on watched ports, and the dynamic-range count per (protocol, family).
-type Sockets = (Vec<Socket>, BTreeMap<(Protocol, Family), u64>);
+/// What the sockets pass hands back.
+struct SocketsPass {
+    /// Sockets on the watched ports, sorted.
+    sockets: Vec<Socket>,
+    /// Sockets whose local port lies in the dynamic range, per (protocol, family).
+    in_range: BTreeMap<(Protocol, Family), u64>,
+}
 
 /// Sockets on watched ports, and the dynamic-range count, in one pass per protocol.
 fn sockets_pass(
@@ -139,7 +155,7 @@ fn sockets_pass(
     ports: Option<Vec<(Protocol, u16)>>,
     table: super::SocketTable,
     range: Option<PortRange>,
-) -> Result<Sockets, String> {
+) -> Result<SocketsPass, String> {
     let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
     match ports {
         Some(ports) => {
@@ -165,7 +181,7 @@ fn sockets_pass(
         in_range.extend(pass.in_range.into_iter().map(|(f, n)| ((proto, f), n)));
     }
     sockets.sort_unstable();
-    Ok((sockets, in_range))
+    Ok(SocketsPass { sockets, in_range })
 }
 
 /// The next boot, as far as it can be told. Lines that the boot skips or
@@ -176,7 +192,7 @@ fn persistent(
     rootfs: &Path,
     applier: Option<crate::boot::Applier>,
     last: &mut Vec<String>,
-) -> (Option<(crate::boot::NextBoot, &'static str)>, Result<(), String>) {
+) -> Partial<(crate::boot::NextBoot, &'static str)> {
     let (boot, why) = sysctl::next_boot(rootfs, applier);
     let mut lines: Vec<String> = boot.skipped.iter().map(|(o, why)| format!("{}:{}: {why}", o.file, o.line)).collect();
     lines.extend(boot.rejected.iter().map(|r| format!("at boot, {r}")));
@@ -190,14 +206,5 @@ fn persistent(
         None => Ok(()),
         Some(first) => Err(format!("next boot unknown: {first} ({} problem(s))", boot.unknown.len())),
     };
-    (Some((boot, why)), status)
-}
-
-/// Linux has one range and one reserved list for TCP and UDP, IPv4 and IPv6.
-fn insert_all(snap: &mut Snapshot, store: Store, view: RangeView) {
-    for p in Protocol::ALL {
-        for f in Family::ALL {
-            snap.ranges.insert((p, f, store), view.clone());
-        }
-    }
+    Partial { value: Some((boot, why)), status }
 }

@@ -28,8 +28,6 @@ pub struct Resolution {
     pub owners: Owners,
     /// Processes whose fd table could not be read for lack of rights.
     pub denied: usize,
-    /// Processes whose fd tables were read this time.
-    pub scanned: usize,
 }
 
 /// What changes whenever a process's fd table can have changed.
@@ -135,7 +133,6 @@ impl OwnerCache {
             if print.is_some() && self.procs.get(&pid).map(|s| s.print) == print {
                 continue;
             }
-            res.scanned += 1;
             match (Self::scan(&pid_dir), print) {
                 (Ok(sockets), Some(print)) => {
                     self.procs.insert(pid, Seen { print, sockets });

@@ -4,7 +4,7 @@
 
 use crate::model::{Pid, Process};
 use crate::parse::procfs::{parse_cgroup_unit, parse_passwd, parse_stat, parse_status_uid};
-use crate::source::files::{self, cap};
+use crate::platform::files::{self, cap};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::SystemTime;

@@ -8,7 +8,7 @@ use super::netlink::{DiagSocket, NetlinkError};
 use crate::model::{Family, Inode, PortRange, PortSet, Protocol, SockState, Socket};
 use crate::parse::inet_diag::{build_request, build_tcp_compat_request, ranges_filter, DiagError, DiagMsg, ALL_STATES, LISTEN_ONLY};
 use crate::parse::procnet::parse_table;
-use crate::source::files::{self, cap};
+use crate::platform::files::{self, cap};
 use crate::source::SocketTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -9,7 +9,7 @@
 use crate::boot::{Applier, ConfFile, NextBoot};
 use crate::model::{PortRange, PortSet};
 use crate::parse::sysctl::{parse_port_range, parse_reserved_ports};
-use crate::source::files::{self, cap};
+use crate::platform::files::{self, cap};
 use std::io;
 use std::path::{Path, PathBuf};
 

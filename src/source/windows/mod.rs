@@ -7,11 +7,11 @@
 //! The persistent views come from the same commands with `store=persistent`;
 //! where netsh refuses that, the persistent view is left unknown, not faked.
 
-pub mod eventlog;
 mod sys;
 
-use super::{Collector, Paths, Request};
-use crate::model::{Family, PortSet, Protocol, RangeView, Ranges, SockState, Store};
+use super::collector::Partial;
+use super::{Collector, OsSource, Paths, Request, Run};
+use crate::model::{CollectorName, Family, Os, PortSet, Protocol, RangeView, Ranges, SockState, Store};
 use crate::parse::console::decode;
 use crate::parse::netsh::{parse_dynamic, parse_excluded_table};
 use std::collections::BTreeMap;
@@ -36,10 +36,7 @@ fn ranges() -> (Ranges, Vec<String>) {
         for fam in Family::ALL {
             for store in Store::ALL {
                 jobs.push(std::thread::spawn(move || {
-                    let f = match fam {
-                        Family::Ipv4 => "ipv4",
-                        Family::Ipv6 => "ipv6",
-                    };
+                    let f = fam.as_str();
                     let p = format!("protocol={proto}");
                     let mut dynamic = vec!["int", f, "show", "dynamicportrange", &p];
                     let mut excluded = vec!["int", f, "show", "excludedportrange", &p];
@@ -76,27 +73,26 @@ fn ranges() -> (Ranges, Vec<String>) {
     (out, problems)
 }
 
-impl WindowsSource {
-    pub fn new(_paths: Paths) -> WindowsSource {
+impl OsSource for WindowsSource {
+    const OS: Os = Os::Windows;
+
+    fn new(_paths: Paths) -> WindowsSource {
         WindowsSource {
-            netsh: Collector::new("netsh", ()),
-            sockets: Collector::new("sockets", ()),
-            owners: Collector::new("owners", ()),
-            reboot: Collector::new("reboot", ()),
+            netsh: Collector::new(CollectorName::Netsh, ()),
+            sockets: Collector::new(CollectorName::Sockets, ()),
+            owners: Collector::new(CollectorName::Owners, ()),
+            reboot: Collector::new(CollectorName::Reboot, ()),
         }
     }
 
-    pub fn reset(&mut self) {}
-
-    pub fn snapshot(&mut self, req: &Request) -> crate::model::Snapshot {
-        let mut snap = crate::model::Snapshot::default();
+    fn collect(&mut self, run: &mut Run, req: &Request) {
         let ranges = self.netsh.spawn_partial(|_| {
             let (r, problems) = ranges();
             let status = if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) };
-            (Some(r), status)
+            Partial { value: Some(r), status }
         });
         let reboot = self.reboot.spawn(|_| Ok(sys::reboot_pending()));
-        let tables = self.sockets.run(&mut snap.collectors, req.deadline, |_| {
+        let tables = run.run(&self.sockets, |_| {
             let [t4, t6, u4, u6] = sys::socket_tables()?;
             let mut all = Vec::new();
             for (buf, parse) in [
@@ -109,11 +105,11 @@ impl WindowsSource {
             }
             Ok(all)
         });
-        if let Some(r) = ranges.wait(&mut snap.collectors, req.deadline) {
-            snap.ranges = r;
+        if let Some(r) = run.wait(ranges) {
+            run.snap.ranges = r;
         }
-        let pids = super::table::fill(&mut snap, req, tables);
-        let processes = self.owners.run(&mut snap.collectors, req.deadline, move |_| {
+        let pids = super::table::fill(run, req, tables);
+        let processes = run.run(&self.owners, move |_| {
             let services = sys::services_by_pid();
             let mut out = BTreeMap::new();
             for pid in pids {
@@ -126,11 +122,10 @@ impl WindowsSource {
         });
         // Pid 0 is the idle process: fine for TIME_WAIT, but if every other
         // socket reports it, the API is not giving owners (seen under Wine).
-        let live: Vec<&crate::model::Socket> = snap.sockets.iter().filter(|s| s.state != SockState::TimeWait).collect();
-        let pids_given = live.is_empty() || live.iter().any(|s| snap.owners.contains_key(&s.inode));
-        snap.owners_resolvable = processes.is_some() && pids_given;
-        snap.processes = processes.unwrap_or_default();
-        snap.reboot_required = reboot.wait(&mut snap.collectors, req.deadline);
-        snap
+        let live: Vec<&crate::model::Socket> = run.snap.sockets.iter().filter(|s| s.state != SockState::TimeWait).collect();
+        let pids_given = live.is_empty() || live.iter().any(|s| run.snap.owners.contains_key(&s.inode));
+        run.snap.owners_resolvable = processes.is_some() && pids_given;
+        run.snap.processes = processes.unwrap_or_default();
+        run.snap.reboot_required = run.wait(reboot);
     }
 }

@@ -3,6 +3,7 @@
 //! registry.
 
 use crate::model::Process;
+use crate::platform::wide;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use windows_sys::Win32::Foundation::{CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, HANDLE, NO_ERROR};
@@ -20,10 +21,6 @@ use windows_sys::Win32::System::Threading::{OpenProcess, OpenProcessToken, Query
 
 /// NUL-terminated UTF-16; an interior NUL becomes a space rather than
 /// cutting the string short.
-pub(super) fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().map(|c| if c == 0 { u16::from(b' ') } else { c }).chain(std::iter::once(0)).collect()
-}
-
 fn from_wide(buf: &[u16]) -> String {
     let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
     String::from_utf16_lossy(&buf[..end])

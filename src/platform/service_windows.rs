@@ -1,6 +1,6 @@
-//! Windows: Ctrl-C, or a stop from the service control manager, stops the
-//! server. There is no reload signal: use `POST /-/reload` with
-//! --web.enable-lifecycle. Also runs the exporter as a Windows service.
+//! Running as a Windows service: the service control manager starts the
+//! exporter (`portwatch_exporter service`) and stops it; a stop reaches the
+//! server as `signals::Event::Stop`.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -10,33 +10,10 @@ use windows_service::service::{ServiceControl, ServiceControlAccept, ServiceExit
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::{define_windows_service, service_dispatcher};
 
-/// What the OS asked for.
-pub enum Event {
-    Stop,
-    Reload,
-}
-
 /// Set by the service control handler on SERVICE_CONTROL_STOP.
-fn stop_requested() -> &'static tokio::sync::Notify {
+pub(crate) fn stop_requested() -> &'static tokio::sync::Notify {
     static STOP: OnceLock<tokio::sync::Notify> = OnceLock::new();
     STOP.get_or_init(tokio::sync::Notify::new)
-}
-
-pub struct Signals;
-
-impl Signals {
-    pub fn new() -> std::io::Result<Signals> {
-        Ok(Signals)
-    }
-
-    /// The next request from the OS.
-    pub async fn next(&mut self) -> Event {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = stop_requested().notified() => {}
-        }
-        Event::Stop
-    }
 }
 
 pub const SERVICE_NAME: &str = "portwatch_exporter";

@@ -4,7 +4,7 @@
 //! source once (README: Windows service) so Event Viewer shows the text
 //! without a "description cannot be found" preamble.
 
-use super::sys::wide;
+use super::wide;
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::EventLog::{
     DeregisterEventSource, RegisterEventSourceW, ReportEventW, EVENTLOG_ERROR_TYPE, EVENTLOG_INFORMATION_TYPE, EVENTLOG_WARNING_TYPE,
