@@ -1,5 +1,5 @@
 //! Linux procfs text: `/proc/PID/stat`, `/proc/PID/status`, `/proc/PID/cgroup`,
-//! `/proc/PID/limits`, `/proc/stat`'s `btime`, fd link targets, and
+//! `/proc/PID/statm`, `/proc/stat`'s `btime`, fd link targets, and
 //! `/etc/passwd`. See proc(5).
 
 use super::{invalid, ParseError};
@@ -10,61 +10,28 @@ use std::collections::HashMap;
 /// `comm` may hold spaces, parentheses, newlines and non-UTF-8 bytes, so the
 /// name is taken up to the *last* `)`.
 pub fn parse_stat(bytes: &[u8]) -> Result<(String, u64), ParseError> {
-    let (comm, fields) = split_stat(bytes)?;
-    Ok((sanitize(comm), stat_field(&fields, 22, "starttime (field 22) in stat")?))
-}
-
-/// `comm` and the fields after it (the first is field 3, state).
-fn split_stat(bytes: &[u8]) -> Result<(&[u8], Vec<&str>), ParseError> {
     let lossy = || String::from_utf8_lossy(bytes);
     let open = bytes.iter().position(|&b| b == b'(').ok_or_else(|| invalid("'(' in stat", &lossy()))?;
     let close = bytes.iter().rposition(|&b| b == b')').ok_or_else(|| invalid("')' in stat", &lossy()))?;
     if close < open {
         return Err(invalid("'(comm)' in stat", &lossy()));
     }
+    let comm = sanitize(&bytes[open + 1..close]);
     let rest = std::str::from_utf8(&bytes[close + 1..]).map_err(|_| invalid("ASCII stat fields", &lossy()))?;
-    Ok((&bytes[open + 1..close], rest.split_ascii_whitespace().collect()))
+    // Fields after comm start at field 3 (state); starttime is field 22.
+    let start = rest
+        .split_ascii_whitespace()
+        .nth(19)
+        .and_then(|f| f.parse::<u64>().ok())
+        .ok_or_else(|| invalid("starttime (field 22) in stat", rest.trim()))?;
+    Ok((comm, start))
 }
 
-/// Field `n` of stat, numbered as proc(5) numbers them.
-fn stat_field(fields_from_3: &[&str], n: usize, what: &'static str) -> Result<u64, ParseError> {
-    let found = || fields_from_3.join(" ");
-    fields_from_3.get(n - 3).and_then(|f| f.parse::<u64>().ok()).ok_or_else(|| invalid(what, &found()))
-}
-
-/// What client_golang's process collector takes from `/proc/self/stat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SelfStat {
-    /// User and system time, in clock ticks.
-    pub utime: u64,
-    pub stime: u64,
-    /// Clock ticks after boot.
-    pub starttime: u64,
-    /// Virtual memory, in bytes.
-    pub vsize: u64,
-    /// Resident set, in pages.
-    pub rss_pages: u64,
-}
-
-pub fn parse_self_stat(bytes: &[u8]) -> Result<SelfStat, ParseError> {
-    let (_, f) = split_stat(bytes)?;
-    Ok(SelfStat {
-        utime: stat_field(&f, 14, "utime (field 14) in stat")?,
-        stime: stat_field(&f, 15, "stime (field 15) in stat")?,
-        starttime: stat_field(&f, 22, "starttime (field 22) in stat")?,
-        vsize: stat_field(&f, 23, "vsize (field 23) in stat")?,
-        rss_pages: stat_field(&f, 24, "rss (field 24) in stat")?,
-    })
-}
-
-/// The soft limit of the `/proc/PID/limits` row named `name` (such as
-/// `Max open files`); `unlimited` is `u64::MAX`, as client_golang reports it.
-pub fn parse_limit_soft(text: &str, name: &str) -> Option<u64> {
-    let rest = text.lines().find_map(|l| l.strip_prefix(name).filter(|r| r.starts_with(' ')))?;
-    match rest.split_whitespace().next()? {
-        "unlimited" => Some(u64::MAX),
-        n => n.parse().ok(),
-    }
+/// (size, resident) in pages from `/proc/PID/statm`: the same counts as
+/// stat's vsize (in bytes there) and rss, in a shorter file.
+pub fn parse_statm(text: &str) -> Option<(u64, u64)> {
+    let mut f = text.split_ascii_whitespace().map(|v| v.parse::<u64>().ok());
+    Some((f.next()??, f.next()??))
 }
 
 /// Boot time, in seconds since the epoch, from the `btime` line of `/proc/stat`.
@@ -157,26 +124,10 @@ mod tests {
     }
 
     #[test]
-    fn self_stat_fields_as_client_golang_reads_them() {
-        // utime 1, stime 2, starttime 987654, vsize 1000, rss 10 pages (proc(5) fields 14, 15, 22, 23, 24).
-        let want = SelfStat { utime: 1, stime: 2, starttime: 987654, vsize: 1000, rss_pages: 10 };
-        assert_eq!(parse_self_stat(&stat_line(b"portwatch (exporter)")), Ok(want));
-        assert!(parse_self_stat(b"1 (x) S 1 2 3").is_err(), "short");
-        let negative = String::from_utf8(stat_line(b"x")).expect("ASCII").replace(" 1 2 0 0 20", " 1 -2 0 0 20");
-        assert!(parse_self_stat(negative.as_bytes()).is_err(), "negative stime");
-    }
-
-    #[test]
-    fn limits_soft_values() {
-        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
-Max cpu time              unlimited            unlimited            seconds   \n\
-Max open files            1024                 524288               files     \n\
-Max address space         unlimited            unlimited            bytes     \n\
-Max open filesx           7                    7                    files     \n";
-        assert_eq!(parse_limit_soft(text, "Max open files"), Some(1024));
-        assert_eq!(parse_limit_soft(text, "Max address space"), Some(u64::MAX));
-        assert_eq!(parse_limit_soft(text, "Max locked memory"), None);
-        assert_eq!(parse_limit_soft("Max open files  lots  lots files\n", "Max open files"), None);
+    fn statm_and_btime() {
+        assert_eq!(parse_statm("23424 3017 2048 187 0 1233 0\n"), Some((23424, 3017)));
+        assert_eq!(parse_statm("23424\n"), None);
+        assert_eq!(parse_statm("-1 5 0\n"), None);
         assert_eq!(parse_btime("cpu  1 2 3\nintr 5\nbtime 1700000000\nprocesses 9\n"), Some(1_700_000_000));
         assert_eq!(parse_btime("cpu  1 2 3\n"), None);
     }

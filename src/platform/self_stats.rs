@@ -1,8 +1,12 @@
-//! The exporter's own process, as client_golang's process collector reads it
-//! (the `process_*` metrics). The OS seam for this one question:
-//! - Linux: `/proc/self/stat`, `/proc/self/limits`, the entries of
-//!   `/proc/self/fd` and, once, `/proc/stat`'s `btime` (proc(5)), parsed by
-//!   `parse::procfs`; every metric client_golang gives there.
+//! The exporter's own process, as client_golang's process collector reports
+//! it (the `process_*` metrics). The OS seam for this one question:
+//! - Linux: `getrusage` (CPU time) and `getrlimit` (the fd and address space
+//!   limits) as on every Unix, `/proc/self/statm` (virtual and resident size),
+//!   the entries of `/proc/self/fd`, and once the start time from
+//!   `/proc/self/stat` and `/proc/stat`'s `btime` (proc(5)), read through
+//!   `platform::files` and parsed by `parse::procfs`. client_golang reads stat
+//!   and limits at every scrape for the same numbers; those two files cost the
+//!   kernel twice what the calls do (CPU time comes in microseconds, not ticks).
 //! - Windows: `GetProcessTimes`, `GetProcessMemoryInfo`, `GetProcessHandleCount`
 //!   and the kernel's fixed handle limit, as client_golang reports them.
 //! - macOS, FreeBSD: `getrusage` and `getrlimit` (CPU time, the fd and address
@@ -20,10 +24,50 @@ pub fn read() -> SelfStats {
     imp::read()
 }
 
+/// What every Unix gives by a system call: CPU time and the two limits.
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+mod unix {
+    use crate::model::SelfStats;
+
+    /// The soft limit; RLIM_INFINITY is `u64::MAX`, as client_golang reports it.
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    fn soft_limit(resource: u32) -> Option<u64> {
+        // SAFETY: a zeroed rlimit for getrlimit to fill.
+        let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid resource number and a pointer to the struct above.
+        if unsafe { libc::getrlimit(resource as _, &mut lim) } != 0 {
+            return None;
+        }
+        if lim.rlim_cur == libc::RLIM_INFINITY {
+            Some(u64::MAX)
+        } else {
+            u64::try_from(lim.rlim_cur).ok()
+        }
+    }
+
+    /// CPU time, max fds and the address space limit.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn read() -> SelfStats {
+        // SAFETY: a zeroed rusage for getrusage to fill.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: RUSAGE_SELF and a pointer to the struct above.
+        let cpu = (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0).then(|| {
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            secs(ru.ru_utime) + secs(ru.ru_stime)
+        });
+        SelfStats {
+            cpu_seconds: cpu,
+            max_fds: soft_limit(libc::RLIMIT_NOFILE as u32),
+            virtual_memory_max_bytes: soft_limit(libc::RLIMIT_AS as u32),
+            ..SelfStats::default()
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use crate::model::SelfStats;
-    use crate::parse::procfs::{parse_btime, parse_limit_soft, parse_self_stat};
+    use crate::parse::procfs::{parse_btime, parse_stat, parse_statm};
     use crate::platform::files::{self, cap};
     use std::path::Path;
     use std::sync::OnceLock;
@@ -34,27 +78,24 @@ mod imp {
         u64::try_from(v).ok().filter(|v| *v > 0)
     }
 
-    /// Boot time in seconds since the epoch, read once: the start time it
-    /// gives is fixed for the life of the process.
-    fn boot_time() -> Option<u64> {
-        static BTIME: OnceLock<Option<u64>> = OnceLock::new();
-        *BTIME.get_or_init(|| files::read_text(Path::new("/proc/stat"), cap::PROC_SMALL).ok().as_deref().and_then(parse_btime))
+    /// Boot time plus stat's starttime, read once: it is fixed for the life of the process.
+    fn start_time() -> Option<f64> {
+        static START: OnceLock<Option<f64>> = OnceLock::new();
+        *START.get_or_init(|| {
+            let btime = files::read_text(Path::new("/proc/stat"), cap::PROC_SMALL).ok().as_deref().and_then(parse_btime)?;
+            let stat = files::read_bytes(Path::new("/proc/self/stat"), cap::PROC_SMALL).ok()?;
+            let (_, ticks) = parse_stat(&stat).ok()?;
+            Some(btime as f64 + ticks as f64 / sysconf(libc::_SC_CLK_TCK)? as f64)
+        })
     }
 
     pub fn read() -> SelfStats {
-        let mut s = SelfStats::default();
-        let stat = files::read_bytes(Path::new("/proc/self/stat"), cap::PROC_SMALL).ok().and_then(|b| parse_self_stat(&b).ok());
-        if let Some(stat) = stat {
-            if let Some(hz) = sysconf(libc::_SC_CLK_TCK).map(|t| t as f64) {
-                s.cpu_seconds = Some((stat.utime + stat.stime) as f64 / hz);
-                s.start_time_seconds = boot_time().map(|b| b as f64 + stat.starttime as f64 / hz);
-            }
-            s.virtual_memory_bytes = Some(stat.vsize);
-            s.resident_memory_bytes = sysconf(libc::_SC_PAGESIZE).map(|page| stat.rss_pages.saturating_mul(page));
-        }
-        if let Ok(limits) = files::read_text(Path::new("/proc/self/limits"), cap::PROC_SMALL) {
-            s.max_fds = parse_limit_soft(&limits, "Max open files");
-            s.virtual_memory_max_bytes = parse_limit_soft(&limits, "Max address space");
+        let mut s = super::unix::read();
+        s.start_time_seconds = start_time();
+        let statm = files::read_text(Path::new("/proc/self/statm"), cap::PROC_SMALL).ok();
+        if let (Some((size, resident)), Some(page)) = (statm.as_deref().and_then(parse_statm), sysconf(libc::_SC_PAGESIZE)) {
+            s.virtual_memory_bytes = Some(size.saturating_mul(page));
+            s.resident_memory_bytes = Some(resident.saturating_mul(page));
         }
         // Counts the descriptor that lists the directory too, as client_golang does.
         s.open_fds = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as u64);
@@ -107,39 +148,7 @@ mod imp {
 
 #[cfg(any(target_os = "macos", target_os = "freebsd"))]
 mod imp {
-    use crate::model::SelfStats;
-
-    /// The soft limit; RLIM_INFINITY is `u64::MAX`, as client_golang reports it.
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    fn soft_limit(resource: libc::c_int) -> Option<u64> {
-        // SAFETY: a zeroed rlimit for getrlimit to fill.
-        let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid resource number and a pointer to the struct above.
-        if unsafe { libc::getrlimit(resource as _, &mut lim) } != 0 {
-            return None;
-        }
-        if lim.rlim_cur == libc::RLIM_INFINITY {
-            Some(u64::MAX)
-        } else {
-            u64::try_from(lim.rlim_cur).ok()
-        }
-    }
-
-    pub fn read() -> SelfStats {
-        // SAFETY: a zeroed rusage for getrusage to fill.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: RUSAGE_SELF and a pointer to the struct above.
-        let cpu = (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0).then(|| {
-            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-            secs(ru.ru_utime) + secs(ru.ru_stime)
-        });
-        SelfStats {
-            cpu_seconds: cpu,
-            max_fds: soft_limit(libc::RLIMIT_NOFILE as libc::c_int),
-            virtual_memory_max_bytes: soft_limit(libc::RLIMIT_AS as libc::c_int),
-            ..SelfStats::default()
-        }
-    }
+    pub use super::unix::read;
 }
 
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos", target_os = "freebsd")))]
