@@ -1,6 +1,8 @@
 //! Scrape cost at up to 80k sockets, side by side with `ss` and the kernel's
 //! own floor (a raw NETLINK_SOCK_DIAG dump of every TCP socket), in one run.
 //! Not a timed test: it prints figures and ratios; nothing is asserted.
+//! It also prints what the exporter's own `process_*` cost a scrape: one
+//! read of them (`platform::self_stats::read`), timed in this process.
 //!
 //!   cargo bench --bench scrape                           # as root; sweep 1k,10k,40k,80k sockets, 400 processes
 //!   cargo bench --bench scrape -- --sockets 2000 --procs 20 --scrapes 20   # CI smoke size
@@ -461,6 +463,7 @@ fn main() {
     else {
         // SAFETY: geteuid has no preconditions.
         assert!(unsafe { libc::geteuid() } == 0, "the benchmark needs root: it creates network namespaces");
+        let self_cost = self_stats_cost();
         let mut rows = Vec::new();
         for &n in &args.sockets {
             for s in &args.scenarios {
@@ -468,6 +471,7 @@ fn main() {
             }
         }
         report(&args, &rows);
+        println!("\n{self_cost}");
         return;
     };
     sh("ip link set lo up");
@@ -518,6 +522,36 @@ fn main() {
     drop(listeners);
     drop(client);
     println!("{}", row.to_line());
+}
+
+/// This thread's CPU time so far (user and system).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a timespec to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// What each collection adds for the process_* metrics: one read of the
+/// exporter's own process stats, over 2000 reads: the CPU time per read (the
+/// figure that holds on a busy machine), and wall-clock median and p95.
+fn self_stats_cost() -> String {
+    let cpu0 = thread_cpu();
+    let mut t: Vec<Duration> = (0..2000)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(portwatch_exporter::platform::self_stats::read());
+            start.elapsed()
+        })
+        .collect();
+    let cpu = (thread_cpu() - cpu0) / 2000;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    format!(
+        "process_* self metrics: one read costs {:.1} us CPU; wall clock {:.1} us median, {:.1} us p95 (2000 reads)",
+        us(cpu),
+        us(pct(&mut t, 0.5)),
+        us(pct(&mut t, 0.95))
+    )
 }
 
 fn report(args: &Args, rows: &[Row]) {

@@ -58,6 +58,8 @@ grep -v '^#' "$tmp/metrics" | grep -E 'bound|socket_info|collector_success|owner
 grep -q '^portwatch_build_info{' "$tmp/metrics" || { echo "error: no /metrics from the Windows build under Wine"; cat "$tmp/log"; exit 1; }
 grep -q "^portwatch_port_bound{name=\"wine-listener\",port=\"$listen\",protocol=\"tcp\"} 1" "$tmp/metrics" || { echo "error: the listener on $listen was not seen"; exit 1; }
 grep -q '^portwatch_scrape_collector_success{collector="sockets"} 1' "$tmp/metrics"
+# The exporter's own process, from the Windows calls (platform/self_stats.rs).
+grep -Eq '^process_start_time_seconds [0-9]' "$tmp/metrics" || { echo "error: no process_* from the Windows build"; exit 1; }
 echo "Windows build under Wine: serves /metrics and sees the real listener on $listen"
 
 echo "== check under Wine: the table, and Windows advice"

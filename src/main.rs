@@ -63,7 +63,8 @@ fn run_check(mut scraper: Scraper, args: &CheckArgs) -> ExitCode {
                 log::error!("--output textfile needs --output.file PATH (a *.prom file in node_exporter's textfile directory)");
                 return ExitCode::from(check::CANNOT_RUN as u8);
             };
-            let body = output::textfile(&metrics::render(&report, scraper.meta()));
+            // The text format, which node_exporter's textfile collector reads; no process_* of this short run.
+            let body = metrics::render(&report, scraper.meta(), metrics::Format::Text);
             if let Err(e) = output::write_atomically(path, body.as_bytes()) {
                 log::error!("writing {}: {e}", path.display());
                 return ExitCode::from(check::CANNOT_RUN as u8);
@@ -92,7 +93,7 @@ fn run_server(cli: &Cli, scraper: Scraper, inherited: Option<Vec<std::net::TcpLi
         timeout_margin: cli.timeout_margin,
         header_timeout: cli.header_timeout,
     };
-    let app = match App::new(scraper, opts) {
+    let app = match App::new(scraper.with_self_metrics(), opts) {
         Ok(a) => Arc::new(a),
         Err(e) => {
             log::error!("{e}");

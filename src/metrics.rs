@@ -1,10 +1,13 @@
 //! The only place metric names, help texts and labels live: Report -> the
-//! OpenMetrics text exposition, through the official `prometheus-client`.
+//! OpenMetrics or the text 0.0.4 exposition, through the official
+//! `prometheus-client`, whose two encoders name counters as client_golang
+//! does: OpenMetrics `# TYPE x counter` over `x_total` samples, the text
+//! format `x_total` throughout.
 
 use crate::assess::{PortReport, Report, Verdict};
-use crate::model::{collector_ok, CollectorName, Store};
+use crate::model::{collector_ok, CollectorName, SelfStats, Store};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, EncodeExemplarValue, EncodeGaugeValue, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
@@ -25,16 +28,6 @@ impl Format {
         match self {
             Format::OpenMetrics => CONTENT_TYPE,
             Format::Text => TEXT_CONTENT_TYPE,
-        }
-    }
-
-    /// The length of `exposition` (as [`render`] made it) in this format: the
-    /// text format is the same series without OpenMetrics' `# EOF` line (every
-    /// metric here is a gauge, whose lines both formats write alike).
-    pub fn len_of(self, exposition: &[u8]) -> usize {
-        match self {
-            Format::OpenMetrics => exposition.len(),
-            Format::Text => exposition.strip_suffix(b"# EOF\n").map_or(exposition.len(), <[u8]>::len),
         }
     }
 }
@@ -96,19 +89,35 @@ pub const NEXT_BOOT_REJECTED: &str = "portwatch_next_boot_rejected_info";
 pub const NEXT_BOOT_UNPRIVILEGED_START: &str = "portwatch_next_boot_unprivileged_port_start";
 /// Rejected sysctl lines kept as series.
 pub const REJECTED_LIMIT: usize = 20;
-/// Monotonic, but a gauge: an OpenMetrics counter's family name lacks the
-/// `_total` its sample has, which `promtool check metrics` rejects.
-pub const COLLECTIONS: &str = "portwatch_collections";
+/// Counters are named here as their samples are (and as PromQL asks for
+/// them), with `_total`; OpenMetrics' family name drops it.
+pub const COLLECTIONS: &str = "portwatch_collections_total";
+
+// The exporter's own process, named, typed and helped exactly as
+// client_golang's process collector (node_exporter's `process_*`).
+pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+pub const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
+pub const PROCESS_VIRTUAL_MEMORY_MAX: &str = "process_virtual_memory_max_bytes";
+pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
 
 /// Facts about the exporter itself rather than the host.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Meta {
     pub version: String,
     pub revision: String,
+    /// The git branch and the rustc release it was built from.
+    pub branch: String,
+    pub rust_version: String,
     pub reload_successful: bool,
     pub reload_timestamp_seconds: f64,
     /// Collections run since start; scrapes that arrive together share one.
     pub collections: u64,
+    /// The exporter process itself, when the exposition is served (not in
+    /// `check`'s textfile, which node_exporter's own `process_*` would clash with).
+    pub process: Option<SelfStats>,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -118,14 +127,17 @@ type Series = Vec<(Labels, i64)>;
 /// limit, so discovery on a host with many listeners stays bounded.
 pub const SOCKET_INFO_TOTAL_LIMIT: usize = 2000;
 
-/// Renders one scrape. Series within a family keep the report's order, so
-/// the output is stable for golden tests.
-pub fn render(report: &Report, meta: &Meta) -> String {
+/// Renders one scrape in `format`. Series within a family keep the report's
+/// order, so the output is stable for golden tests.
+pub fn render(report: &Report, meta: &Meta, format: Format) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Exposition { report: report.clone(), meta: meta.clone() }));
     let mut out = String::with_capacity(4096);
     // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    let _ = match format {
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry),
+        Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut out, &registry),
+    };
     out
 }
 
@@ -155,6 +167,37 @@ fn gauge<V: EncodeGaugeValue>(
         m.encode_family(&labels)?.encode_gauge(&v)?;
     }
     Ok(())
+}
+
+/// One unlabelled counter; `name` ends in `_total`, which the encoders add
+/// back where each format wants it.
+fn counter<V: EncodeCounterValue + EncodeExemplarValue>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: Option<V>,
+) -> Result<(), std::fmt::Error> {
+    let Some(v) = value else { return Ok(()) };
+    let family = name.strip_suffix("_total").unwrap_or(name);
+    enc.encode_descriptor(family, help, None, MetricType::Counter)?.encode_counter::<NoLabelSet, V, V>(&v, None)
+}
+
+/// client_golang's process collector, metric by metric; what the OS did not
+/// give is left out.
+fn process(enc: &mut DescriptorEncoder, p: &SelfStats) -> Result<(), std::fmt::Error> {
+    let one = |v: Option<u64>| v.map(|v| (Labels::new(), v));
+    counter(enc, PROCESS_CPU, "Total user and system CPU time spent in seconds.", p.cpu_seconds)?;
+    gauge(enc, PROCESS_MAX_FDS, "Maximum number of open file descriptors.", one(p.max_fds))?;
+    gauge(enc, PROCESS_OPEN_FDS, "Number of open file descriptors.", one(p.open_fds))?;
+    gauge(enc, PROCESS_RESIDENT_MEMORY, "Resident memory size in bytes.", one(p.resident_memory_bytes))?;
+    gauge(
+        enc,
+        PROCESS_START_TIME,
+        "Start time of the process since unix epoch in seconds.",
+        p.start_time_seconds.map(|v| (Labels::new(), v)),
+    )?;
+    gauge(enc, PROCESS_VIRTUAL_MEMORY, "Virtual memory size in bytes.", one(p.virtual_memory_bytes))?;
+    gauge(enc, PROCESS_VIRTUAL_MEMORY_MAX, "Maximum amount of virtual memory available in bytes.", one(p.virtual_memory_max_bytes))
 }
 
 fn port_labels(p: &PortReport) -> Labels {
@@ -378,8 +421,21 @@ impl Collector for Exposition {
             "How long the collector took during this scrape.",
             r.collectors.iter().map(|c| (vec![("collector", c.name.as_str().to_string())], c.duration.as_secs_f64())),
         )?;
-        let build = vec![("version", self.meta.version.clone()), ("revision", self.meta.revision.clone())];
-        gauge(&mut e, BUILD_INFO, "Version and revision of portwatch_exporter; always 1.", [(build, 1i64)])?;
+        let m = &self.meta;
+        let build = vec![
+            ("arch", std::env::consts::ARCH.to_string()),
+            ("branch", m.branch.clone()),
+            ("os", std::env::consts::OS.to_string()),
+            ("revision", m.revision.clone()),
+            ("rustversion", m.rust_version.clone()),
+            ("version", m.version.clone()),
+        ];
+        gauge(
+            &mut e,
+            BUILD_INFO,
+            "A metric with a constant '1' value labeled by version, revision, branch, rustversion from which portwatch_exporter was built, and the os and arch for the build.",
+            [(build, 1i64)],
+        )?;
         gauge(&mut e, RELOAD_OK, "1 if the last configuration load succeeded.", [(Labels::new(), i64::from(self.meta.reload_successful))])?;
         gauge(
             &mut e,
@@ -387,13 +443,11 @@ impl Collector for Exposition {
             "Time of the last successful configuration load, in seconds since the epoch.",
             [(Labels::new(), self.meta.reload_timestamp_seconds)],
         )?;
-        gauge(
-            &mut e,
-            COLLECTIONS,
-            "Collections run since start (monotonic); simultaneous scrapes share one.",
-            [(Labels::new(), self.meta.collections)],
-        )?;
-        Ok(())
+        counter(&mut e, COLLECTIONS, "Collections run since start; simultaneous scrapes share one.", Some(self.meta.collections))?;
+        match &self.meta.process {
+            Some(p) => process(&mut e, p),
+            None => Ok(()),
+        }
     }
 }
 
@@ -430,6 +484,13 @@ pub const ALL: &[&str] = &[
     NEXT_BOOT_INFO,
     NEXT_BOOT_REJECTED,
     NEXT_BOOT_UNPRIVILEGED_START,
+    PROCESS_CPU,
+    PROCESS_MAX_FDS,
+    PROCESS_OPEN_FDS,
+    PROCESS_RESIDENT_MEMORY,
+    PROCESS_START_TIME,
+    PROCESS_VIRTUAL_MEMORY,
+    PROCESS_VIRTUAL_MEMORY_MAX,
 ];
 
 #[cfg(test)]
@@ -446,9 +507,28 @@ mod tests {
         assert_eq!(negotiate(Some("text/plain;version=0.0.4;q=0.9, application/openmetrics-text;q=0.8")), Format::Text);
         assert_eq!(negotiate(Some("application/openmetrics-text; version=2.0.0, text/plain")), Format::Text, "unknown version skipped");
         assert_eq!(negotiate(Some("application/openmetrics-text;q=0")), Format::Text, "q=0 refuses");
-        assert_eq!(Format::Text.len_of(b"a 1\n# EOF\n"), 4);
-        assert_eq!(Format::OpenMetrics.len_of(b"a 1\n# EOF\n"), 10);
     }
+    #[test]
+    fn counters_are_named_as_each_format_names_them_and_missing_stats_are_absent() {
+        let process = SelfStats { cpu_seconds: Some(1.5), open_fds: Some(9), max_fds: Some(u64::MAX), ..SelfStats::default() };
+        let meta = Meta { collections: 7, process: Some(process), ..Meta::default() };
+        let om = render(&Report::default(), &meta, Format::OpenMetrics);
+        assert!(om.contains("# TYPE portwatch_collections counter\nportwatch_collections_total 7\n"), "{om}");
+        assert!(om.contains("# TYPE process_cpu_seconds counter\nprocess_cpu_seconds_total 1.5\n"), "{om}");
+        assert!(om.ends_with("# EOF\n"));
+        let text = render(&Report::default(), &meta, Format::Text);
+        assert!(
+            text.contains("# HELP portwatch_collections_total Collections run since start; simultaneous scrapes share one.\n# TYPE portwatch_collections_total counter\nportwatch_collections_total 7\n"),
+            "{text}"
+        );
+        assert!(text.contains("# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"), "{text}");
+        assert!(text.contains("# TYPE process_open_fds gauge\nprocess_open_fds 9\n"), "{text}");
+        assert!(text.contains("\nprocess_max_fds 18446744073709551615\n"), "unlimited as client_golang reports it: {text}");
+        assert!(!text.contains("# EOF") && !text.contains("process_resident_memory_bytes"), "what the OS did not give is absent: {text}");
+        let without = render(&Report::default(), &Meta::default(), Format::Text);
+        assert!(!without.contains("process_"), "no process stats, no process_* series");
+    }
+
     use crate::assess::{Holder, PortReport};
     use crate::model::{Family, Protocol};
     use std::collections::BTreeMap;
@@ -480,9 +560,8 @@ mod tests {
             })
             .collect();
         let report = Report { ports, owners_resolvable: true, socket_info_limit: 10, ..Report::default() };
-        let meta =
-            Meta { version: "v".into(), revision: "r".into(), reload_successful: true, reload_timestamp_seconds: 0.0, collections: 1 };
-        let text = render(&report, &meta);
+        let meta = Meta { version: "v".into(), revision: "r".into(), reload_successful: true, collections: 1, ..Meta::default() };
+        let text = render(&report, &meta, Format::OpenMetrics);
         let infos = text.lines().filter(|l| l.starts_with("portwatch_port_socket_info{")).count();
         assert_eq!(infos, SOCKET_INFO_TOTAL_LIMIT, "500 ports x 10 allowed each, capped overall");
         assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_port_socket_info{name=\"p1\"")).count(), 10, "per-port limit");

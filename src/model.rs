@@ -516,6 +516,24 @@ impl Snapshot {
     }
 }
 
+/// The exporter's own process, as client_golang's process collector reports
+/// it (`process_*`). A field the OS cannot give cheaply is None, and its
+/// series is left out rather than faked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelfStats {
+    /// User and system CPU time.
+    pub cpu_seconds: Option<f64>,
+    pub open_fds: Option<u64>,
+    /// The soft limit on open files; `u64::MAX` when unlimited (as client_golang reports it).
+    pub max_fds: Option<u64>,
+    pub virtual_memory_bytes: Option<u64>,
+    /// The soft limit on the address space; `u64::MAX` when unlimited.
+    pub virtual_memory_max_bytes: Option<u64>,
+    pub resident_memory_bytes: Option<u64>,
+    /// Seconds since the Unix epoch.
+    pub start_time_seconds: Option<f64>,
+}
+
 #[cfg(test)]
 mod collector_name_tests {
     use super::*;

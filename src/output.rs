@@ -1,5 +1,6 @@
-//! `check`'s outputs for machines: JSON for scripts, and the text exposition
-//! for node_exporter's textfile collector. Pure but for the atomic write.
+//! `check`'s outputs for machines: JSON for scripts, and the atomic write of
+//! the textfile for node_exporter's textfile collector (the text exposition
+//! itself is `metrics::render` in the text format). Pure but for that write.
 
 use crate::assess::{PortReport, Report};
 use crate::model::{collector_ok, CollectorName, Store};
@@ -76,12 +77,6 @@ pub fn json(report: &Report, code: i32) -> String {
     format!("{doc:#}\n")
 }
 
-/// The exposition as the text format node_exporter's textfile collector reads
-/// (no OpenMetrics `# EOF` terminator).
-pub fn textfile(exposition: &str) -> String {
-    exposition.strip_suffix("# EOF\n").unwrap_or(exposition).to_string()
-}
-
 /// Writes `bytes` to `path` so that a reader sees the old file or the new one,
 /// never a part: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -125,6 +120,5 @@ mod tests {
         write_atomically(&path, b"a 2\n").expect("second");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "a 2\n");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary file is left");
-        assert_eq!(textfile("x 1\n# EOF\n"), "x 1\n");
     }
 }

@@ -1,6 +1,7 @@
 //! Process-level OS glue, apart from what reads the host (`source`): bounded
 //! file reads, stop and reload requests, sockets from systemd, the Windows
-//! service and the event log. With `source`, the only module that picks an OS with `cfg`.
+//! service, the event log and the exporter's own process stats. With
+//! `source`, the only module that picks an OS with `cfg`.
 
 /// Bounded, non-blocking reads of regular files (config, certificates, sysctl, /proc).
 pub mod files;
@@ -13,6 +14,10 @@ pub mod signals;
 #[cfg(windows)]
 #[path = "platform/signals_windows.rs"]
 pub mod signals;
+
+/// The exporter's own process (`process_*`): /proc/self on Linux, the
+/// process APIs on Windows, getrusage/getrlimit on macOS and FreeBSD.
+pub mod self_stats;
 
 /// Running under the Windows service control manager; elsewhere a clear refusal.
 #[cfg(windows)]

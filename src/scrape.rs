@@ -3,10 +3,12 @@
 
 use crate::assess::{assess, Report};
 use crate::config::{Config, ConfigError, Watches};
-use crate::metrics::{render, Meta};
+use crate::metrics::{render, Format, Meta};
 use crate::model::CollectorSet;
 use crate::source::{Paths, Request, SocketTable, Source};
+use bytes::Bytes;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What each scrape collects and how, from the flags.
@@ -32,6 +34,28 @@ pub struct Scraper {
     config_path: Option<PathBuf>,
     collect: Collect,
     meta: Meta,
+    /// Read the exporter's own process stats at each collection (the server does; `check` does not).
+    self_metrics: bool,
+}
+
+/// One collection, rendered in each format the first time a scrape asks for
+/// it: scrapes that share a collection share its renderings too.
+#[derive(Debug)]
+pub struct Collection {
+    report: Report,
+    meta: Meta,
+    openmetrics: OnceLock<Bytes>,
+    text: OnceLock<Bytes>,
+}
+
+impl Collection {
+    pub fn body(&self, format: Format) -> Bytes {
+        let cell = match format {
+            Format::OpenMetrics => &self.openmetrics,
+            Format::Text => &self.text,
+        };
+        cell.get_or_init(|| Bytes::from(render(&self.report, &self.meta, format))).clone()
+    }
 }
 
 fn now_seconds() -> f64 {
@@ -52,11 +76,21 @@ impl Scraper {
         let meta = Meta {
             version: env!("CARGO_PKG_VERSION").to_string(),
             revision: env!("PORTWATCH_REVISION").to_string(),
+            branch: env!("PORTWATCH_BRANCH").to_string(),
+            rust_version: env!("PORTWATCH_RUSTC_VERSION").to_string(),
             reload_successful: true,
             reload_timestamp_seconds: now_seconds(),
             collections: 0,
+            process: None,
         };
-        Ok(Scraper { source: Source::new(paths), config, config_path, collect, meta })
+        Ok(Scraper { source: Source::new(paths), config, config_path, collect, meta, self_metrics: false })
+    }
+
+    /// Adds the exporter's own `process_*` metrics to each collection, as a
+    /// server built on client_golang does.
+    pub fn with_self_metrics(mut self) -> Scraper {
+        self.self_metrics = true;
+        self
     }
 
     fn request(&self, deadline: Instant, collectors: CollectorSet) -> Request {
@@ -89,13 +123,28 @@ impl Scraper {
         &self.meta
     }
 
+    /// One collection of the collectors the flags enable.
+    pub fn collect(&mut self, deadline: Instant) -> Collection {
+        self.collect_of(deadline, self.collect.enabled)
+    }
+
+    /// One collection of the given collectors, with the exporter's own stats when asked for.
+    pub fn collect_of(&mut self, deadline: Instant, collectors: CollectorSet) -> Collection {
+        let report = self.report_of(deadline, collectors);
+        if self.self_metrics {
+            self.meta.process = Some(crate::platform::self_stats::read());
+        }
+        Collection { report, meta: self.meta.clone(), openmetrics: OnceLock::new(), text: OnceLock::new() }
+    }
+
+    /// One collection as OpenMetrics text.
     pub fn render(&mut self, deadline: Instant) -> String {
         self.render_of(deadline, self.collect.enabled)
     }
 
     pub fn render_of(&mut self, deadline: Instant, collectors: CollectorSet) -> String {
         let report = self.report_of(deadline, collectors);
-        render(&report, &self.meta)
+        render(&report, &self.meta, Format::OpenMetrics)
     }
 
     /// The config file this scraper reloads from.

@@ -149,6 +149,10 @@ fn check_textfile_is_served_by_node_exporters_textfile_collector() {
     assert_eq!(out.status.code(), Some(1), "the exit code is check's: {}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&prom).expect("written");
     assert!(!text.contains("# EOF"), "the text format, not OpenMetrics");
+    assert!(text.contains("# TYPE portwatch_collections_total counter\nportwatch_collections_total 1\n"), "{text}");
+    // node_exporter serves its own process_*: a second set from this short run would clash with it.
+    assert!(!text.contains("process_"), "{text}");
+    common::promtool_accepts_text(&text);
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary file left");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");

@@ -9,7 +9,7 @@ mod common;
 #[path = "common/exporter.rs"]
 mod exporter;
 
-use common::{assert_unique_series, collector_statuses, has_series, promtool_accepts, value};
+use common::{assert_unique_series, collector_statuses, has_series, promtool_accepts_text, value};
 use exporter::Exporter;
 use portwatch_exporter::model::CollectorName;
 use std::process::Command;
@@ -144,7 +144,7 @@ fn each_disabled_collector_leaves_no_status_no_metrics_and_says_what_is_unknown(
                 assert_eq!(unknown.len(), expected, "{flag}: nothing else is unknown:\n{}", unknown.join("\n"));
             }
         }
-        promtool_accepts(&body);
+        promtool_accepts_text(&body);
     }
 }
 

@@ -1,10 +1,14 @@
 //! The whole pipeline against a fake procfs and rootfs checked into
 //! tests/fixtures/host1 (sockets from its text tables), diffed against a
-//! golden exposition. `UPDATE_GOLDEN=1 cargo test` refreshes the golden file.
+//! golden exposition in each format: `host1.prom` (OpenMetrics) and
+//! `host1.text.prom` (text 0.0.4). `UPDATE_GOLDEN=1 cargo test` refreshes them.
+//! The exporter's own `process_*` are not there: they describe the process
+//! that renders, not the host (tests/self_metrics.rs checks them).
 
 mod common;
 
 use common::{assert_golden, fixture_scraper, has_series, normalize, soon, value};
+use portwatch_exporter::metrics::Format;
 
 fn scrape_host1() -> String {
     fixture_scraper("host1").render(soon())
@@ -13,6 +17,21 @@ fn scrape_host1() -> String {
 #[test]
 fn fixture_host_exposition_matches_golden() {
     assert_golden("host1.prom", &normalize(&scrape_host1()));
+}
+
+/// The text format differs only where client_golang's does: counters are
+/// `_total` on HELP and TYPE too, and there is no `# EOF`.
+#[test]
+fn fixture_host_text_format_matches_golden() {
+    let text = fixture_scraper("host1").collect(soon()).body(Format::Text);
+    let text = normalize(std::str::from_utf8(&text).expect("UTF-8"));
+    assert_golden("host1.text.prom", &text);
+    common::promtool_accepts_text(&text);
+    let om = normalize(&scrape_host1());
+    let counters_renamed = om
+        .replace("# HELP portwatch_collections ", "# HELP portwatch_collections_total ")
+        .replace("# TYPE portwatch_collections counter", "# TYPE portwatch_collections_total counter");
+    assert_eq!(counters_renamed.strip_suffix("# EOF\n"), Some(text.as_str()), "the formats differ only in counter names and # EOF");
 }
 
 #[test]

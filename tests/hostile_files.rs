@@ -140,7 +140,7 @@ fn junk_row_in_net_tcp_and_escape_in_passwd_keep_the_rest_and_stay_one_line() {
     assert_eq!(value(&m, r#"portwatch_port_sockets{name="postgres",port="5432",protocol="tcp"}"#), Some(3.0), "every good row is kept");
     assert!(!m.contains('\u{1b}'), "no raw ESC in the exposition");
     assert!(m.contains(r#"user="post?[31mgres""#), "the user label is escaped as process names are");
-    common::promtool_accepts(&m);
+    common::promtool_accepts_openmetrics(&m);
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 #[path = "common/netns.rs"]
 mod netns;
 
-use common::{fixtures, has_series, promtool_accepts, require_root, soon, value, write_config};
+use common::{fixtures, has_series, promtool_accepts_text, require_root, soon, value, write_config};
 use netns::Netns;
 use portwatch_exporter::scrape::{Collect, Scraper};
 use portwatch_exporter::source::{Paths, SocketTable};
@@ -31,7 +31,7 @@ fn process_names_with_parens_newlines_and_bad_utf8_are_safe_labels_needs_root() 
     assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "parens"), ("process", "a) (b c")]), "{m}");
     assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "newline"), ("process", "x?y")]), "{m}");
     assert!(has_series(&m, "portwatch_port_socket_info", &[("name", "bytes"), ("process", "bad\u{fffd}\u{fffd}")]), "{m}");
-    promtool_accepts(&m);
+    promtool_accepts_text(&m);
 }
 
 /// Sockets and processes come and go while Prometheus-style scrapes run:

@@ -6,7 +6,7 @@ mod common;
 #[path = "common/netns.rs"]
 mod netns;
 
-use common::{has_series, promtool_accepts, require_root, require_tool, value, write_config};
+use common::{has_series, promtool_accepts_text, require_root, require_tool, value, write_config};
 use netns::Netns;
 
 fn v(m: &str, series: &str) -> f64 {
@@ -167,7 +167,7 @@ fn default_mode_exposition_passes_promtool_needs_root() {
     let m = ns.get("/metrics");
     assert_eq!(v(&m, r#"portwatch_port_bound_by_expected{name="tcp-6379",port="6379",protocol="tcp"}"#), 1.0);
     assert_eq!(v(&m, r#"portwatch_dynamic_port_range_end{protocol="udp",family="ipv6",store="active"}"#), 20999.0);
-    promtool_accepts(&m);
+    promtool_accepts_text(&m);
 }
 
 /// Without rights to other processes' fds it serves everything else and

@@ -100,7 +100,7 @@ fn stuck_collector_cannot_wedge_scrapes_and_parallel_scrapes_share_one_collectio
     assert_eq!(status, 200);
     assert!(t.elapsed() < Duration::from_millis(1500), "a busy collector does not wait for the deadline: {:?}", t.elapsed());
     assert_eq!(value(&body, r#"portwatch_scrape_collector_success{collector="sysctl"}"#), Some(0.0));
-    let collections = value(&body, "portwatch_collections").expect("counter");
+    let collections = value(&body, "portwatch_collections_total").expect("counter");
     assert!(collections <= 4.0, "100 simultaneous scrapes ran {collections} collections");
 }
 

@@ -1,31 +1,19 @@
 //! The wire: the exposition format negotiated from `Accept` as client_golang
 //! does, gzip when accepted, checked with curl, promtool and a real Prometheus.
+//! Each check names the format it reads: `promtool check metrics` reads the
+//! text format 0.0.4 only; OpenMetrics goes through Prometheus's OpenMetrics
+//! parser (`promtool tsdb create-blocks-from openmetrics`, and a real scrape).
 
 mod common;
 #[path = "common/exporter.rs"]
 mod exporter;
 
-use common::{fixtures, require_tool};
+use common::require_tool;
 use exporter::Exporter;
 use std::process::Command;
 
 const PROMETHEUS_ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-
-fn fixture_exporter() -> Exporter {
-    let host = fixtures().join("host1");
-    let (p, r, c) = (host.join("proc"), host.join("root"), host.join("portwatch.yml"));
-    Exporter::start(&[
-        "--config.file",
-        &c.display().to_string(),
-        "--path.procfs",
-        &p.display().to_string(),
-        "--path.rootfs",
-        &r.display().to_string(),
-        "--collector.sockets.source",
-        "procfs",
-    ])
-}
 
 /// (headers, body) of a GET with extra curl arguments.
 fn curl(e: &Exporter, args: &[&str]) -> (String, Vec<u8>) {
@@ -41,13 +29,16 @@ fn accept_picks_the_format_and_gzip_is_used_when_accepted() {
     if !require_tool("curl") {
         return;
     }
-    let e = fixture_exporter();
+    let e = Exporter::start_on_host1();
     // No Accept header: the text format 0.0.4, as client_golang answers.
     let (h, plain) = curl(&e, &[]);
     assert!(h.contains("content-type: text/plain; version=0.0.4"), "{h}");
     let plain = String::from_utf8(plain).expect("utf8");
     assert!(!plain.contains("# EOF") && plain.contains("portwatch_port_bound{"), "{plain}");
-    common::promtool_accepts(&plain);
+    // Text 0.0.4: a counter is `_total` on HELP, TYPE and sample alike, as client_golang writes it.
+    assert!(plain.contains("\n# TYPE portwatch_collections_total counter\nportwatch_collections_total "), "{plain}");
+    assert!(plain.contains("\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total "), "{plain}");
+    common::promtool_accepts_text(&plain);
     let (h, _) = curl(&e, &["-H", "Accept: text/plain;version=0.0.4"]);
     assert!(h.contains("content-type: text/plain; version=0.0.4"), "{h}");
     // Prometheus's own Accept header: OpenMetrics.
@@ -55,6 +46,12 @@ fn accept_picks_the_format_and_gzip_is_used_when_accepted() {
     assert!(h.contains("content-type: application/openmetrics-text; version=1.0.0"), "{h}");
     let om = String::from_utf8(om).expect("utf8");
     assert!(om.ends_with("# EOF\n"), "{om}");
+    // OpenMetrics: the family drops `_total`, its sample keeps it. Prometheus's
+    // parser does not check this pairing, so it is asserted here.
+    assert!(om.contains("\n# TYPE portwatch_collections counter\nportwatch_collections_total "), "{om}");
+    assert!(om.contains("\n# TYPE process_cpu_seconds counter\nprocess_cpu_seconds_total "), "{om}");
+    assert!(!om.contains("# TYPE portwatch_collections_total") && !om.contains("# HELP process_cpu_seconds_total"), "{om}");
+    common::promtool_accepts_openmetrics(&om);
     // gzip when accepted; decoded, the same series.
     let (h, raw) = curl(&e, &["-H", "Accept-Encoding: gzip"]);
     assert!(h.contains("content-encoding: gzip") && raw.starts_with(&[0x1f, 0x8b]), "{h}");
@@ -65,13 +62,14 @@ fn accept_picks_the_format_and_gzip_is_used_when_accepted() {
     assert!(!h.contains("content-encoding"), "q=0 refuses gzip: {h}");
 }
 
-/// A real Prometheus (Debian's) scrapes it as it always does: OpenMetrics, gzipped.
+/// A real Prometheus (Debian's) scrapes it as it always does: OpenMetrics,
+/// gzipped; it stores the series and reads the counters as counters.
 #[test]
 fn prometheus_scrapes_openmetrics_gzipped() {
     if !require_tool("prometheus") || !require_tool("curl") {
         return;
     }
-    let e = fixture_exporter();
+    let e = Exporter::start_on_host1();
     let d = tempfile::tempdir().expect("tempdir");
     let prom = common::Prometheus::start(
         d.path(),
@@ -79,4 +77,8 @@ fn prometheus_scrapes_openmetrics_gzipped() {
     );
     let (ok, last) = prom.query_until("portwatch_port_bound_by_other%7Bname%3D%22mssql%22%7D", |a| a.contains(r#","1"]"#));
     assert!(ok, "Prometheus never stored the scraped series: {last}");
+    for family in ["portwatch_collections", "process_cpu_seconds"] {
+        let (ok, last) = prom.api_until(&format!("targets/metadata?metric={family}"), |a| a.contains(r#""type":"counter""#));
+        assert!(ok, "Prometheus did not read {family} as a counter from OpenMetrics: {last}");
+    }
 }

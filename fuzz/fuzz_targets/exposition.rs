@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use portwatch_exporter::assess::assess;
 use portwatch_exporter::config::{Config, Watch, Watches};
-use portwatch_exporter::metrics::{render, Meta};
+use portwatch_exporter::metrics::{render, Format, Meta};
 use portwatch_exporter::model::{Family, Process, Protocol, Snapshot, SockState, Socket};
 
 /// A label value's body up to its closing quote; panics on a bad escape.
@@ -74,8 +74,8 @@ fuzz_target!(|data: &[u8]| {
     });
     snap.owners.insert(7, [100].into());
     snap.processes.insert(100, Process { name: process, user: Some(user), ..Process::default() });
-    let meta = Meta { version: "v".into(), revision: "r".into(), reload_successful: true, reload_timestamp_seconds: 0.0, collections: 1 };
-    let text = render(&assess(&config, &snap), &meta);
+    let meta = Meta { version: "v".into(), revision: "r".into(), reload_successful: true, collections: 1, ..Meta::default() };
+    let text = render(&assess(&config, &snap), &meta, Format::OpenMetrics);
     assert!(text.ends_with("# EOF\n"), "the exposition ends with # EOF");
     for line in text.lines() {
         assert!(!line.chars().any(char::is_control), "a raw control character: {line:?}");

@@ -1,5 +1,6 @@
 //! Linux procfs text: `/proc/PID/stat`, `/proc/PID/status`, `/proc/PID/cgroup`,
-//! fd link targets, and `/etc/passwd`. See proc(5).
+//! `/proc/PID/statm`, `/proc/stat`'s `btime`, fd link targets, and
+//! `/etc/passwd`. See proc(5).
 
 use super::{invalid, ParseError};
 use crate::model::Inode;
@@ -24,6 +25,18 @@ pub fn parse_stat(bytes: &[u8]) -> Result<(String, u64), ParseError> {
         .and_then(|f| f.parse::<u64>().ok())
         .ok_or_else(|| invalid("starttime (field 22) in stat", rest.trim()))?;
     Ok((comm, start))
+}
+
+/// (size, resident) in pages from `/proc/PID/statm`: the same counts as
+/// stat's vsize (in bytes there) and rss, in a shorter file.
+pub fn parse_statm(text: &str) -> Option<(u64, u64)> {
+    let mut f = text.split_ascii_whitespace().map(|v| v.parse::<u64>().ok());
+    Some((f.next()??, f.next()??))
+}
+
+/// Boot time, in seconds since the epoch, from the `btime` line of `/proc/stat`.
+pub fn parse_btime(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()
 }
 
 /// Names become label values: keep them printable and one line.
@@ -108,6 +121,15 @@ mod tests {
         for bad in [&b""[..], b"12 postgres S", b"12 (x) S 1 2", b"12 )x( S", b"\xff\xfe"] {
             assert!(parse_stat(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn statm_and_btime() {
+        assert_eq!(parse_statm("23424 3017 2048 187 0 1233 0\n"), Some((23424, 3017)));
+        assert_eq!(parse_statm("23424\n"), None);
+        assert_eq!(parse_statm("-1 5 0\n"), None);
+        assert_eq!(parse_btime("cpu  1 2 3\nintr 5\nbtime 1700000000\nprocesses 9\n"), Some(1_700_000_000));
+        assert_eq!(parse_btime("cpu  1 2 3\n"), None);
     }
 
     #[test]

@@ -3,29 +3,28 @@
 //! (its set of collectors), so scrapes asking for different sets never share
 //! a body.
 
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-type Inflight<K> = Arc<Mutex<HashMap<K, watch::Receiver<Option<Bytes>>>>>;
+type Inflight<K, T> = Arc<Mutex<HashMap<K, watch::Receiver<Option<T>>>>>;
 
-pub struct Coalescer<K> {
-    inflight: Inflight<K>,
+pub struct Coalescer<K, T> {
+    inflight: Inflight<K, T>,
 }
 
-impl<K> Default for Coalescer<K> {
+impl<K, T> Default for Coalescer<K, T> {
     fn default() -> Self {
         Coalescer { inflight: Arc::new(Mutex::new(HashMap::new())) }
     }
 }
 
 /// Clears the in-flight marker even if the collection panics.
-struct InflightGuard<K: Eq + Hash>(Inflight<K>, K);
+struct InflightGuard<K: Eq + Hash, T>(Inflight<K, T>, K);
 
-impl<K: Eq + Hash> Drop for InflightGuard<K> {
+impl<K: Eq + Hash, T> Drop for InflightGuard<K, T> {
     fn drop(&mut self) {
         if let Ok(mut g) = self.0.lock() {
             g.remove(&self.1);
@@ -33,10 +32,10 @@ impl<K: Eq + Hash> Drop for InflightGuard<K> {
     }
 }
 
-impl<K: Eq + Hash + Clone + Send + 'static> Coalescer<K> {
+impl<K: Eq + Hash + Clone + Send + 'static, T: Clone + Send + Sync + 'static> Coalescer<K, T> {
     /// Runs `collect` on a blocking thread unless a run for the same key is
     /// in flight, then waits for that run's result until a second past `deadline`.
-    pub async fn share(&self, key: K, deadline: Instant, collect: impl FnOnce() -> Bytes + Send + 'static) -> Option<Bytes> {
+    pub async fn share(&self, key: K, deadline: Instant, collect: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         let mut rx = {
             let mut g = self.inflight.lock().ok()?;
             match g.get(&key) {
@@ -69,7 +68,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn simultaneous_scrapes_share_only_with_the_same_key() {
-        let c = Arc::new(Coalescer::<u8>::default());
+        let c = Arc::new(Coalescer::<u8, String>::default());
         let runs = Arc::new(AtomicUsize::new(0));
         let deadline = Instant::now() + Duration::from_secs(10);
         let scrape = |key: u8| {
@@ -78,7 +77,7 @@ mod tests {
                 c.share(key, deadline, move || {
                     runs.fetch_add(1, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(300));
-                    Bytes::from(format!("body {key}"))
+                    format!("body {key}")
                 })
                 .await
             })

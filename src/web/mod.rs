@@ -23,7 +23,7 @@ mod server;
 mod tls;
 
 use crate::model::CollectorSet;
-use crate::scrape::Scraper;
+use crate::scrape::{Collection, Scraper};
 use auth::HashGate;
 use coalesce::Coalescer;
 use live::WebState;
@@ -61,7 +61,7 @@ pub struct App {
     web: WebState,
     /// The collectors the flags enable; `collect[]` picks among them.
     enabled: CollectorSet,
-    scrapes: Coalescer<CollectorSet>,
+    scrapes: Coalescer<CollectorSet, Arc<Collection>>,
     requests: Arc<Semaphore>,
     rate: RateLimit,
     hashes: HashGate,

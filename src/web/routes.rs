@@ -62,17 +62,20 @@ impl App {
         let gzip = encoding::accepts_gzip(header(hyper::header::ACCEPT_ENCODING));
         let deadline = Instant::now() + budget;
         let app = self.clone();
+        // Rendered in this scrape's format before it is shared; a scrape that
+        // shares it in the other format renders that once, for all who ask.
         let collect = move || {
-            let body = match app.scraper.lock() {
-                Ok(mut s) => s.render_of(deadline, collectors),
-                Err(p) => p.into_inner().render_of(deadline, collectors),
+            let collection = match app.scraper.lock() {
+                Ok(mut s) => s.collect_of(deadline, collectors),
+                Err(p) => p.into_inner().collect_of(deadline, collectors),
             };
-            Bytes::from(body)
+            collection.body(format);
+            Arc::new(collection)
         };
-        // Scrapes asking for different collectors never share a body.
+        // Scrapes asking for different collectors never share a collection.
         match self.scrapes.share(collectors, deadline, collect).await {
-            Some(body) => {
-                let body = body.slice(..format.len_of(&body));
+            Some(collection) => {
+                let body = collection.body(format);
                 let zipped = if gzip { encoding::gzip(&body) } else { None };
                 let mut r = match zipped {
                     Some(z) => {

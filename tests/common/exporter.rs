@@ -32,11 +32,7 @@ impl Exporter {
             .spawn()
             .expect("exporter starts");
         let e = Exporter { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "exporter did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_listening(port, "exporter");
         e
     }
 
@@ -49,6 +45,12 @@ impl Exporter {
         }
         all.extend(args.iter().map(|a| a.to_string()));
         all
+    }
+
+    /// Started on the `host1` fixture (a fake procfs and rootfs, procfs socket tables).
+    pub fn start_on_host1() -> Exporter {
+        let args = Exporter::fixture_args(&[]);
+        Exporter::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     pub fn url(&self, scheme: &str, path: &str) -> String {
@@ -103,6 +105,14 @@ pub fn run_bare_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
         let _ = e.read_to_string(&mut err);
     }
     (code, err, t.elapsed())
+}
+
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn status_and_body(answer: &str) -> (u16, String) {

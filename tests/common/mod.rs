@@ -25,14 +25,17 @@ pub fn normalize(exposition: &str) -> String {
         .map(|l| {
             if l.starts_with("portwatch_scrape_collector_duration_seconds{")
                 || l.starts_with("portwatch_config_last_reload_success_timestamp_seconds ")
-                || l.starts_with("portwatch_collections ")
+                || l.starts_with("portwatch_collections_total ")
             {
                 match l.rsplit_once(' ') {
                     Some((series, _)) => format!("{series} 0"),
                     None => l.to_string(),
                 }
-            } else if l.starts_with("portwatch_build_info{") {
-                "portwatch_build_info{version=\"VERSION\",revision=\"REVISION\"} 1".to_string()
+            } else if let Some(labels) = l.strip_prefix("portwatch_build_info{").and_then(|r| r.strip_suffix("} 1")) {
+                // Label names stay; each value becomes its name in capitals.
+                let names: Vec<String> =
+                    labels.split("\",").filter_map(|kv| kv.split_once('=')).map(|(k, _)| format!("{k}=\"{}\"", k.to_uppercase())).collect();
+                format!("portwatch_build_info{{{}}} 1", names.join(","))
             } else {
                 l.to_string()
             }
@@ -143,30 +146,51 @@ pub fn write_config(dir: &Path, yaml: &str) -> String {
     p.display().to_string()
 }
 
-/// `promtool check metrics` must accept the exposition (skipped loudly, or
-/// failed in CI, when promtool is missing).
-pub fn promtool_accepts(exposition: &str) {
-    assert_unique_series(exposition);
-    if !require_tool("promtool") {
-        return;
-    }
+/// Runs promtool with `args` and `input` on stdin; fails the test unless it succeeds.
+fn promtool(args: &[&str], input: &[u8]) {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let mut c = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    c.stdin.take().expect("stdin").write_all(exposition.as_bytes()).expect("write");
+    let mut c =
+        Command::new("promtool").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool");
+    c.stdin.take().expect("stdin").write_all(input).expect("write");
     let out = c.wait_with_output().expect("promtool");
     assert!(
         out.status.success(),
-        "promtool check metrics: {}{}",
+        "promtool {}: {}{}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The text format 0.0.4 passes `promtool check metrics`, which reads that
+/// format only (it lints names, types and help; skipped loudly, or failed in
+/// CI, when promtool is missing).
+pub fn promtool_accepts_text(exposition: &str) {
+    assert_unique_series(exposition);
+    assert!(!exposition.contains("# EOF"), "this check reads the text format 0.0.4; OpenMetrics goes to promtool_accepts_openmetrics");
+    if require_tool("promtool") {
+        promtool(&["check", "metrics"], exposition.as_bytes());
+    }
+}
+
+/// OpenMetrics passes Prometheus's own OpenMetrics parser, through
+/// `promtool tsdb create-blocks-from openmetrics` (`promtool check metrics`
+/// reads only the text format). The importer wants a timestamp on every
+/// sample, so each gets one; nothing else changes.
+pub fn promtool_accepts_openmetrics(exposition: &str) {
+    assert_unique_series(exposition);
+    assert!(exposition.ends_with("# EOF\n"), "this check reads OpenMetrics; the text format goes to promtool_accepts_text");
+    if !require_tool("promtool") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stamped: String =
+        exposition.lines().map(|l| if l.starts_with('#') { format!("{l}\n") } else { format!("{l} 1700000000\n") }).collect();
+    let input = dir.path().join("exposition.om");
+    std::fs::write(&input, stamped).expect("write");
+    let (input, blocks) = (input.display().to_string(), dir.path().join("blocks").display().to_string());
+    promtool(&["tsdb", "create-blocks-from", "openmetrics", &input, &blocks], b"");
 }
 
 /// A real Prometheus (Debian's `prometheus`) scraping with `config` (YAML),
@@ -194,7 +218,12 @@ impl Prometheus {
     /// Polls the instant query (URL-encoded) for at most 60 s until `done`
     /// holds for its JSON answer; returns whether it did, and the last answer.
     pub fn query_until(&self, query: &str, done: impl Fn(&str) -> bool) -> (bool, String) {
-        let url = format!("http://127.0.0.1:{}/api/v1/query?query={query}", self.port);
+        self.api_until(&format!("query?query={query}"), done)
+    }
+
+    /// As [`Prometheus::query_until`], for any API path under `/api/v1/` (with its query string).
+    pub fn api_until(&self, path: &str, done: impl Fn(&str) -> bool) -> (bool, String) {
+        let url = format!("http://127.0.0.1:{}/api/v1/{path}", self.port);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut last = String::new();
         loop {

@@ -1,11 +1,16 @@
 //! node_exporter 1.5 (Debian's `prometheus-node-exporter`), the reference the
 //! web tests compare against, on a loopback port; stopped on drop.
 
+#![allow(dead_code)]
+
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct NodeExporter(Child);
+pub struct NodeExporter {
+    pub port: u16,
+    child: Child,
+}
 
 impl NodeExporter {
     /// Listens on 127.0.0.1:`port` with only `collectors` enabled (`--collector.disable-defaults`).
@@ -22,13 +27,13 @@ impl NodeExporter {
             assert!(Instant::now() < deadline, "node_exporter did not listen");
             std::thread::sleep(Duration::from_millis(20));
         }
-        NodeExporter(child)
+        NodeExporter { port, child }
     }
 }
 
 impl Drop for NodeExporter {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
