@@ -90,28 +90,28 @@ fn collect_param_answers_as_node_exporter_1_5_does() {
     let _node = node_exporter::NodeExporter::start(node_port, &["time", "loadavg"]);
     // portwatch with `reboot` off, node_exporter with `cpu` off: each has an enabled and a disabled collector.
     let pw = fixture(&["--no-collector.reboot"]);
-    // (kind, node_exporter's query, portwatch's query): the same kind of request to each.
-    let cases = [
-        ("one enabled collector", "collect[]=time", "collect[]=sockets"),
-        ("two enabled collectors", "collect[]=time&collect[]=loadavg", "collect[]=sockets&collect[]=owners"),
-        ("a repeated name", "collect[]=time&collect[]=time", "collect[]=sockets&collect[]=sockets"),
-        ("an unknown name", "collect[]=nope", "collect[]=nope"),
-        ("an unknown name after a good one", "collect[]=time&collect[]=nope", "collect[]=sockets&collect[]=nope"),
-        ("an empty value", "collect[]=", "collect[]="),
-        ("a name with no value at all", "collect[]", "collect[]"),
-        ("a disabled collector", "collect[]=cpu", "collect[]=reboot"),
-        ("an escaped key", "collect%5B%5D=nope", "collect%5B%5D=nope"),
-        ("an escaped value", "collect[]=a+b%21", "collect[]=a+b%21"),
-        ("a bad escape (the pair is dropped)", "collect[]=%zz", "collect[]=%zz"),
-        ("a semicolon (the pair is dropped)", "collect[]=nope;x", "collect[]=nope;x"),
-        ("another system's collector", "collect[]=devstat", "collect[]=netsh"),
-        ("exclude[] of an unknown name", "exclude[]=nope", "exclude[]=nope"),
-        ("exclude[] with no value", "exclude[]=", "exclude[]="),
-        ("exclude[] of an enabled collector", "exclude[]=time", "exclude[]=sockets"),
-        ("an unrelated parameter", "x=1", "x=1"),
-    ];
+    // kind | node_exporter's query | portwatch's query: the same kind of request to each.
+    let cases = "
+        one enabled collector | collect[]=time | collect[]=sockets
+        two enabled collectors | collect[]=time&collect[]=loadavg | collect[]=sockets&collect[]=owners
+        a repeated name | collect[]=time&collect[]=time | collect[]=sockets&collect[]=sockets
+        an unknown name | collect[]=nope | collect[]=nope
+        an unknown name after a good one | collect[]=time&collect[]=nope | collect[]=sockets&collect[]=nope
+        an empty value | collect[]= | collect[]=
+        a name with no value at all | collect[] | collect[]
+        a disabled collector | collect[]=cpu | collect[]=reboot
+        an escaped key | collect%5B%5D=nope | collect%5B%5D=nope
+        an escaped value | collect[]=a+b%21 | collect[]=a+b%21
+        a bad escape (the pair is dropped) | collect[]=%zz | collect[]=%zz
+        a semicolon (the pair is dropped) | collect[]=nope;x | collect[]=nope;x
+        another system's collector | collect[]=devstat | collect[]=netsh
+        exclude[] of an unknown name | exclude[]=nope | exclude[]=nope
+        exclude[] with no value | exclude[]= | exclude[]=
+        exclude[] of an enabled collector | exclude[]=time | exclude[]=sockets
+        an unrelated parameter | x=1 | x=1";
     let mut report = Vec::new();
-    for (kind, node_q, pw_q) in cases {
+    for row in cases.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let [kind, node_q, pw_q]: [&str; 3] = row.split(" | ").collect::<Vec<_>>().try_into().expect("three columns");
         let (ns, nt, nb) = get(node_port, &format!("/metrics?{node_q}"));
         let (ps, pt, pb) = get(pw.port, &format!("/metrics?{pw_q}"));
         report.push(format!("{kind}: node_exporter {ns}, portwatch {ps}"));

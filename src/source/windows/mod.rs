@@ -77,11 +77,12 @@ impl OsSource for WindowsSource {
     const OS: Os = Os::Windows;
 
     fn new(_paths: Paths) -> WindowsSource {
+        let stateless = |name| Collector::new(name, ());
         WindowsSource {
-            netsh: Collector::new(CollectorName::Netsh, ()),
-            sockets: Collector::new(CollectorName::Sockets, ()),
-            owners: Collector::new(CollectorName::Owners, ()),
-            reboot: Collector::new(CollectorName::Reboot, ()),
+            netsh: stateless(CollectorName::Netsh),
+            sockets: stateless(CollectorName::Sockets),
+            owners: stateless(CollectorName::Owners),
+            reboot: stateless(CollectorName::Reboot),
         }
     }
 
