@@ -107,7 +107,8 @@ fn from_path(path: &str) -> Option<Container> {
 fn nspawn_machine(part: &str) -> Option<&str> {
     let scope = part.strip_prefix("machine-").and_then(|r| r.strip_suffix(".scope"));
     let service = part.strip_prefix("systemd-nspawn@").and_then(|r| r.strip_suffix(".service"));
-    scope.or(service).filter(|n| !n.is_empty())
+    // Machine names are host-name-like; anything else is not taken for one.
+    scope.or(service).filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic() && b != b'/'))
 }
 
 /// systemd's unit-name escaping (`\x2d` for `-`), undone for machine names.
@@ -117,7 +118,7 @@ fn unescape_unit(s: &str) -> String {
     while let Some(i) = rest.find("\\x") {
         out.push_str(&rest[..i]);
         let hex = rest.get(i + 2..i + 4);
-        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()).filter(u8::is_ascii) {
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()).filter(|b| b.is_ascii_graphic() && *b != b'/') {
             Some(b) => {
                 out.push(char::from(b));
                 rest = &rest[i + 4..];

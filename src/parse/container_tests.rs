@@ -48,6 +48,7 @@ fn the_host_and_the_monitors_are_no_container() {
         format!("0::/somewhere/{ID}\n"),
         "garbage".to_string(),
         String::new(),
+        "0::/machine.slice/machine-a\rb.scope\n".to_string(),
     ] {
         assert_eq!(parse_cgroup_container(&text), None, "{text}");
     }
