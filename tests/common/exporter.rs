@@ -107,7 +107,8 @@ pub fn run_bare_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
     (code, err, t.elapsed())
 }
 
-fn wait_listening(port: u16, what: &str) {
+/// Waits (10 s at most) until something listens on 127.0.0.1:`port`.
+pub fn wait_listening(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");

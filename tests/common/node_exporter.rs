@@ -1,11 +1,10 @@
 //! node_exporter 1.5 (Debian's `prometheus-node-exporter`), the reference the
-//! web tests compare against, on a loopback port; stopped on drop.
+//! web tests compare against, on a loopback port; stopped on drop. Needs the
+//! sibling module `exporter` (tests/common/exporter.rs).
 
 #![allow(dead_code)]
 
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 pub struct NodeExporter {
     pub port: u16,
@@ -22,11 +21,7 @@ impl NodeExporter {
             .stderr(Stdio::null())
             .spawn()
             .expect("node_exporter");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "node_exporter did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        super::exporter::wait_listening(port, "node_exporter");
         NodeExporter { port, child }
     }
 }
