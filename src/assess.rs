@@ -5,7 +5,8 @@
 //!   and, if the watch names an address, its local address is that address or
 //!   the wildcard of either family;
 //! - a socket is *expected* when at least one of its owner processes matches
-//!   every field of `expect` (no `expect`: any identified process matches);
+//!   every field of `expect` (no `expect`: any identified process matches;
+//!   `cgroup` is a pattern over the cgroup path, the others are exact);
 //!   a socket with no identified owner (TIME_WAIT, or owners not visible) is not;
 //! - a port is in the dynamic range / excluded per store, taking every family
 //!   the source reports; the reboot risk is "in the persistent range and not
@@ -15,6 +16,7 @@ use crate::config::{Config, Expect, Watch, Watches};
 use crate::model::{
     collector_ok, CollectorName, CollectorStatus, Family, Pid, PortRange, Process, Protocol, Ranges, Snapshot, SockState, Socket, Store,
 };
+use crate::parse::glob::fnmatch;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -193,7 +195,8 @@ fn process_matches(expect: Option<&Expect>, p: &Process) -> bool {
     let exe_ok = e.exe.as_deref().is_none_or(|want| p.exe.as_deref() == Some(want));
     let user_ok = e.user.as_deref().is_none_or(|want| p.user.as_deref() == Some(want));
     let unit_ok = e.unit.as_deref().is_none_or(|want| p.units.iter().any(|u| u == want));
-    process_ok && exe_ok && user_ok && unit_ok
+    let cgroup_ok = e.cgroup.as_deref().is_none_or(|pat| p.cgroup.as_deref().is_some_and(|cg| fnmatch(pat.as_bytes(), cg.as_bytes())));
+    process_ok && exe_ok && user_ok && unit_ok && cgroup_ok
 }
 
 fn address_matches(watch: &Watch, local: IpAddr) -> bool {

@@ -277,6 +277,12 @@ fn socket_info(r: &Report) -> (Series, Series) {
                 ("user", proc_.and_then(|p| p.user.clone()).unwrap_or_default()),
                 ("expected", h.expected.to_string()),
             ]);
+            // Only for a process in a container: a host process's series
+            // keep the labels they always had.
+            if let Some(c) = proc_.and_then(|p| p.container.as_ref()) {
+                l.extend([("container_runtime", c.runtime.as_str().to_string()), ("container_id", c.id.clone())]);
+                l.extend(c.pod_uid.clone().map(|uid| ("pod_uid", uid)));
+            }
             out.push((l, h.sockets as i64));
         }
         // Who holds the port unknown: nothing was left out, and 0 would say otherwise.
@@ -320,7 +326,7 @@ impl Collector for Exposition {
         gauge(
             &mut e,
             PORT_SOCKET_INFO,
-            "Sockets on the watched port per distinct (family, address, state, owner process, expected); a socket with several owners counts under each. At most socket_info_limit series per port.",
+            "Sockets on the watched port per distinct (family, address, state, owner process, expected); a socket with several owners counts under each; the owner's container and pod UID when it runs in one. At most socket_info_limit series per port.",
             info,
         )?;
         gauge(

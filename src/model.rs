@@ -140,6 +140,10 @@ pub struct Process {
     pub user: Option<String>,
     /// Service units (systemd unit from the cgroup; Windows service names).
     pub units: Vec<String>,
+    /// Linux: the cgroup path (the unified hierarchy's, else the systemd one's).
+    pub cgroup: Option<String>,
+    /// Linux: the container the process runs in, from its cgroup.
+    pub container: Option<crate::parse::container::Container>,
 }
 
 /// An inclusive port range, as the dynamic (ephemeral) range is written.
