@@ -133,10 +133,19 @@ local g = import 'lib.libsonnet';
       countStat('sysctl lines the next boot will refuse', 'portwatch_next_boot_rejected_info', 0, 'Port sysctl lines the kernel will refuse at the next boot (portwatch_next_boot_rejected_info: file, line, reason, value in force instead). An exclusion that looks persistent may not be.'),
       countStat('Verdicts that cannot be given', 'portwatch_port_verdict_unknown', 12, 'Watched-port verdicts the exporter cannot give (portwatch_port_verdict_unknown: verdict and reason); their series are absent, so no alert can say the port is safe.'),
     ];
+    local podHolders = g.panel(
+      'table', 'Holders in Kubernetes pods',
+      [g.target('pod:portwatch_port_socket_info:kube_pod_info{%s}' % s, instant=true, format='table')],
+      0, 59, 24, 8,
+      'Holders of watched ports that run in a Kubernetes pod, named by kube-state-metrics (recording rule pod:portwatch_port_socket_info:kube_pod_info: portwatch_port_socket_info joined with kube_pod_info on the pod UID). Empty outside Kubernetes or without kube-state-metrics.',
+      'none',
+    ) + {
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
+    };
     g.dashboard(
       c, 'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
-      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust,
+      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Kubernetes', 58), podHolders],
       multiInstance=false,
     ),
 }
