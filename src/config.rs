@@ -50,13 +50,13 @@ pub struct Watch {
     pub protocol: Protocol,
     #[serde(default)]
     pub address: Option<IpAddr>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_expect")]
     pub expect: Option<Expect>,
 }
 
 /// Every field given must match the process holding the socket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, try_from = "RawExpect")]
+#[serde(deny_unknown_fields)]
 pub struct Expect {
     pub process: Option<String>,
     pub exe: Option<String>,
@@ -67,19 +67,15 @@ pub struct Expect {
     pub cgroup: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExpect {
-    process: Option<String>,
-    exe: Option<String>,
-    user: Option<String>,
-    unit: Option<String>,
-    cgroup: Option<String>,
+/// `expect` as written, then checked: its errors carry the entry's line.
+fn de_expect<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Expect>, D::Error> {
+    let Some(e) = Option::<Expect>::deserialize(d)? else { return Ok(None) };
+    e.checked().map(Some).map_err(de::Error::custom)
 }
 
-impl TryFrom<RawExpect> for Expect {
-    type Error = String;
-    fn try_from(r: RawExpect) -> Result<Expect, String> {
+impl Expect {
+    fn checked(self) -> Result<Expect, String> {
+        let r = &self;
         if r.process.is_none() && r.exe.is_none() && r.user.is_none() && r.unit.is_none() && r.cgroup.is_none() {
             return Err("expect: give at least one of process, exe, user, unit, cgroup".into());
         }
@@ -103,7 +99,7 @@ impl TryFrom<RawExpect> for Expect {
                 return Err(format!("expect.{field}: must not be empty"));
             }
         }
-        Ok(Expect { process: r.process, exe: r.exe, user: r.user, unit: r.unit, cgroup: r.cgroup })
+        Ok(self)
     }
 }
 
