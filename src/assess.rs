@@ -150,6 +150,9 @@ pub struct Report {
     pub next_boot: Option<(crate::boot::NextBoot, &'static str)>,
     pub collectors: Vec<CollectorStatus>,
     pub socket_info_limit: usize,
+    /// Linux, `netns` collector: the other network namespaces as read, and how many were not read (the limit).
+    pub netns: Vec<crate::model::NetnsView>,
+    pub netns_omitted: usize,
 }
 
 /// The watches in force for this snapshot.
@@ -357,6 +360,8 @@ pub fn assess(config: &Config, snap: &Snapshot) -> Report {
         next_boot: snap.next_boot.clone(),
         collectors: snap.collectors.clone(),
         socket_info_limit: config.socket_info_limit,
+        netns: snap.netns.clone(),
+        netns_omitted: snap.netns_omitted,
     }
 }
 
