@@ -182,7 +182,8 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     write(&t.join("ksm/kube.prom"), &format!("kube_pod_info{{namespace=\"shop\",pod=\"cart-7d9\",uid=\"{POD_UID}\",node=\"n1\"}} 1\n"));
     ns.sysctl("net.ipv4.ip_local_port_range", "40000 49999");
     let root = rootfs.display().to_string();
-    ns.exporter(&["--config.file", &t.join("portwatch.yml").display().to_string(), "--path.rootfs", &root]);
+    // --collector.netns: from inside this namespace the host's own is another one, so its panel has data.
+    ns.exporter(&["--config.file", &t.join("portwatch.yml").display().to_string(), "--path.rootfs", &root, "--collector.netns"]);
     let hook = webhook(&ns);
     let mut am = ns.cmd("prometheus-alertmanager");
     am.arg(format!("--config.file={}", t.join("alertmanager.yml").display()))

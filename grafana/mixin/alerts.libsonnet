@@ -133,6 +133,13 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'The exporter on {{ $labels.instance }} lacks the rights to read other processes\' file descriptors, so owner-based alerts are silenced on this host: %s. The shipped systemd unit, DaemonSet and Windows service do.' % remedies.rights,
         ),
         alert(
+          'PortwatchPodPortInDynamicRange', 'warning',
+          'portwatch_netns_listeners_in_dynamic_range{%s} > 0' % sel,
+          c.podPortInRangeFor,
+          'A port listened on in network namespace {{ $labels.netns }} on {{ $labels.instance }} lies in its own dynamic range',
+          'In network namespace {{ $labels.netns }} on {{ $labels.instance }} (a pod or container: portwatch_netns_info names it), a server listens on a port inside the namespace\'s own ip_local_port_range that is not reserved there (portwatch_netns_listener_in_dynamic_range_info lists them). A new namespace starts with the kernel\'s range and no reserved ports, whatever the host\'s sysctl.d says, so when the server restarts an outgoing connection of a sidecar can hold its port. Reserve the port in the pod: securityContext.sysctls net.ipv4.ip_local_reserved_ports (a safe sysctl since Kubernetes 1.27), or move the port below the range.',
+        ),
+        alert(
           'PortwatchExporterDown', 'critical',
           'up{%s} == 0' % sel,
           c.exporterDownFor,

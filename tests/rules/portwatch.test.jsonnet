@@ -212,6 +212,18 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       alert_rule_test: [at('7m', 'PortwatchExporterAbsent', [fire('PortwatchExporterAbsent', { job: 'portwatch' })])],
     },
     {
+      name: 'a pod port in its namespace dynamic range fires after 15m; a namespace without one does not',
+      interval: '1m',
+      input_series: [
+        series('portwatch_netns_listeners_in_dynamic_range', { netns: '4026532400' }, '2x30'),
+        series('portwatch_netns_listeners_in_dynamic_range', { netns: '4026532401' }, '0x30'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchPodPortInDynamicRange', []),
+        at('20m', 'PortwatchPodPortInDynamicRange', [fire('PortwatchPodPortInDynamicRange', h { netns: '4026532400' })]),
+      ],
+    },
+    {
       name: 'holders in pods are named from kube_pod_info; host holders and other pods are not',
       interval: '1m',
       local uid = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',

@@ -142,10 +142,34 @@ local g = import 'lib.libsonnet';
     ) + {
       transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
     };
+    local nsCols = [
+      ['portwatch_netns_dynamic_port_range_start', 'Range start'],
+      ['portwatch_netns_dynamic_port_range_end', 'Range end'],
+      ['portwatch_netns_reserved_ports_in_range', 'Reserved'],
+      ['portwatch_netns_dynamic_ports_in_use', 'Ephemeral in use'],
+      ['portwatch_netns_listeners_in_dynamic_range', 'Listeners in range'],
+      ['portwatch_netns_read_success', 'Read'],
+    ];
+    local namespaces = g.panel(
+      'table', 'Network namespaces',
+      [g.target('max by (netns) (%s{%s})' % [col[0], s], instant=true, format='table') for col in nsCols]
+      + [g.target('max by (netns, name, container_runtime, container_id, pod_uid) (portwatch_netns_info{%s})' % s, instant=true, format='table')],
+      0, 67, 24, 8,
+      'With --collector.netns: every other network namespace on the host (pods, containers), read from inside it: its own dynamic range and reserved ports (the host\'s sysctl.d does not apply there), sockets in that range, and listened ports inside it (PortwatchPodPortInDynamicRange). The last columns name its container and pod UID (join with kube_pod_info).',
+      'none',
+    ) + {
+      transformations: [
+        { id: 'merge', options: {} },
+        { id: 'organize', options: {
+          excludeByName: { Time: true },
+          renameByName: { ['Value #' + std.char(65 + i)]: nsCols[i][1] for i in std.range(0, std.length(nsCols) - 1) } + { ['Value #' + std.char(65 + std.length(nsCols))]: 'Processes' },
+        } },
+      ],
+    };
     g.dashboard(
       c, 'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
-      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Kubernetes', 58), podHolders],
+      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Kubernetes', 58), podHolders, namespaces],
       multiInstance=false,
     ),
 }
