@@ -19,12 +19,14 @@ pub struct Collect {
     pub enabled: CollectorSet,
     /// Where socket tables come from (`--collector.sockets.source`).
     pub table: SocketTable,
+    /// The busiest destinations of the ephemeral count to report (`--collector.ephemeral.destinations`); 0: none.
+    pub destinations: usize,
 }
 
 impl Collect {
     /// Every collector, sockets listed from `table`.
     pub fn all(table: SocketTable) -> Collect {
-        Collect { enabled: crate::model::CollectorName::ALL.into_iter().collect(), table }
+        Collect { enabled: crate::model::CollectorName::ALL.into_iter().collect(), table, destinations: crate::cli::DEFAULT_DESTINATIONS }
     }
 }
 
@@ -98,7 +100,7 @@ impl Scraper {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, collectors, table: self.collect.table, deadline }
+        Request { ports, collectors, table: self.collect.table, destinations: self.collect.destinations, deadline }
     }
 
     /// The collectors the flags enable.
