@@ -42,7 +42,7 @@ fn endpoint(s: &str) -> Option<(IpAddr, u16)> {
 /// The oracle: `ss -tan` rows whose local port is in the range, minus
 /// listeners and their accepted children (local port = a listening port),
 /// grouped by peer.
-fn ss_counts(ns: &Netns) -> Counts {
+fn ss_counts(ns: &Netns, range: (u16, u16)) -> Counts {
     let out = ns.cmd("ss").arg("-tan").output().expect("ss runs");
     assert!(out.status.success(), "ss: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -51,7 +51,7 @@ fn ss_counts(ns: &Netns) -> Counts {
     let mut counts = Counts::new();
     for f in rows.iter().filter(|f| f[0] != "LISTEN") {
         let Some((_, lport)) = endpoint(f[3]) else { continue };
-        if !(RANGE.0..=RANGE.1).contains(&lport) || listening.contains(&lport) {
+        if !(range.0..=range.1).contains(&lport) || listening.contains(&lport) {
             continue;
         }
         let Some((peer, pport)) = endpoint(f[4]) else { continue };
@@ -145,12 +145,20 @@ fn one_seed(seed: u64) {
     // Both socket tables: sock_diag (odd seeds) and /proc/net/tcp{,6} (even seeds).
     let source = if seed % 2 == 1 { "netlink" } else { "procfs" };
     ns.exporter(&["--collector.ephemeral.destinations", &k.to_string(), "--collector.sockets.source", source]);
+    // The namespace's range as the kernel holds it: the oracle filters on it.
+    let read = |key: &str| {
+        let out = ns.cmd("cat").arg(format!("/proc/sys/net/ipv4/{key}")).output().expect("cat");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let range: Vec<u32> = read("ip_local_port_range").split_whitespace().map(|v| v.parse().expect("number")).collect();
+    assert_eq!(range, vec![u32::from(RANGE.0), u32::from(RANGE.1)], "seed {seed}: the narrowed range is in force");
+    let in_ns = (u16::try_from(range[0]).expect("port"), u16::try_from(range[1]).expect("port"));
     // The oracle taken right before and after the scrape must agree (nothing moved meanwhile).
     let mut attempt = 0;
     let (m, counts) = loop {
-        let before = ss_counts(&ns);
+        let before = ss_counts(&ns, in_ns);
         let m = ns.get("/metrics");
-        let after = ss_counts(&ns);
+        let after = ss_counts(&ns, in_ns);
         attempt += 1;
         if before == after || attempt == 3 {
             assert_eq!(before, after, "seed {seed}: sockets kept changing");
@@ -188,12 +196,6 @@ fn one_seed(seed: u64) {
     assert_eq!(value(&m, r#"portwatch_ephemeral_destinations_untracked_sockets{protocol="tcp"}"#), 0.0, "seed {seed}");
 
     // Available: the range minus the reserved ports inside it, as /proc/sys says.
-    let read = |key: &str| {
-        let out = ns.cmd("cat").arg(format!("/proc/sys/net/ipv4/{key}")).output().expect("cat");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let range: Vec<u32> = read("ip_local_port_range").split_whitespace().map(|v| v.parse().expect("number")).collect();
-    assert_eq!(range, vec![u32::from(RANGE.0), u32::from(RANGE.1)], "seed {seed}");
     let reserved: u32 = read("ip_local_reserved_ports")
         .split(',')
         .filter(|p| !p.is_empty())
