@@ -146,7 +146,7 @@ local g = import 'lib.libsonnet';
     local destinations = g.panel(
       'table', 'Top destinations by ephemeral ports',
       [g.target(col[0], instant=true, format='table') for col in destCols],
-      0, 59, 12, 8,
+      0, 68, 12, 8,
       'The destinations (remote address and port) that take the most ports of the dynamic range on this host (--collector.ephemeral.destinations, Linux): sockets in use, in TIME_WAIT, and both as a share of the ports the range leaves each destination (portwatch_dynamic_ports_available). Linux picks an ephemeral port per destination, so one destination can run out while the host has ports to spare.',
       'none',
     ) + {
@@ -168,7 +168,7 @@ local g = import 'lib.libsonnet';
         g.target('portwatch_ephemeral_destination_ports_time_wait{%s}' % s, 'TIME_WAIT {{destination_address}}:{{destination_port}}'),
         g.target('portwatch_ephemeral_destination_ports_in_use{%s}' % s, 'in use {{destination_address}}:{{destination_port}}'),
       ],
-      12, 59, 12, 8,
+      12, 68, 12, 8,
       'Per top destination, sockets of the dynamic range in TIME_WAIT and in use (portwatch_ephemeral_destination_ports_time_wait, _in_use). A TIME_WAIT wave that grows with the request rate points at connections opened and closed per request.',
       'none',
     ) + { fieldConfig+: { defaults+: { decimals: 0 } } };
@@ -176,7 +176,7 @@ local g = import 'lib.libsonnet';
       c, 'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
       [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust
-      + [g.row('Ephemeral ports per destination', 58), destinations, timeWait],
+      + [g.row('Ephemeral ports per destination', 67), destinations, timeWait],
       multiInstance=false,
     ),
 }
