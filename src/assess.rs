@@ -144,6 +144,8 @@ pub struct Report {
     pub ranges: Ranges,
     pub dynamic_in_use: BTreeMap<(Protocol, Family), u64>,
     pub dynamic_available: BTreeMap<(Protocol, Family), u32>,
+    /// The busiest destinations of the dynamic range's sockets (Linux, `--collector.ephemeral.destinations`).
+    pub destinations: Option<crate::model::Destinations>,
     pub owners_resolvable: bool,
     pub reboot_required: Option<bool>,
     /// Linux: the modelled next boot and how its boot path was chosen.
@@ -355,6 +357,7 @@ pub fn assess(config: &Config, snap: &Snapshot) -> Report {
         ranges: snap.ranges.clone(),
         dynamic_in_use: snap.dynamic_in_use.clone(),
         dynamic_available,
+        destinations: snap.destinations.clone(),
         owners_resolvable: snap.owners_resolvable,
         reboot_required: snap.reboot_required,
         next_boot: snap.next_boot.clone(),

@@ -178,6 +178,7 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
         }
     }
     next_boot_findings(&mut out, report);
+    busy_destinations(&mut out, report);
     let unknown = cannot_tell(&mut out, report);
     let sockets_ok = collector_ok(&report.collectors, CollectorName::Sockets) == Some(true);
     let code = if !sockets_ok {
@@ -193,6 +194,52 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
         let _ = writeln!(out, "\nAll watched ports are fine.");
     }
     (out, code)
+}
+
+/// Share of the ports available above which `check` names a destination (as the alert's default).
+const DESTINATION_SHARE: f64 = 0.8;
+
+/// The top destinations that take most of the ports the range leaves them
+/// (in use + TIME_WAIT); informational: the exit code is about watched ports.
+fn busy_destinations(out: &mut String, report: &Report) {
+    let Some(d) = &report.destinations else { return };
+    let mut any = false;
+    for l in &d.top {
+        let t = &l.destination;
+        let Some(available) = report.dynamic_available.get(&(t.protocol, t.family)).copied().filter(|a| *a > 0) else { continue };
+        let share = l.taken() as f64 / f64::from(available);
+        if share <= DESTINATION_SHARE {
+            continue;
+        }
+        if !any {
+            let _ = writeln!(
+                out,
+                "
+Destinations near ephemeral port exhaustion (new connections to them fail with EADDRNOTAVAIL):"
+            );
+            any = true;
+        }
+        let addr = match t.address {
+            std::net::IpAddr::V6(a) => format!("[{a}]"),
+            v4 => v4.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  {addr}:{} ({}/{}): {} in use + {} TIME_WAIT of {available} ports ({:.0}%)",
+            t.port,
+            t.protocol,
+            t.family.as_str(),
+            l.in_use,
+            l.time_wait,
+            share * 100.0
+        );
+    }
+    if any {
+        let _ = writeln!(
+            out,
+            "  Fix: reuse connections (keep-alive, pools), spread over more destination addresses or ports, widen the range, or set net.ipv4.tcp_tw_reuse=1 (runbook: PortwatchDestinationPortsNearlyExhausted)."
+        );
+    }
 }
 
 /// Lines of sysctl.d that the next boot skips or the kernel will refuse.
@@ -300,6 +347,33 @@ mod tests {
                 assert!(row.contains(&format!("and {} more", n - FULL)), "{row}");
             }
         }
+    }
+
+    #[test]
+    fn only_destinations_above_the_share_are_named_and_the_exit_code_stays() {
+        use crate::model::{Destination, DestinationLoad, Destinations, Family, Protocol};
+        let load = |addr: &str, in_use, time_wait| DestinationLoad {
+            destination: Destination {
+                protocol: Protocol::Tcp,
+                family: if addr.contains(':') { Family::Ipv6 } else { Family::Ipv4 },
+                address: addr.parse().expect("ip"),
+                port: 443,
+            },
+            in_use,
+            time_wait,
+        };
+        let mut r = report(vec![port("web", 80, None)]);
+        r.dynamic_available = BTreeMap::from([((Protocol::Tcp, Family::Ipv4), 1000), ((Protocol::Tcp, Family::Ipv6), 2000)]);
+        let (quiet, code) = render(&r, Os::Linux);
+        r.destinations = Some(Destinations {
+            top: vec![load("10.0.0.5", 600, 250), load("fd00::1", 900, 0), load("10.0.0.6", 800, 0)],
+            ..Destinations::default()
+        });
+        let (text, code2) = render(&r, Os::Linux);
+        assert_eq!(code, code2, "informational only");
+        assert!(!quiet.contains("Destinations near"), "{quiet}");
+        assert!(text.contains("  10.0.0.5:443 (tcp/ipv4): 600 in use + 250 TIME_WAIT of 1000 ports (85%)"), "{text}");
+        assert!(!text.contains("fd00::1") && !text.contains("10.0.0.6"), "45% of the IPv6 range, and exactly 80%, are not named: {text}");
     }
 
     #[test]

@@ -93,6 +93,14 @@ pub struct Cli {
     #[arg(long = "collector.sockets.source", value_parser = socket_table_parser(), default_value = "netlink", global = true)]
     pub socket_table: SocketTable,
 
+    /// Linux: report the K destinations (remote address and port) that take the most ephemeral
+    /// ports, counted from the ephemeral collector's own dump: sockets whose local port is in the
+    /// dynamic range, in use and in TIME_WAIT, against the ports the range leaves them. 0 to 1000
+    /// (two series per destination); 0 turns it off.
+    #[arg(long = "collector.ephemeral.destinations", value_name = "K", default_value_t = DEFAULT_DESTINATIONS,
+          value_parser = destinations, global = true)]
+    pub destinations: usize,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     pub log_level: LogLevel,
@@ -180,6 +188,8 @@ pub enum LogFormat {
 /// Largest value of a count flag: far above any host's needs, far below what
 /// would overflow a semaphore.
 pub const MAX_COUNT: usize = 1_000_000;
+/// `--collector.ephemeral.destinations`: the busiest destinations reported by default.
+pub const DEFAULT_DESTINATIONS: usize = 10;
 
 /// `netlink` or `procfs`, each with its help line in --help; the names and
 /// their help live with `SocketTable` in the OS layer.
@@ -187,6 +197,17 @@ fn socket_table_parser() -> impl clap::builder::TypedValueParser<Value = SocketT
     use clap::builder::{PossibleValue, TypedValueParser};
     clap::builder::PossibleValuesParser::new(SocketTable::ALL.map(|t| PossibleValue::new(t.as_str()).help(t.help())))
         .try_map(|s| SocketTable::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown socket table {s}")))
+}
+
+/// Most destinations `--collector.ephemeral.destinations` may ask for.
+pub const MAX_DESTINATIONS: usize = 1000;
+
+/// `--collector.ephemeral.destinations`: a decimal integer from 0 to [`MAX_DESTINATIONS`].
+fn destinations(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= MAX_DESTINATIONS => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number from 0 to {MAX_DESTINATIONS}")),
+    }
 }
 
 /// A count flag: a decimal integer from 1 to [`MAX_COUNT`].

@@ -76,6 +76,10 @@ pub const RANGE_START: &str = "portwatch_dynamic_port_range_start";
 pub const RANGE_END: &str = "portwatch_dynamic_port_range_end";
 pub const DYNAMIC_IN_USE: &str = "portwatch_dynamic_ports_in_use";
 pub const DYNAMIC_AVAILABLE: &str = "portwatch_dynamic_ports_available";
+pub const DESTINATION_IN_USE: &str = "portwatch_ephemeral_destination_ports_in_use";
+pub const DESTINATION_TIME_WAIT: &str = "portwatch_ephemeral_destination_ports_time_wait";
+pub const DESTINATIONS: &str = "portwatch_ephemeral_destinations";
+pub const DESTINATIONS_UNTRACKED: &str = "portwatch_ephemeral_destinations_untracked_sockets";
 pub const OWNERS_RESOLVABLE: &str = "portwatch_owners_resolvable";
 pub const REBOOT_REQUIRED: &str = "portwatch_reboot_required";
 pub const COLLECTOR_SUCCESS: &str = "portwatch_scrape_collector_success";
@@ -423,6 +427,48 @@ impl Collector for Exposition {
             "Ports in the active dynamic range that are not excluded.",
             r.dynamic_available.iter().map(|(k, v)| (pf(k), i64::from(*v))),
         )?;
+        let dest = r.destinations.as_ref();
+        let dest_series = |time_wait: bool| -> Vec<(Labels, i64)> {
+            dest.map(|d| d.top.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .map(|l| {
+                    let t = &l.destination;
+                    let labels = vec![
+                        ("protocol", t.protocol.as_str().into()),
+                        ("family", t.family.as_str().into()),
+                        ("destination_address", t.address.to_string()),
+                        ("destination_port", t.port.to_string()),
+                    ];
+                    (labels, (if time_wait { l.time_wait } else { l.in_use }) as i64)
+                })
+                .collect()
+        };
+        gauge(
+            &mut e,
+            DESTINATION_IN_USE,
+            "Sockets in any state but TIME_WAIT whose local port lies in the active dynamic range, per destination (remote address and port; IPv4-mapped IPv6 as IPv4), for the busiest --collector.ephemeral.destinations destinations. Each destination may use every port of portwatch_dynamic_ports_available.",
+            dest_series(false),
+        )?;
+        gauge(
+            &mut e,
+            DESTINATION_TIME_WAIT,
+            "Sockets in TIME_WAIT whose local port lies in the active dynamic range, per destination, for the same destinations as portwatch_ephemeral_destination_ports_in_use.",
+            dest_series(true),
+        )?;
+        gauge(
+            &mut e,
+            DESTINATIONS,
+            "Distinct destinations (remote address and port) of sockets whose local port lies in the active dynamic range.",
+            dest.map(|d| d.distinct.iter().map(|(p, n)| (vec![("protocol", p.as_str().into())], *n as i64)).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )?;
+        gauge(
+            &mut e,
+            DESTINATIONS_UNTRACKED,
+            "Sockets in the dynamic range left out of the per-destination counts because the table of destinations was full; when not 0, the counts are lower bounds.",
+            dest.map(|d| d.untracked.iter().map(|(p, n)| (vec![("protocol", p.as_str().into())], *n as i64)).collect::<Vec<_>>()).unwrap_or_default(),
+        )?;
         gauge(
             &mut e,
             OWNERS_RESOLVABLE,
@@ -608,6 +654,10 @@ pub const ALL: &[&str] = &[
     RANGE_END,
     DYNAMIC_IN_USE,
     DYNAMIC_AVAILABLE,
+    DESTINATION_IN_USE,
+    DESTINATION_TIME_WAIT,
+    DESTINATIONS,
+    DESTINATIONS_UNTRACKED,
     OWNERS_RESOLVABLE,
     REBOOT_REQUIRED,
     COLLECTOR_SUCCESS,

@@ -507,6 +507,9 @@ pub struct Snapshot {
     pub ranges: Ranges,
     /// Sockets whose local port lies in the active range, per (protocol, family).
     pub dynamic_in_use: BTreeMap<(Protocol, Family), u64>,
+    /// The busiest destinations of those sockets, where the source can tell
+    /// (Linux); None when not asked for (K = 0) or not read.
+    pub destinations: Option<Destinations>,
     /// 1 when a reboot is pending, when the source can tell.
     pub reboot_required: Option<bool>,
     /// Linux: the modelled next boot of the port sysctls, and how its boot
@@ -574,6 +577,47 @@ pub struct SelfStats {
     pub resident_memory_bytes: Option<u64>,
     /// Seconds since the Unix epoch.
     pub start_time_seconds: Option<f64>,
+}
+
+/// A remote end (address and port) that local sockets are connected to.
+/// An IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) is the IPv4 destination: the
+/// kernel connects such a socket through IPv4 and its port competes with
+/// IPv4 sockets to the same peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Destination {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+/// The ephemeral ports one destination takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DestinationLoad {
+    pub destination: Destination,
+    /// Sockets in any state but TIME_WAIT.
+    pub in_use: u64,
+    pub time_wait: u64,
+}
+
+impl DestinationLoad {
+    /// Ports this destination cannot be given again now: in use and in TIME_WAIT.
+    pub fn taken(&self) -> u64 {
+        self.in_use + self.time_wait
+    }
+}
+
+/// The busiest destinations of sockets whose local port lies in the active
+/// dynamic range, from the ephemeral count's own dump (`--collector.ephemeral.destinations`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Destinations {
+    /// At most K, busiest first: by ports taken (in use + TIME_WAIT), then in use, then destination.
+    pub top: Vec<DestinationLoad>,
+    /// Distinct destinations seen, per protocol (every protocol looked at has an entry).
+    pub distinct: BTreeMap<Protocol, u64>,
+    /// Sockets left uncounted because the table of destinations was full
+    /// (a bound on memory): then `distinct` and the top are a lower bound.
+    pub untracked: BTreeMap<Protocol, u64>,
 }
 
 #[cfg(test)]

@@ -19,13 +19,16 @@ pub struct Collect {
     pub enabled: CollectorSet,
     /// Where socket tables come from (`--collector.sockets.source`).
     pub table: SocketTable,
+    /// The busiest destinations of the ephemeral count to report (`--collector.ephemeral.destinations`); 0: none.
+    pub destinations: usize,
 }
 
 impl Collect {
     /// Every collector on by default, sockets listed from `table`.
     pub fn all(table: SocketTable) -> Collect {
         use crate::model::CollectorName;
-        Collect { enabled: CollectorName::ALL.into_iter().filter(|c| c.default_enabled()).collect(), table }
+        let enabled = CollectorName::ALL.into_iter().filter(|c| c.default_enabled()).collect();
+        Collect { enabled, table, destinations: crate::cli::DEFAULT_DESTINATIONS }
     }
 }
 
@@ -99,7 +102,7 @@ impl Scraper {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, collectors, table: self.collect.table, deadline }
+        Request { ports, collectors, table: self.collect.table, destinations: self.collect.destinations, deadline }
     }
 
     /// The collectors the flags enable.

@@ -33,6 +33,10 @@ use unsupported::Unsupported as Inner;
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 mod table;
 
+/// Sockets in the dynamic range by destination: Linux's dumps carry the peer.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod destinations;
+
 /// Where the source reads from; tests and containers point these elsewhere.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -55,6 +59,8 @@ pub struct Request {
     pub collectors: CollectorSet,
     /// Where socket tables come from.
     pub table: SocketTable,
+    /// The busiest destinations of the ephemeral count to keep (`--collector.ephemeral.destinations`); 0: none.
+    pub destinations: usize,
     /// Collectors not done by then report failure; the scrape answers anyway.
     pub deadline: Instant,
 }

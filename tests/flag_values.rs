@@ -24,6 +24,10 @@ fn absurd_numeric_flags_exit_2_with_a_clear_error() {
             cases.push((flag, v.to_string()));
         }
     }
+    // 0 is allowed here (it turns the view off); past 1000 the series would no longer be few.
+    for v in ["-1", "NaN", "1e3", "1001", "18446744073709551616", "", "ten"] {
+        cases.push(("--collector.ephemeral.destinations", v.to_string()));
+    }
     for (flag, v) in &cases {
         let arg = format!("{flag}={v}");
         let (code, err, _) = exporter::run_to_exit(&[&arg]);
@@ -40,6 +44,10 @@ fn sensible_numeric_flags_are_accepted() {
     {
         let e = exporter::Exporter::start(&args);
         assert_eq!(e.get("/-/healthy", "").0, 200, "{args:?}");
+    }
+    for k in ["0", "1000"] {
+        let e = exporter::Exporter::start(&[&format!("--collector.ephemeral.destinations={k}")]);
+        assert_eq!(e.get("/-/healthy", "").0, 200, "destinations {k}");
     }
     let e = exporter::Exporter::start(&["--web.max-connections=1", "--web.max-requests=100000"]);
     assert_eq!(e.get("/-/healthy", "").0, 200);

@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
     for (p, f) in [(Protocol::Tcp, Family::Ipv4), (Protocol::Udp, Family::Ipv6)] {
         if let Ok(t) = procnet::parse_table(&text, p, f) {
             assert!(t.skipped == 0 || t.first_skipped.is_some(), "a skipped row is reported");
+            assert_eq!(t.sockets.len(), t.peers.len(), "every socket has its remote end");
         }
     }
 });

@@ -95,6 +95,20 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'On {{ $labels.instance }}, sockets on {{ $labels.protocol }}/{{ $labels.family }} ports of the dynamic range are close to the number of ports available in it; new outgoing connections will fail with EADDRNOTAVAIL (Linux) or WSAENOBUFS (Windows). Find the processes with many connections (ss -tanp), or widen the range.',
         ),
         alert(
+          'PortwatchDestinationPortsNearlyExhausted', 'warning',
+          |||
+            (
+              portwatch_ephemeral_destination_ports_in_use{%s} + portwatch_ephemeral_destination_ports_time_wait{%s}
+            )
+            / on (%s, protocol, family) group_left
+            portwatch_dynamic_ports_available{%s}
+            > %g
+          ||| % [sel, sel, host, sel, c.destinationPortsUsedThreshold],
+          c.destinationExhaustionFor,
+          'Ephemeral ports to {{ $labels.destination_address }}:{{ $labels.destination_port }} from {{ $labels.instance }} are {{ $value | humanizePercentage }} used',
+          'Linux picks an ephemeral port per destination: {{ $labels.instance }} holds so many {{ $labels.protocol }} sockets (open and in TIME_WAIT) to {{ $labels.destination_address }}:{{ $labels.destination_port }} that few ports of the dynamic range are left for it, and new connections to it will fail with EADDRNOTAVAIL ("Cannot assign requested address") while other destinations still work. Reuse connections (keep-alive, a pool), spread them over more destination addresses or ports, widen the dynamic range, or let TIME_WAIT ports be reused (net.ipv4.tcp_tw_reuse=1).',
+        ),
+        alert(
           'PortwatchExpectedOwnerMissing', 'warning',
           |||
             portwatch_port_bound_by_expected{%s} == 0

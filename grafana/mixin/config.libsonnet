@@ -24,6 +24,10 @@
     podPortInRangeFor: '15m',
     // Share of the dynamic range in use above which ports are "nearly exhausted".
     dynamicPortsUsedThreshold: 0.8,
+    // Share of the dynamic range one destination takes (in use + TIME_WAIT) above
+    // which its ports are "nearly exhausted", and for how long.
+    destinationPortsUsedThreshold: 0.8,
+    destinationExhaustionFor: '10m',
     // Where each alert's runbook lives (docs/runbook.md); the alert name in lower
     // case is the anchor. An absolute URL, so links work from Alertmanager and
     // Grafana; point it at your own copy if you fork or host the docs elsewhere.

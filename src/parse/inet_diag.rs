@@ -36,6 +36,10 @@ pub struct DiagMsg {
     pub sport: u16,
     /// IPv4 uses the first 4 bytes.
     pub src: [u8; 16],
+    /// The peer's port; 0 when the socket has no peer (listening, bound, unconnected UDP).
+    pub dport: u16,
+    /// The peer's address, laid out as `src`.
+    pub dst: [u8; 16],
     pub inode: u32,
 }
 
@@ -159,13 +163,18 @@ pub fn for_each_msg(buf: &[u8], mut f: impl FnMut(DiagMsg)) -> Result<Progress, 
                 if body.len() < DIAG_MSG_LEN {
                     return Err(bad("an inet_diag_msg"));
                 }
+                // inet_diag_sockid: sport, dport (big endian), src, dst (16 bytes each).
                 let mut src = [0u8; 16];
                 src.copy_from_slice(&body[8..24]);
+                let mut dst = [0u8; 16];
+                dst.copy_from_slice(&body[24..40]);
                 f(DiagMsg {
                     family: body[0],
                     state: body[1],
                     sport: u16::from_be_bytes([body[4], body[5]]),
                     src,
+                    dport: u16::from_be_bytes([body[6], body[7]]),
+                    dst,
                     inode: u32_at(body, 68).unwrap_or(0),
                 });
             }

@@ -172,3 +172,60 @@ fn kernel_errors_and_truncation_are_errors() {
     zero_len[0..4].copy_from_slice(&0u32.to_ne_bytes());
     assert!(for_each_msg(&zero_len, |_| {}).is_err(), "a zero length must not loop forever");
 }
+
+/// `struct inet_diag_msg` written field by field in declaration order
+/// (include/uapi/linux/inet_diag.h), not by the parser's offsets.
+fn diag_full(m: &DiagMsg, timer: u8, retrans: u8, ifindex: u32, cookie: u64, uid: u32) -> Vec<u8> {
+    let mut b = vec![m.family, m.state, timer, retrans];
+    b.extend(m.sport.to_be_bytes()); // idiag_sport (__be16)
+    b.extend(m.dport.to_be_bytes()); // idiag_dport (__be16)
+    b.extend(m.src); // idiag_src[4] (__be32)
+    b.extend(m.dst); // idiag_dst[4]
+    b.extend(ifindex.to_ne_bytes()); // idiag_if
+    b.extend(cookie.to_ne_bytes()); // idiag_cookie[2]
+    for v in [1u32, 2, 3, uid] {
+        b.extend(v.to_ne_bytes()); // expires, rqueue, wqueue, uid
+    }
+    b.extend(m.inode.to_ne_bytes());
+    assert_eq!(b.len(), 72, "sizeof(struct inet_diag_msg)");
+    b
+}
+
+#[test]
+fn generated_replies_give_back_both_ends_of_every_socket() {
+    let mut rng = crate::testing::Rng::from_env("PORTWATCH_SEED", 0x5eed_d157);
+    for case in 0..300 {
+        let n = 1 + rng.below(12) as usize;
+        let mut want = Vec::new();
+        let mut buf = Vec::new();
+        for _ in 0..n {
+            let family = if rng.below(2) == 0 { 2 } else { 10 };
+            let addr = |rng: &mut crate::testing::Rng| {
+                let mut a = [0u8; 16];
+                let len = if family == 2 { 4 } else { 16 };
+                for byte in a.iter_mut().take(len) {
+                    *byte = rng.below(256) as u8;
+                }
+                a
+            };
+            let (src, dst) = (addr(&mut rng), addr(&mut rng));
+            let m = DiagMsg {
+                family,
+                state: rng.below(14) as u8,
+                sport: rng.below(65536) as u16,
+                src,
+                dport: rng.below(65536) as u16,
+                dst,
+                inode: rng.below(1 << 32) as u32,
+            };
+            let extra = rng.below(3) as usize * 4; // attributes after the fixed body are skipped
+            let mut body = diag_full(&m, rng.below(5) as u8, 7, rng.below(100) as u32, rng.below(1 << 40), 1000);
+            body.extend(vec![0xAAu8; extra]);
+            buf.extend(msg(if rng.below(2) == 0 { SOCK_DIAG_BY_FAMILY } else { TCPDIAG_GETSOCK }, &body));
+            want.push(m);
+        }
+        let mut seen = Vec::new();
+        assert_eq!(for_each_msg(&buf, |m| seen.push(m)), Ok(Progress::More), "case {case}");
+        assert_eq!(seen, want, "case {case}");
+    }
+}

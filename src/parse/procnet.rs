@@ -36,20 +36,24 @@ fn endpoint(text: &str, family: Family) -> Option<(IpAddr, u16)> {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Table {
     pub sockets: Vec<Socket>,
+    /// The remote end (`rem_address`) of each socket, in the order of
+    /// `sockets`; port 0 when it has no peer.
+    pub peers: Vec<(IpAddr, u16)>,
     pub skipped: usize,
     /// The first skipped row: its line number (1-based) and what was wrong.
     pub first_skipped: Option<(usize, &'static str)>,
 }
 
-fn row(line: &str, protocol: Protocol, family: Family) -> Result<Socket, &'static str> {
+fn row(line: &str, protocol: Protocol, family: Family) -> Result<(Socket, (IpAddr, u16)), &'static str> {
     let f: Vec<&str> = line.split_whitespace().collect();
     if f.len() < 10 {
         return Err("fewer than 10 fields");
     }
     let (local, port) = endpoint(f[1], family).ok_or("not a hex address:port")?;
+    let peer = endpoint(f[2], family).ok_or("not a hex remote address:port")?;
     let state = u8::from_str_radix(f[3], 16).map_err(|_| "not a hex state")?;
     let inode = f[9].parse().map_err(|_| "not a decimal inode")?;
-    Ok(Socket { protocol, family, local, port, state: SockState::from_kernel(state), inode })
+    Ok((Socket { protocol, family, local, port, state: SockState::from_kernel(state), inode }, peer))
 }
 
 /// Parses one table. A malformed row is skipped and counted, so one junk
@@ -59,7 +63,10 @@ pub fn parse_table(text: &str, protocol: Protocol, family: Family) -> Result<Tab
     let mut out = Table::default();
     for (n, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         match row(line, protocol, family) {
-            Ok(s) => out.sockets.push(s),
+            Ok((s, peer)) => {
+                out.sockets.push(s);
+                out.peers.push(peer);
+            }
             Err(why) => {
                 out.skipped += 1;
                 out.first_skipped.get_or_insert((n + 1, why));
@@ -113,10 +120,57 @@ mod tests {
             "x\n0: 0100007F:1F90 0 0A\n",
             "x\n0: 0100007F:XYZ 0 0A 0 0 0 0 0 1\n",
             "x\n0: 0100007F:1F90 0 ZZ 0 0 0 0 0 1\n",
+            "x\n0: 0100007F:1F90 0100007F 01 0 0 0 0 0 1\n",
         ] {
             assert!(parse_table(bad, Protocol::Tcp, Family::Ipv4).is_err(), "{bad:?}");
         }
         assert_eq!(parse_table("", Protocol::Udp, Family::Ipv4), Ok(Table::default()));
+    }
+
+    /// An address as the kernel prints it: each 32-bit word of the network-order
+    /// address read as a host integer, `%08X` (net/ipv4/tcp_ipv4.c, net/ipv6/tcp_ipv6.c).
+    fn kernel_hex(ip: IpAddr) -> String {
+        let bytes = match ip {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        bytes.chunks(4).map(|c| format!("{:08X}", u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))).collect()
+    }
+
+    #[test]
+    fn generated_rows_give_back_both_ends() {
+        let mut rng = crate::testing::Rng::from_env("PORTWATCH_SEED", 0x9e7_0e7);
+        for case in 0..200 {
+            let family = if rng.below(2) == 0 { Family::Ipv4 } else { Family::Ipv6 };
+            let ip = |rng: &mut crate::testing::Rng| -> IpAddr {
+                match family {
+                    Family::Ipv4 => IpAddr::V4(Ipv4Addr::from(rng.below(1 << 32) as u32)),
+                    Family::Ipv6 => {
+                        let mut b = [0u8; 16];
+                        for x in b.iter_mut() {
+                            *x = rng.below(256) as u8;
+                        }
+                        IpAddr::V6(Ipv6Addr::from(b))
+                    }
+                }
+            };
+            let mut want = Vec::new();
+            let mut text = HDR.to_string();
+            for i in 0..1 + rng.below(20) {
+                let (local, peer) = (ip(&mut rng), ip(&mut rng));
+                let (lport, pport, state) = (rng.below(65536) as u16, rng.below(65536) as u16, 1 + rng.below(12) as u8);
+                text += &format!(
+                    "{i:4}: {}:{lport:04X} {}:{pport:04X} {state:02X} 00000000:00000000 00:00000000 00000000  1000        0 {} 1 0000000000000000 20 4 30 10 -1\n",
+                    kernel_hex(local),
+                    kernel_hex(peer),
+                    i + 7
+                );
+                want.push(((local, lport, SockState::from_kernel(state)), (peer, pport)));
+            }
+            let t = parse_table(&text, Protocol::Tcp, family).expect("parses");
+            let got: Vec<_> = t.sockets.iter().zip(&t.peers).map(|(s, p)| ((s.local, s.port, s.state), *p)).collect();
+            assert_eq!(got, want, "case {case}");
+        }
     }
 
     #[test]

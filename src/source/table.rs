@@ -89,7 +89,7 @@ mod tests {
     }
 
     fn req(ports: Option<Vec<(Protocol, u16)>>) -> Request {
-        Request { ports, collectors: all(), table: super::super::SocketTable::Netlink, deadline: Instant::now() }
+        Request { ports, collectors: all(), table: super::super::SocketTable::Netlink, destinations: 0, deadline: Instant::now() }
     }
 
     fn run() -> Run {

@@ -153,6 +153,28 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
+      name: 'one destination near exhaustion: in use + TIME_WAIT against the ports available, per family, after 10m',
+      interval: '1m',
+      local dst(addr, port, family='ipv4') = { protocol: 'tcp', family: family, destination_address: addr, destination_port: port },
+      input_series: [
+        // 600 open + 250 in TIME_WAIT of 1000: 85%, from the 3rd minute on.
+        series('portwatch_ephemeral_destination_ports_in_use', dst('10.0.0.5', '443'), '100 100 600x30'),
+        series('portwatch_ephemeral_destination_ports_time_wait', dst('10.0.0.5', '443'), '0 0 250x30'),
+        // 790 in use alone stays under 80%.
+        series('portwatch_ephemeral_destination_ports_in_use', dst('10.0.0.6', '5432'), '790x32'),
+        series('portwatch_ephemeral_destination_ports_time_wait', dst('10.0.0.6', '5432'), '0x32'),
+        // An IPv6 destination is measured against the IPv6 range: 900 of 2000.
+        series('portwatch_ephemeral_destination_ports_in_use', dst('fd00::1', '443', 'ipv6'), '900x32'),
+        series('portwatch_ephemeral_destination_ports_time_wait', dst('fd00::1', '443', 'ipv6'), '0x32'),
+        series('portwatch_dynamic_ports_available', { protocol: 'tcp', family: 'ipv4' }, '1000x32'),
+        series('portwatch_dynamic_ports_available', { protocol: 'tcp', family: 'ipv6' }, '2000x32'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchDestinationPortsNearlyExhausted', []),
+        at('13m', 'PortwatchDestinationPortsNearlyExhausted', [fire('PortwatchDestinationPortsNearlyExhausted', h + dst('10.0.0.5', '443'), '85%')]),
+      ],
+    },
+    {
       name: 'expected owner missing: free port, then back',
       interval: '1m',
       input_series: [series('portwatch_port_bound_by_expected', pg, '0x10 1x10'), series('portwatch_owners_resolvable', {}, '1x20')],

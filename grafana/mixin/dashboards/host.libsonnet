@@ -166,10 +166,50 @@ local g = import 'lib.libsonnet';
         } },
       ],
     };
+    local destLabels = 'protocol, family, destination_address, destination_port';
+    local destCols = [
+      ['max by (%s) (portwatch_ephemeral_destination_ports_in_use{%s})' % [destLabels, s], 'In use'],
+      ['max by (%s) (portwatch_ephemeral_destination_ports_time_wait{%s})' % [destLabels, s], 'TIME_WAIT'],
+      [
+        'max by (%s) ((portwatch_ephemeral_destination_ports_in_use{%s} + portwatch_ephemeral_destination_ports_time_wait{%s}) / on (job, %s, protocol, family) group_left portwatch_dynamic_ports_available{%s})'
+        % [destLabels, s, s, g.hostLabels(c), s],
+        'Share of the range',
+      ],
+    ];
+    local destinations = g.panel(
+      'table', 'Top destinations by ephemeral ports',
+      [g.target(col[0], instant=true, format='table') for col in destCols],
+      0, 76, 12, 8,
+      'The destinations (remote address and port) that take the most ports of the dynamic range on this host (--collector.ephemeral.destinations, Linux): sockets in use, in TIME_WAIT, and both as a share of the ports the range leaves each destination (portwatch_dynamic_ports_available). Linux picks an ephemeral port per destination, so one destination can run out while the host has ports to spare.',
+      'none',
+    ) + {
+      transformations: [
+        { id: 'merge', options: {} },
+        { id: 'organize', options: {
+          excludeByName: { Time: true },
+          renameByName: { ['Value #' + std.char(65 + i)]: destCols[i][1] for i in std.range(0, std.length(destCols) - 1) },
+        } },
+        { id: 'sortBy', options: { sort: [{ field: 'Share of the range', desc: true }] } },
+      ],
+      fieldConfig+: {
+        overrides: [{ matcher: { id: 'byName', options: 'Share of the range' }, properties: [{ id: 'unit', value: 'percentunit' }] }],
+      },
+    };
+    local timeWait = g.panel(
+      'timeseries', 'Ephemeral ports per destination over time',
+      [
+        g.target('portwatch_ephemeral_destination_ports_time_wait{%s}' % s, 'TIME_WAIT {{destination_address}}:{{destination_port}}'),
+        g.target('portwatch_ephemeral_destination_ports_in_use{%s}' % s, 'in use {{destination_address}}:{{destination_port}}'),
+      ],
+      12, 76, 12, 8,
+      'Per top destination, sockets of the dynamic range in TIME_WAIT and in use (portwatch_ephemeral_destination_ports_time_wait, _in_use). A TIME_WAIT wave that grows with the request rate points at connections opened and closed per request.',
+      'none',
+    ) + { fieldConfig+: { defaults+: { decimals: 0 } } };
     g.dashboard(
       c, 'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
-      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Kubernetes', 58), podHolders, namespaces],
+      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Kubernetes', 58), podHolders, namespaces]
+      + [g.row('Ephemeral ports per destination', 75), destinations, timeWait],
       multiInstance=false,
     ),
 }

@@ -16,7 +16,7 @@ pub mod sysctl;
 
 use super::collector::Partial;
 use super::{Collector, OsSource, Paths, Request, Run};
-use crate::model::{CollectorName, Family, Os, PortRange, Process, Protocol, RangeView, Socket, Store};
+use crate::model::{CollectorName, Destinations, Family, Os, PortRange, Process, Protocol, RangeView, Socket, Store};
 use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
@@ -110,7 +110,8 @@ impl OsSource for LinuxSource {
         let range = if want_count { active.as_ref().map(|(r, _)| *r) } else { None };
         let ports = if want_sockets { Watched::Ports(req.ports.clone()) } else { Watched::Nothing };
         let table = req.table;
-        let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range)));
+        let k = if want_count { req.destinations } else { 0 };
+        let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range, k)));
         let pass = pass.flatten();
         if want_count {
             // The count comes from the sockets pass; its time is counted there.
@@ -120,6 +121,7 @@ impl OsSource for LinuxSource {
         if let Some(pass) = pass {
             run.snap.sockets = pass.sockets;
             run.snap.dynamic_in_use = pass.in_range;
+            run.snap.destinations = pass.destinations;
         }
 
         if req.wants(CollectorName::Owners) {
@@ -173,14 +175,19 @@ struct SocketsPass {
     sockets: Vec<Socket>,
     /// Sockets whose local port lies in the dynamic range, per (protocol, family).
     in_range: BTreeMap<(Protocol, Family), u64>,
+    /// The busiest destinations of those sockets (TCP), when asked for.
+    destinations: Option<Destinations>,
 }
 
-/// Sockets on watched ports, and the dynamic-range count, in one pass per protocol.
+/// Sockets on watched ports, the dynamic-range count and its `k` busiest
+/// destinations (TCP: UDP's autobind takes a port for the socket whatever
+/// its peer, so its ports run out per host), in one pass per protocol.
 fn sockets_pass(
     reader: &mut SocketReader,
     ports: Watched,
     table: super::SocketTable,
     range: Option<PortRange>,
+    k: usize,
 ) -> Result<SocketsPass, String> {
     let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
     match ports {
@@ -195,11 +202,16 @@ fn sockets_pass(
         Watched::Nothing => {}
     }
     let (mut sockets, mut in_range) = (Vec::new(), BTreeMap::new());
+    let mut destinations = (k > 0 && range.is_some()).then(Destinations::default);
     for proto in Protocol::ALL {
         let mut ports = watched.remove(&proto).unwrap_or_default();
         ports.sort_unstable();
         ports.dedup();
-        let pass = reader.pass(table, proto, &Plan { watched: ports, range })?;
+        let plan = Plan { watched: ports, range, destinations: destinations.is_some() && proto == Protocol::Tcp };
+        let mut pass = reader.pass(table, proto, &plan)?;
+        if let (Some(tally), Some(into)) = (pass.destinations.take(), destinations.as_mut()) {
+            tally.finish(k, into);
+        }
         if sockets.is_empty() {
             sockets = pass.sockets; // no copy of the (possibly large) TCP list
         } else {
@@ -208,7 +220,7 @@ fn sockets_pass(
         in_range.extend(pass.in_range.into_iter().map(|(f, n)| ((proto, f), n)));
     }
     sockets.sort_unstable();
-    Ok(SocketsPass { sockets, in_range })
+    Ok(SocketsPass { sockets, in_range, destinations })
 }
 
 /// The next boot, as far as it can be told. Lines that the boot skips or

@@ -7,8 +7,9 @@
 use super::netlink::{DiagSocket, NetlinkError};
 use crate::model::{Family, Inode, PortRange, PortSet, Protocol, SockState, Socket};
 use crate::parse::inet_diag::{build_request, build_tcp_compat_request, ranges_filter, DiagError, DiagMsg, ALL_STATES, LISTEN_ONLY};
-use crate::parse::procnet::parse_table;
+use crate::parse::procnet::{parse_table, Table};
 use crate::platform::files::{self, cap};
+use crate::source::destinations::Tally;
 use crate::source::SocketTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -21,12 +22,16 @@ pub struct Plan {
     pub watched: Vec<u16>,
     /// Count sockets whose local port is in this range.
     pub range: Option<PortRange>,
+    /// Also tally the range's sockets by destination (needs `range`).
+    pub destinations: bool,
 }
 
 #[derive(Debug, Default)]
 pub struct Pass {
     pub sockets: Vec<Socket>,
     pub in_range: BTreeMap<Family, u64>,
+    /// The range's sockets by destination, when the plan asked for them.
+    pub destinations: Option<Tally>,
 }
 
 impl Plan {
@@ -40,11 +45,23 @@ impl Plan {
         ranges_filter(PortSet::from_ranges(ranges).ranges())
     }
 
-    /// Counts a socket in the range by port and family, and builds the
-    /// `Socket` only when its port is watched (most are only counted).
-    fn record(&self, port: u16, family: Family, socket: impl FnOnce() -> Socket, pass: &mut Pass) {
+    /// Counts a socket in the range by port and family (and by destination
+    /// when asked), and builds the `Socket` only when its port is watched
+    /// (most are only counted).
+    fn record(
+        &self,
+        port: u16,
+        family: Family,
+        peer: impl FnOnce() -> (SockState, IpAddr, u16),
+        socket: impl FnOnce() -> Socket,
+        pass: &mut Pass,
+    ) {
         if self.range.is_some_and(|r| r.contains(port)) {
             *pass.in_range.entry(family).or_default() += 1;
+            if let Some(tally) = pass.destinations.as_mut() {
+                let (state, address, peer_port) = peer();
+                tally.add(state, port, address, peer_port);
+            }
         }
         if self.watched.binary_search(&port).is_ok() {
             pass.sockets.push(socket());
@@ -60,13 +77,22 @@ fn family_of(m: &DiagMsg) -> Family {
     }
 }
 
+fn address(family: Family, bytes: [u8; 16]) -> IpAddr {
+    match family {
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(bytes)),
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+    }
+}
+
 fn to_socket(protocol: Protocol, m: &DiagMsg) -> Socket {
     let family = family_of(m);
-    let local = match family {
-        Family::Ipv6 => IpAddr::V6(Ipv6Addr::from(m.src)),
-        Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(m.src[0], m.src[1], m.src[2], m.src[3])),
-    };
+    let local = address(family, m.src);
     Socket { protocol, family, local, port: m.sport, state: SockState::from_kernel(m.state), inode: Inode::from(m.inode) }
+}
+
+/// The state and remote end of a dumped socket.
+fn peer_of(m: &DiagMsg) -> (SockState, IpAddr, u16) {
+    (SockState::from_kernel(m.state), address(family_of(m), m.dst), m.dport)
 }
 
 fn af(f: Family) -> u8 {
@@ -126,7 +152,7 @@ impl SocketReader {
     }
 
     /// A whole text table from procfs; a missing IPv6 table means no IPv6.
-    fn procfs_table(&mut self, protocol: Protocol, family: Family) -> Result<Vec<Socket>, String> {
+    fn procfs_table(&mut self, protocol: Protocol, family: Family) -> Result<Table, String> {
         let name = match (protocol, family) {
             (Protocol::Tcp, Family::Ipv4) => "tcp",
             (Protocol::Tcp, Family::Ipv6) => "tcp6",
@@ -142,9 +168,9 @@ impl SocketReader {
                         log::warn!("{}: skipped {} malformed row(s); the first, line {line}: {why}", path.display(), table.skipped);
                     }
                 }
-                Ok(table.sockets)
+                Ok(table)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(Table::default()),
             Err(e) => Err(format!("reading {}: {e}", path.display())),
         }
     }
@@ -158,7 +184,9 @@ impl SocketReader {
             })?,
             SocketTable::Procfs => {
                 for f in Family::ALL {
-                    ports.extend(self.procfs_table(Protocol::Tcp, f)?.iter().filter(|s| s.state == SockState::Listen).map(|s| s.port));
+                    ports.extend(
+                        self.procfs_table(Protocol::Tcp, f)?.sockets.iter().filter(|s| s.state == SockState::Listen).map(|s| s.port),
+                    );
                 }
             }
         }
@@ -170,6 +198,7 @@ impl SocketReader {
         let mut pass = Pass::default();
         if plan.range.is_some() {
             pass.in_range = Family::ALL.iter().map(|f| (*f, 0)).collect();
+            pass.destinations = plan.destinations.then(|| Tally::new(protocol));
         }
         if plan.is_empty() {
             return Ok(pass);
@@ -177,20 +206,24 @@ impl SocketReader {
         match (table, protocol) {
             (SocketTable::Netlink, Protocol::Tcp) => {
                 let bc = plan.bytecode();
-                self.dump_tcp(ALL_STATES, &bc, |m| plan.record(m.sport, family_of(&m), || to_socket(protocol, &m), &mut pass))?;
+                self.dump_tcp(ALL_STATES, &bc, |m| {
+                    plan.record(m.sport, family_of(&m), || peer_of(&m), || to_socket(protocol, &m), &mut pass)
+                })?;
             }
             (SocketTable::Netlink, Protocol::Udp) => {
                 let bc = plan.bytecode();
                 for family in Family::ALL {
                     let req = build_request(af(family), libc::IPPROTO_UDP as u8, ALL_STATES, &bc, 0);
-                    self.dump(&req, |m| plan.record(m.sport, family_of(&m), || to_socket(protocol, &m), &mut pass))
+                    self.dump(&req, |m| plan.record(m.sport, family_of(&m), || peer_of(&m), || to_socket(protocol, &m), &mut pass))
                         .map_err(|e| format!("udp/{}: {e}", family.as_str()))?;
                 }
             }
             (SocketTable::Procfs, _) => {
                 for family in Family::ALL {
-                    for s in self.procfs_table(protocol, family)? {
-                        plan.record(s.port, s.family, || s, &mut pass);
+                    let table = self.procfs_table(protocol, family)?;
+                    for (s, (address, peer_port)) in table.sockets.into_iter().zip(table.peers) {
+                        let state = s.state;
+                        plan.record(s.port, s.family, || (state, address, peer_port), || s, &mut pass);
                     }
                 }
             }
