@@ -39,6 +39,18 @@ fn main() -> ExitCode {
             return ExitCode::from(check::CANNOT_RUN as u8);
         }
     };
+    // The learned baseline: the server learns and writes it; `check` only reads it. Empty path: off.
+    let storage = (!cli.storage_path.as_os_str().is_empty()).then(|| cli.storage_path.clone());
+    let policy = portwatch_exporter::baseline::Policy {
+        learn_after: cli.learn_after.as_secs(),
+        forget_after: cli.forget_after.as_secs(),
+        max_ports: cli.baseline_max_ports,
+    };
+    let scraper = match (&storage, &cli.command) {
+        (None, _) => scraper,
+        (Some(dir), Some(Command::Check(_))) => scraper.with_baseline_read_only(dir),
+        (Some(dir), _) => scraper.with_learning(dir, policy),
+    };
     match cli.command {
         Some(Command::Check(args)) => run_check(scraper, &args),
         Some(Command::Service) => match portwatch_exporter::platform::service::run_service(move || run_server(&cli, scraper, inherited)) {

@@ -96,6 +96,7 @@ impl Netns {
         };
         let child = cmd
             .args(["--web.listen-address", &listen, "--log.level", "warn"])
+            .args((!args.iter().any(|a| a.starts_with("--storage.path"))).then_some("--storage.path=")) // learning off unless asked: never the host's /var/lib
             .args(args)
             .stdout(Stdio::null())
             .spawn()
