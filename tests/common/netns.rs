@@ -112,6 +112,19 @@ impl Netns {
         panic!("exporter did not answer in namespace {}", self.name);
     }
 
+    /// The pid of the process started last (peer, exporter or command).
+    pub fn last_pid(&self) -> u32 {
+        self.children.last().expect("a child was started").id()
+    }
+
+    /// Stops one process this namespace started (SIGKILL, then reaped), by pid.
+    pub fn stop(&mut self, pid: u32) {
+        let i = self.children.iter().position(|c| c.id() == pid).unwrap_or_else(|| panic!("no child {pid}"));
+        let mut c = self.children.remove(i);
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
     /// Starts any command (built with [`Netns::cmd`]) and stops it on drop.
     pub fn spawn(&mut self, mut cmd: Command) {
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
