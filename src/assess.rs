@@ -263,10 +263,7 @@ impl Tally {
         };
         let mut expected = false;
         for pid in pids {
-            let m = *self
-                .matches
-                .entry(*pid)
-                .or_insert_with(|| snap.processes.get(pid).is_some_and(matcher));
+            let m = *self.matches.entry(*pid).or_insert_with(|| snap.processes.get(pid).is_some_and(matcher));
             expected |= m;
         }
         for pid in pids {
@@ -422,7 +419,8 @@ pub fn assess_with(config: &Config, snap: &Snapshot, baseline: Option<&Baseline>
 /// kernel splits the traffic between them. A forked worker pool of one
 /// program counts once (owners compared by name, user and unit).
 fn shared_listeners(snap: &Snapshot) -> BTreeMap<(Protocol, u16), usize> {
-    let mut by_port: BTreeMap<(Protocol, u16), BTreeSet<(String, Option<String>, Vec<String>)>> = BTreeMap::new();
+    type Who = (String, Option<String>, Vec<String>);
+    let mut by_port: BTreeMap<(Protocol, u16), BTreeSet<Who>> = BTreeMap::new();
     for s in &snap.sockets {
         if !matches!((s.protocol, s.state), (Protocol::Tcp, SockState::Listen) | (Protocol::Udp, SockState::Close)) || s.inode == 0 {
             continue;

@@ -151,7 +151,11 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
         let _ = writeln!(out);
     }
     for p in &others {
-        let before = p.learned.as_ref().map(|o| format!(" (before: {}, as learned)", clean(&crate::baseline::learner::describe(o)))).unwrap_or_default();
+        let before = p
+            .learned
+            .as_ref()
+            .map(|o| format!(" (before: {}, as learned)", clean(&crate::baseline::learner::describe(o))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "{} ({}/{}) is held by another owner{before}: stop that process or move it to another port.",
@@ -160,7 +164,8 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
             p.port
         );
     }
-    let missing: Vec<&PortReport> = report.ports.iter().filter(|p| p.learned.is_some() && !p.bound() && !p.unknown(Verdict::Holders)).collect();
+    let missing: Vec<&PortReport> =
+        report.ports.iter().filter(|p| p.learned.is_some() && !p.bound() && !p.unknown(Verdict::Holders)).collect();
     if !missing.is_empty() {
         let _ = writeln!(out);
     }

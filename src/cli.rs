@@ -159,6 +159,25 @@ pub enum Command {
     Check(CheckArgs),
     /// Windows: run as a service under the service control manager (see README, "Windows service").
     Service,
+    /// Show or edit the learned baseline in --storage.path (a running exporter re-reads the file
+    /// when it changes).
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+/// `baseline`'s actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BaselineCommand {
+    /// Print every port in the baseline: learned owners, candidates, first and last seen.
+    List,
+    /// Forget a port, e.g. `1433` (TCP), `1433/tcp` or `53/udp`. If it is still held, it is learned
+    /// again after --baseline.learn-after.
+    Forget {
+        #[arg(value_name = "PORT[/tcp|udp]")]
+        port: String,
+    },
+    /// Take the current owners of every held port (as one scrape sees them) as its expected owners.
+    Accept,
 }
 
 /// `check`'s own flags.
@@ -365,7 +384,15 @@ mod tests {
         assert_eq!(d.baseline_max_ports, 4096);
         let off = Cli::try_parse_from(["x", "--storage.path=", "--baseline.learn-after=0s"]).expect("empty turns learning off");
         assert_eq!((off.storage_path, off.learn_after), (PathBuf::new(), Duration::ZERO));
-        for (text, ms) in [("0", 0), ("0s", 0), ("1h30m", 5_400_000), ("1w2d", 9 * 86_400_000), ("1y", 365 * 86_400_000), ("500ms", 500), ("1m1s1ms", 61_001)] {
+        for (text, ms) in [
+            ("0", 0),
+            ("0s", 0),
+            ("1h30m", 5_400_000),
+            ("1w2d", 9 * 86_400_000),
+            ("1y", 365 * 86_400_000),
+            ("500ms", 500),
+            ("1m1s1ms", 61_001),
+        ] {
             assert_eq!(prom_duration(text), Ok(Duration::from_millis(ms)), "{text}");
         }
         for text in ["", "10", "m", "-1s", "1.5h", "1s1m", "1m1m", "1h 2m", "1x", "99999999999999y", "101y", "s1"] {

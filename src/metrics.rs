@@ -250,10 +250,30 @@ fn baseline_series(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt
     )?;
     let Some(b) = &r.baseline else { return Ok(()) };
     gauge(e, BASELINE_LOAD_SUCCESS, "1 if the stored baseline was loaded (or there was none yet); 0 if it was unreadable, corrupt or of a newer format (then set aside, and learning starts over).", [(Labels::new(), i64::from(b.load_problem.is_none()))])?;
-    gauge(e, BASELINE_LOAD_PROBLEM, "Why the stored baseline was not used: unreadable, corrupt or newer_format.", b.load_problem.map(|p| (vec![("problem", p.to_string())], 1i64)))?;
-    gauge(e, BASELINE_WRITE_SUCCESS, "1 if the last write of the baseline file succeeded; absent before the first write.", b.last_write_ok.map(|ok| (Labels::new(), i64::from(ok))))?;
-    gauge(e, BASELINE_WRITE_TS, "Time of the last successful write of the baseline file, in seconds since the epoch.", b.last_write_seconds.map(|t| (Labels::new(), t as i64)))?;
-    counters(e, BASELINE_WRITE_FAILURES, "Failed writes of the baseline file since start (each is logged; serving goes on).", vec![(Labels::new(), b.write_failures)])?;
+    gauge(
+        e,
+        BASELINE_LOAD_PROBLEM,
+        "Why the stored baseline was not used: unreadable, corrupt or newer_format.",
+        b.load_problem.map(|p| (vec![("problem", p.to_string())], 1i64)),
+    )?;
+    gauge(
+        e,
+        BASELINE_WRITE_SUCCESS,
+        "1 if the last write of the baseline file succeeded; absent before the first write.",
+        b.last_write_ok.map(|ok| (Labels::new(), i64::from(ok))),
+    )?;
+    gauge(
+        e,
+        BASELINE_WRITE_TS,
+        "Time of the last successful write of the baseline file, in seconds since the epoch.",
+        b.last_write_seconds.map(|t| (Labels::new(), t as i64)),
+    )?;
+    counters(
+        e,
+        BASELINE_WRITE_FAILURES,
+        "Failed writes of the baseline file since start (each is logged; serving goes on).",
+        vec![(Labels::new(), b.write_failures)],
+    )?;
     gauge(
         e,
         BASELINE_PORTS,
@@ -266,8 +286,18 @@ fn baseline_series(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt
         "Baseline changes since start by kind: learned, owner_changed (a new owner held a learned port for --baseline.learn-after), appeared (a port not in the baseline is held: a new listener), forgotten.",
         b.changes.iter().map(|(k, v)| (vec![("kind", k.as_str().to_string())], *v)).collect(),
     )?;
-    counters(e, BASELINE_DROPPED, "New held ports not stored because the baseline holds --baseline.max-ports already.", vec![(Labels::new(), b.dropped)])?;
-    counters(e, BASELINE_SKIPPED, "Scrapes not learned from because the sockets or owners collector failed, was not run, or could not see every owner.", vec![(Labels::new(), b.skipped)])?;
+    counters(
+        e,
+        BASELINE_DROPPED,
+        "New held ports not stored because the baseline holds --baseline.max-ports already.",
+        vec![(Labels::new(), b.dropped)],
+    )?;
+    counters(
+        e,
+        BASELINE_SKIPPED,
+        "Scrapes not learned from because the sockets or owners collector failed, was not run, or could not see every owner.",
+        vec![(Labels::new(), b.skipped)],
+    )?;
     gauge(
         e,
         BASELINE_RECENT_CHANGE,

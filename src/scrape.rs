@@ -174,6 +174,16 @@ impl Scraper {
         report
     }
 
+    /// The ports held now and their owners, as learning would see them (None:
+    /// the scrape was partial). For `baseline accept`.
+    pub fn held_now(
+        &mut self,
+        deadline: Instant,
+    ) -> Option<std::collections::BTreeMap<crate::baseline::PortKey, std::collections::BTreeSet<crate::baseline::Owner>>> {
+        let snap = self.source.snapshot(&self.request(deadline, self.collect.enabled));
+        crate::baseline::learner::held(&snap)
+    }
+
     /// Facts about the exporter itself, for an exposition rendered elsewhere.
     pub fn meta(&self) -> &Meta {
         &self.meta

@@ -19,8 +19,8 @@
 //!   compared with the one this process last read or wrote; when it differs
 //!   the file is read again, so the operator's edit wins over the memory.
 
-use super::{store, Baseline, Change, Owner, PortKey, Policy};
-use crate::model::{collector_ok, CollectorName, Process, Protocol, SockState, Snapshot};
+use super::{store, Baseline, Change, Owner, Policy, PortKey};
+use crate::model::{collector_ok, CollectorName, Process, Protocol, Snapshot, SockState};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
