@@ -276,3 +276,61 @@ impl Learner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CollectorStatus, Family, Socket};
+
+    fn snapshot(sockets_ok: bool, owners_ok: bool, resolvable: bool) -> Snapshot {
+        let mut s = Snapshot { owners_resolvable: resolvable, ..Snapshot::default() };
+        let sock = |port, protocol, state, inode| Socket {
+            protocol,
+            family: Family::Ipv4,
+            local: "0.0.0.0".parse().expect("ip"),
+            port,
+            state,
+            inode,
+        };
+        s.sockets = vec![
+            sock(1433, Protocol::Tcp, SockState::Listen, 1),
+            sock(40000, Protocol::Tcp, SockState::Established, 2), // a client: never an owner
+            sock(53, Protocol::Udp, SockState::Close, 3),
+            sock(5353, Protocol::Udp, SockState::Established, 4), // a connected UDP client
+            sock(8080, Protocol::Tcp, SockState::Listen, 5),      // no visible owner: left out
+        ];
+        for (inode, pid, name) in [(1, 10, "sqlservr"), (2, 20, "curl"), (3, 30, "named"), (4, 40, "dig")] {
+            s.owners.add(inode, pid);
+            s.processes.insert(pid, Process { name: name.into(), ..Process::default() });
+        }
+        let status = |name, success| CollectorStatus { name, success, duration: Duration::ZERO };
+        s.collectors = vec![status(CollectorName::Sockets, sockets_ok), status(CollectorName::Owners, owners_ok)];
+        s
+    }
+
+    #[test]
+    fn only_complete_scrapes_are_learned_from_and_only_listeners_and_bound_udp_hold() {
+        let h = held(&snapshot(true, true, true)).expect("complete");
+        let keys: Vec<_> = h.keys().cloned().collect();
+        assert_eq!(keys, vec![("tcp".to_string(), 1433), ("udp".to_string(), 53)]);
+        assert_eq!(h[&("tcp".to_string(), 1433)].iter().next().map(|o| o.process.as_str()), Some("sqlservr"));
+        for (s, o, r) in [(false, true, true), (true, false, true), (true, true, false)] {
+            assert!(held(&snapshot(s, o, r)).is_none(), "sockets {s} owners {o} resolvable {r}");
+        }
+        let mut none = snapshot(true, true, true);
+        none.collectors.clear();
+        assert!(held(&none).is_none(), "collectors not run: nothing learned");
+    }
+
+    #[test]
+    fn a_partial_scrape_forgets_nothing_and_a_change_is_written_at_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut l = Learner::open(dir.path(), Policy { learn_after: 0, forget_after: 0, max_ports: 10 });
+        l.observe(&snapshot(true, true, true));
+        assert_eq!(l.status().learned, 2);
+        assert_eq!(store::read(dir.path()).expect("written").ports.len(), 2);
+        // forget_after 0: a complete scrape without the ports would forget them; a failed one must not.
+        l.observe(&snapshot(false, true, true));
+        assert_eq!((l.status().learned, l.status().skipped), (2, 1));
+    }
+}
