@@ -593,6 +593,24 @@ impl Collector for Exposition {
 /// verdict cannot be given.
 pub const OS_SPECIFIC: &[&str] = &[PORT_RESERVED_BY_SYSTEM, PORT_VERDICT_UNKNOWN];
 
+/// Metrics present only while learning is on (`--storage.path` set), or
+/// only when a baseline or a shared listener exists: absent from the golden
+/// fixture host, which runs without storage.
+pub const LEARNING: &[&str] = &[
+    PORT_EXPECTED_OWNER_INFO,
+    BASELINE_LOAD_SUCCESS,
+    BASELINE_LOAD_PROBLEM,
+    BASELINE_WRITE_SUCCESS,
+    BASELINE_WRITE_TS,
+    BASELINE_WRITE_FAILURES,
+    BASELINE_PORTS,
+    BASELINE_CHANGES,
+    BASELINE_DROPPED,
+    BASELINE_SKIPPED,
+    BASELINE_RECENT_CHANGE,
+    LISTENER_OWNERS,
+];
+
 /// Every metric name this module can emit; dashboards and rules are checked against it.
 pub const ALL: &[&str] = &[
     PORT_EXPECTED_OWNER_INFO,

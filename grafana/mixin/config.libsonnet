@@ -18,6 +18,8 @@
     verdictUnknownFor: '15m',
     rejectedAtBootFor: '5m',
     exporterDownFor: '5m',
+    listenerSplitFor: '5m',
+    baselineStorageFor: '15m',
     // Share of the dynamic range in use above which ports are "nearly exhausted".
     dynamicPortsUsedThreshold: 0.8,
     // Where each alert's runbook lives (docs/runbook.md); the alert name in lower
