@@ -324,3 +324,33 @@ fn baseline_command_edits_reach_a_running_exporter_needs_root() {
     let (code, _) = run(&["baseline", "forget", "40003/udp"]);
     assert_eq!(code, Some(1), "not in the baseline");
 }
+
+/// SO_REUSEPORT: processes of different programs listening on one port are
+/// counted as `ss -ltnp` lists them; one program's several sockets count once.
+#[test]
+fn listening_port_shared_through_so_reuseport_counts_distinct_owners_needs_root() {
+    if !require_root("listening_port_shared_through_so_reuseport_counts_distinct_owners_needs_root") {
+        return;
+    }
+    let mut ns = Netns::new("reuse");
+    ns.peer("webapp", "reuseport-tcp", "0.0.0.0", 40010);
+    ns.peer("webapp", "reuseport-tcp", "0.0.0.0", 40010);
+    ns.peer("webapp", "reuseport-tcp", "0.0.0.0", 40011);
+    ns.exporter(&[]);
+    let owners = |ns: &Netns, port: u16| {
+        let out = ns.cmd("ss").args(["-Hltnp", &format!("( sport = :{port} )")]).output().expect("ss");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let names: std::collections::BTreeSet<String> =
+            text.split("((\"").skip(1).filter_map(|s| s.split('"').next()).map(String::from).collect();
+        (text.lines().count(), names)
+    };
+    let m = ns.get("/metrics");
+    assert_eq!(owners(&ns, 40010).0, 2, "ss sees two listeners");
+    assert!(v(&m, r#"portwatch_listener_distinct_owners{protocol="tcp",port="40010"}"#).is_none(), "one program: not a split: {m}");
+    ns.peer("intruder", "reuseport-tcp", "0.0.0.0", 40010);
+    let (sockets, names) = owners(&ns, 40010);
+    assert_eq!((sockets, names.len()), (3, 2), "{names:?}");
+    let m = ns.get("/metrics");
+    assert_eq!(v(&m, r#"portwatch_listener_distinct_owners{protocol="tcp",port="40010"}"#), Some(names.len() as f64), "{m}");
+    assert!(v(&m, r#"portwatch_listener_distinct_owners{protocol="tcp",port="40011"}"#).is_none(), "{m}");
+}
