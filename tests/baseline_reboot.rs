@@ -91,6 +91,9 @@ fn reboot_in_miniature_learned_port_taken_by_a_client_names_the_previous_owner_n
         .unwrap_or_else(|| panic!("no expected owner info for 40000: {m}"));
     assert!(owner_line.contains(r#"source="baseline""#) && owner_line.contains(r#"owner="sqlservr (root"#), "{owner_line}");
     assert!(v(&m, r#"portwatch_baseline_changes_total{kind="owner_changed"}"#) == Some(0.0), "a client never becomes the owner: {m}");
+    // The exposition with the baseline's series stays valid and unique.
+    common::assert_unique_series(&m);
+    common::promtool_accepts_text(&m);
 
     let out = ns.cmd(BIN).args(["check", "--storage.path", &storage_arg]).output().expect("check runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
