@@ -357,3 +357,59 @@ fn listening_port_shared_through_so_reuseport_counts_distinct_owners_needs_root(
     assert_eq!(v(&m, r#"portwatch_listener_distinct_owners{protocol="tcp",port="40010"}"#), Some(names.len() as f64), "{m}");
     assert!(v(&m, r#"portwatch_listener_distinct_owners{protocol="tcp",port="40011"}"#).is_none(), "{m}");
 }
+
+/// kill -9 of the exporter itself at random moments around the scrape that
+/// saves a new port: the file always loads, and every port an earlier
+/// (finished) write stored is still there: nothing lost beyond the last write.
+#[test]
+fn kill_9_of_the_exporter_while_it_saves_loses_nothing_before_the_last_write_needs_root() {
+    if !require_root("kill_9_of_the_exporter_while_it_saves_loses_nothing_before_the_last_write_needs_root") {
+        return;
+    }
+    use portwatch_exporter::baseline::store;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let storage = tmp.path().display().to_string();
+    let mut ns = Netns::new("kill");
+    let mut rng = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut must_have: Vec<u16> = Vec::new();
+    let (mut rounds, mut saved_rounds) = (0, 0);
+    let end = Instant::now() + Duration::from_secs(90);
+    for i in 0..20u16 {
+        if Instant::now() > end {
+            break;
+        }
+        rounds += 1;
+        let port = 41000 + i;
+        ns.peer("svc", "listen-tcp", "127.0.0.1", port);
+        ns.exporter(&["--storage.path", &storage, "--baseline.learn-after", "0s"]);
+        let exporter = ns.last_pid();
+        // A scrape (it learns `port` and saves), cut by kill -9 at a random moment.
+        let mut scrape = ns
+            .cmd("curl")
+            .args(["-s", "-o", "/dev/null", "--local-port", "1500-1600", "http://127.0.0.1:9795/metrics"])
+            .spawn()
+            .expect("curl");
+        std::thread::sleep(Duration::from_micros(next() % 400_000));
+        ns.stop(exporter);
+        let _ = scrape.kill();
+        let _ = scrape.wait();
+        let b = store::read(tmp.path()).unwrap_or_else(|e| panic!("round {rounds}: the file does not load: {e}"));
+        for p in &must_have {
+            assert!(b.expected("tcp", *p).is_some(), "round {rounds}: port {p}, written before, is lost");
+        }
+        if b.expected("tcp", port).is_some() {
+            saved_rounds += 1;
+        }
+        // What is on disk now must survive every later kill.
+        must_have = b.ports.iter().filter(|e| e.learned() && e.protocol == "tcp").map(|e| e.port).collect();
+    }
+    assert!(rounds >= 5, "only {rounds} rounds");
+    assert!(saved_rounds > 0 && saved_rounds < rounds, "kills must land before and after some saves: {saved_rounds} of {rounds}");
+}
