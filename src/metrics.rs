@@ -750,4 +750,37 @@ mod tests {
         assert_eq!(kept, 30, "each series counts the sockets it stands for");
         assert_eq!(text.matches("portwatch_port_reserved_by_system{").count(), 1, "absent where unknown");
     }
+
+    #[test]
+    fn baseline_series_name_the_learned_owner_and_stay_bounded() {
+        use crate::baseline::learner::{Recent, Status};
+        use crate::baseline::{Change, Owner};
+        use std::collections::{BTreeMap, BTreeSet};
+        let owner = Owner { process: "sqlservr".into(), exe: None, user: Some("mssql".into()), unit: Some("mssql-server.service".into()) };
+        let port = PortReport { learned: Some(BTreeSet::from([owner])), bound_by_other: true, ..PortReport::blank("tcp-1433", 1433) };
+        let recent: Vec<Recent> = (0..10u16)
+            .map(|i| Recent {
+                kind: Change::Appeared,
+                protocol: "tcp".into(),
+                port: 2000 + i,
+                previous: String::new(),
+                current: "x\ny".into(),
+                at: 5,
+            })
+            .collect();
+        let status = Status { changes: Change::ALL.iter().map(|c| (*c, 1)).collect(), recent, learned: 1, ..Status::default() };
+        let shared: BTreeMap<_, _> = (1..=150u16).map(|p| ((crate::model::Protocol::Tcp, p), 2)).collect();
+        let report = Report { ports: vec![port], baseline: Some(status), shared_listeners: shared, ..Report::default() };
+        let text = render(&report, &Meta::default(), Format::Text);
+        assert!(text.contains(r#"portwatch_port_expected_owner_info{name="tcp-1433",port="1433",protocol="tcp",source="baseline",owner="sqlservr (mssql, mssql-server.service)"} 1"#), "{text}");
+        for kind in ["learned", "owner_changed", "appeared", "forgotten"] {
+            assert!(text.contains(&format!("portwatch_baseline_changes_total{{kind=\"{kind}\"}} 1")), "{kind}: {text}");
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_baseline_change_timestamp_seconds{")).count(), 10);
+        assert!(!text.contains("x\ny") && text.contains(r#"current="x?y""#), "label values stay one line");
+        assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_listener_distinct_owners{")).count(), SHARED_LISTENER_LIMIT);
+        assert!(text.contains("portwatch_baseline_load_success 1") && !text.contains("portwatch_baseline_last_write_success"), "{text}");
+        let off = render(&Report::default(), &Meta::default(), Format::Text);
+        assert!(!off.contains("portwatch_baseline_"), "learning off: no baseline series");
+    }
 }
