@@ -110,7 +110,11 @@ impl Scraper {
     pub fn with_baseline_read_only(mut self, dir: &std::path::Path) -> Scraper {
         let status = Status { changes: crate::baseline::Change::ALL.iter().map(|c| (*c, 0)).collect(), ..Status::default() };
         self.baseline = match store::read(dir) {
-            Ok(b) => Learning::ReadOnly(b, status),
+            Ok(b) => {
+                let learned = b.ports.iter().filter(|e| e.learned()).count();
+                let status = Status { learned, candidates: b.ports.len() - learned, ..status };
+                Learning::ReadOnly(b, status)
+            }
             Err(e) => {
                 log::warn!("baseline: {e}; no learned expectations");
                 Learning::ReadOnly(Baseline::default(), Status { load_problem: Some(e.kind()), ..status })
