@@ -102,6 +102,7 @@ pub const BASELINE_CHANGES: &str = "portwatch_baseline_changes_total";
 pub const BASELINE_DROPPED: &str = "portwatch_baseline_ports_dropped_total";
 pub const BASELINE_SKIPPED: &str = "portwatch_baseline_observations_skipped_total";
 pub const BASELINE_RECENT_CHANGE: &str = "portwatch_baseline_change_timestamp_seconds";
+pub const BASELINE_PORT_LAST_SEEN: &str = "portwatch_baseline_port_last_seen_timestamp_seconds";
 pub const LISTENER_OWNERS: &str = "portwatch_listener_distinct_owners";
 /// expected_owner_info series kept over all ports together.
 pub const EXPECTED_OWNER_INFO_LIMIT: usize = 2000;
@@ -285,6 +286,12 @@ fn baseline_series(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt
         BASELINE_CHANGES,
         "Baseline changes since start by kind: learned, owner_changed (a new owner held a learned port for --baseline.learn-after), appeared (a port not in the baseline is held: a new listener), forgotten.",
         b.changes.iter().map(|(k, v)| (vec![("kind", k.as_str().to_string())], *v)).collect(),
+    )?;
+    gauge(
+        e,
+        BASELINE_PORT_LAST_SEEN,
+        "Each learned port's last time held by a listener (TCP) or bound socket (UDP), in seconds since the epoch; it is forgotten --baseline.forget-after later. At most --baseline.max-ports series.",
+        b.last_seen.iter().map(|(proto, port, t)| (vec![("protocol", proto.clone()), ("port", port.to_string())], *t as i64)).collect::<Series>(),
     )?;
     counters(
         e,
@@ -608,6 +615,7 @@ pub const LEARNING: &[&str] = &[
     BASELINE_DROPPED,
     BASELINE_SKIPPED,
     BASELINE_RECENT_CHANGE,
+    BASELINE_PORT_LAST_SEEN,
     LISTENER_OWNERS,
 ];
 
@@ -624,6 +632,7 @@ pub const ALL: &[&str] = &[
     BASELINE_DROPPED,
     BASELINE_SKIPPED,
     BASELINE_RECENT_CHANGE,
+    BASELINE_PORT_LAST_SEEN,
     LISTENER_OWNERS,
     PORT_BOUND,
     PORT_BOUND_BY_EXPECTED,

@@ -111,8 +111,8 @@ impl Scraper {
         let status = Status { changes: crate::baseline::Change::ALL.iter().map(|c| (*c, 0)).collect(), ..Status::default() };
         self.baseline = match store::read(dir) {
             Ok(b) => {
-                let learned = b.ports.iter().filter(|e| e.learned()).count();
-                let status = Status { learned, candidates: b.ports.len() - learned, ..status };
+                let mut status = status;
+                status.count(&b);
                 Learning::ReadOnly(b, status)
             }
             Err(e) => {

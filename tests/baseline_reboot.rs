@@ -91,6 +91,11 @@ fn reboot_in_miniature_learned_port_taken_by_a_client_names_the_previous_owner_n
         .unwrap_or_else(|| panic!("no expected owner info for 40000: {m}"));
     assert!(owner_line.contains(r#"source="baseline""#) && owner_line.contains(r#"owner="sqlservr (root"#), "{owner_line}");
     assert!(v(&m, r#"portwatch_baseline_changes_total{kind="owner_changed"}"#) == Some(0.0), "a client never becomes the owner: {m}");
+    // Last held before the reboot: the learned time stays, a client does not refresh it.
+    let seen = v(&m, r#"portwatch_baseline_port_last_seen_timestamp_seconds{protocol="tcp",port="40000"}"#).expect("last seen");
+    let file: serde_json::Value = serde_json::from_slice(&before).expect("json"); // as written before the reboot
+    let entry = file["ports"].as_array().expect("ports").iter().find(|e| e["port"] == 40000).expect("entry").clone();
+    assert_eq!(Some(seen), entry["last_seen"].as_f64(), "{entry}");
     // The exposition with the baseline's series stays valid and unique.
     common::assert_unique_series(&m);
     common::promtool_accepts_text(&m);

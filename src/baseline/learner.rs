@@ -59,6 +59,17 @@ pub struct Status {
     pub recent: Vec<Recent>,
     /// Observations skipped because the scrape's sockets or owners were incomplete.
     pub skipped: u64,
+    /// Each learned port's (protocol, port, last seen held): at most --baseline.max-ports.
+    pub last_seen: Vec<(String, u16, u64)>,
+}
+
+impl Status {
+    /// Counts and per-port times from the baseline in force.
+    pub fn count(&mut self, b: &Baseline) {
+        self.learned = b.ports.iter().filter(|e| e.learned()).count();
+        self.candidates = b.ports.len() - self.learned;
+        self.last_seen = b.ports.iter().filter(|e| e.learned()).map(|e| (e.protocol.clone(), e.port, e.last_seen)).collect();
+    }
 }
 
 impl Change {
@@ -182,8 +193,7 @@ impl Learner {
     }
 
     fn count(&mut self) {
-        self.status.learned = self.baseline.ports.iter().filter(|e| e.learned()).count();
-        self.status.candidates = self.baseline.ports.len() - self.status.learned;
+        self.status.count(&self.baseline);
     }
 
     pub fn baseline(&self) -> &Baseline {
