@@ -229,7 +229,7 @@ fn main() {
     std::fs::write(&cfg, good_cfg).expect("config");
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
     let mut exporter = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "error"])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "error", "--storage.path="])
         .args(["--web.max-connections", "256", "--web.max-requests", "256", "--web.enable-lifecycle"])
         .arg("--web.config.file")
         .arg(&web)

@@ -32,7 +32,7 @@ subst "$units/portwatch_exporter.service" \
 subst "$units/portwatch_exporter-activated.service" \
   '^ExecStart=/usr/local/bin/portwatch_exporter --config.file=/etc/portwatch/portwatch.yml --web.systemd-socket$' "$exec_start --web.systemd-socket \$ARGS"
 for unit in "$units/portwatch_exporter.service" "$units/portwatch_exporter-activated.service"; do
-  subst "$unit" '^DynamicUser=yes$' 'User=portwatch_exporter\nGroup=portwatch_exporter\nStateDirectory=portwatch_exporter\nStateDirectoryMode=0750'
+  subst "$unit" '^DynamicUser=yes$' 'User=portwatch_exporter\nGroup=portwatch_exporter\nStateDirectoryMode=0750'
 done
 install -d "$stage/DEBIAN"
 sed "s/@VERSION@/$version/" deploy/debian/control.in > "$stage/DEBIAN/control"

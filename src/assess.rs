@@ -12,6 +12,7 @@
 //!   the source reports; the reboot risk is "in the persistent range and not
 //!   persistently excluded".
 
+use crate::baseline::{Baseline, Owner};
 use crate::config::{Config, Expect, Watch, Watches};
 use crate::model::{
     collector_ok, CollectorName, CollectorStatus, Family, Pid, PortRange, Process, Protocol, Ranges, Snapshot, SockState, Socket, Store,
@@ -51,6 +52,9 @@ pub struct PortReport {
     pub reserved_by_system: Option<bool>,
     /// Verdicts that cannot be given for this port, and why.
     pub unknown: Vec<Unknown>,
+    /// The owners the learned baseline expects here, when they were the
+    /// expectation (no config file, or a watch without `expect`).
+    pub learned: Option<BTreeSet<Owner>>,
 }
 
 /// A verdict the exporter cannot give: it says so rather than guess.
@@ -109,6 +113,7 @@ impl PortReport {
             excluded: BTreeMap::new(),
             reserved_by_system: None,
             unknown: vec![],
+            learned: None,
         }
     }
 
@@ -155,14 +160,50 @@ pub struct Report {
     /// Linux, `netns` collector: the other network namespaces as read, and how many were not read (the limit).
     pub netns: Vec<crate::model::NetnsView>,
     pub netns_omitted: usize,
+    /// The learned baseline's status, when learning is on (filled by the scraper).
+    pub baseline: Option<crate::baseline::learner::Status>,
+    /// Listening ports shared by two or more different processes (SO_REUSEPORT or an inherited
+    /// socket): (protocol, port) -> distinct owner processes (by name, user and unit).
+    pub shared_listeners: BTreeMap<(Protocol, u16), usize>,
 }
 
 /// The watches in force for this snapshot.
 pub fn effective_watches(config: &Config, snap: &Snapshot) -> Vec<Watch> {
+    watches_with(config, snap, None)
+}
+
+/// The watches in force, with discovery also watching every port the
+/// baseline learned (whoever holds it now, or nobody).
+fn watches_with(config: &Config, snap: &Snapshot, baseline: Option<&Baseline>) -> Vec<Watch> {
     match &config.watches {
         Watches::Listed(w) => w.clone(),
-        Watches::DiscoverListeners => discover(snap),
+        Watches::DiscoverListeners => {
+            let mut w = discover(snap);
+            let have: BTreeSet<(Protocol, u16)> = w.iter().map(|w| (w.protocol, w.port)).collect();
+            for e in baseline.map(|b| b.ports.as_slice()).unwrap_or_default().iter().filter(|e| e.learned()) {
+                let protocol = if e.protocol == "udp" { Protocol::Udp } else { Protocol::Tcp };
+                if !have.contains(&(protocol, e.port)) {
+                    w.push(Watch { name: format!("{}-{}", e.protocol, e.port), port: e.port, protocol, address: None, expect: None });
+                }
+            }
+            w.sort_by_key(|w| (w.protocol, w.port));
+            w
+        }
     }
+}
+
+/// The learned rule: a process is a learned owner when its name, user and
+/// unit (each as far as the baseline recorded it) are those of one of the
+/// learned owners. The executable's path is not compared, so an upgrade
+/// that installs the service under a new versioned path stays expected;
+/// a new process name, user or unit is another owner (until it has held
+/// the port for --baseline.learn-after, or `baseline accept`).
+pub fn learned_owner_matches(learned: &BTreeSet<Owner>, p: &Process) -> bool {
+    learned.iter().any(|o| {
+        o.process == p.name
+            && o.user.as_ref().is_none_or(|u| p.user.as_ref() == Some(u))
+            && o.unit.as_ref().is_none_or(|u| p.units.iter().any(|x| x == u))
+    })
 }
 
 /// Discovery: each TCP port with a listener, expecting its listeners' processes.
@@ -221,7 +262,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, watch: &Watch, socket: &Socket, snap: &Snapshot) {
+    fn add(&mut self, matcher: &dyn Fn(&Process) -> bool, socket: &Socket, snap: &Snapshot) {
         let key = |expected, pid| (expected, socket.state, socket.family, socket.local, pid);
         let pids = (socket.inode != 0).then(|| snap.owners.get(&socket.inode)).flatten().filter(|p| !p.is_empty());
         let Some(pids) = pids else {
@@ -230,10 +271,7 @@ impl Tally {
         };
         let mut expected = false;
         for pid in pids {
-            let m = *self
-                .matches
-                .entry(*pid)
-                .or_insert_with(|| snap.processes.get(pid).is_some_and(|p| process_matches(watch.expect.as_ref(), p)));
+            let m = *self.matches.entry(*pid).or_insert_with(|| snap.processes.get(pid).is_some_and(matcher));
             expected |= m;
         }
         for pid in pids {
@@ -279,12 +317,16 @@ fn range_flags(ranges: &Ranges, protocol: Protocol, port: u16) -> (BTreeMap<Stor
     (in_range, excluded)
 }
 
-fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
+fn assess_port(watch: &Watch, learned: Option<&BTreeSet<Owner>>, snap: &Snapshot) -> PortReport {
     let mut tally = Tally::default();
     let mut sockets = 0;
+    let matcher = |p: &Process| match learned {
+        Some(owners) => learned_owner_matches(owners, p),
+        None => process_matches(watch.expect.as_ref(), p),
+    };
     for s in snap.sockets.iter().filter(|s| s.port == watch.port && s.protocol == watch.protocol && address_matches(watch, s.local)) {
         sockets += 1;
-        tally.add(watch, s, snap);
+        tally.add(&matcher, s, snap);
     }
     let holders = tally.holders(watch.protocol, snap);
     let (in_range, excluded) = range_flags(&snap.ranges, watch.protocol, watch.port);
@@ -303,6 +345,7 @@ fn assess_port(watch: &Watch, snap: &Snapshot) -> PortReport {
         excluded,
         reserved_by_system,
         unknown: Vec::new(),
+        learned: learned.cloned(),
     }
 }
 
@@ -337,10 +380,22 @@ fn unknowns(p: &PortReport, snap: &Snapshot) -> Vec<Unknown> {
 }
 
 pub fn assess(config: &Config, snap: &Snapshot) -> Report {
-    let ports = effective_watches(config, snap)
+    assess_with(config, snap, None)
+}
+
+/// [`assess`] with the learned baseline: without a config file, and for a
+/// watch without `expect`, a learned port's expected owners are its learned
+/// owners (see [`learned_owner_matches`]); discovery also watches every
+/// learned port, so one that a client holds, or nobody, is still reported.
+pub fn assess_with(config: &Config, snap: &Snapshot, baseline: Option<&Baseline>) -> Report {
+    let discovering = matches!(config.watches, Watches::DiscoverListeners);
+    let ports = watches_with(config, snap, baseline)
         .iter()
         .map(|w| {
-            let mut p = assess_port(w, snap);
+            let learned = baseline
+                .filter(|_| discovering || w.expect.is_none())
+                .and_then(|b| b.expected(crate::baseline::learner::protocol_key(w.protocol), w.port));
+            let mut p = assess_port(w, learned, snap);
             p.unknown = unknowns(&p, snap);
             p
         })
@@ -365,7 +420,28 @@ pub fn assess(config: &Config, snap: &Snapshot) -> Report {
         socket_info_limit: config.socket_info_limit,
         netns: snap.netns.clone(),
         netns_omitted: snap.netns_omitted,
+        baseline: None,
+        shared_listeners: shared_listeners(snap),
     }
+}
+
+/// Listening ports (TCP listeners, UDP unconnected sockets) whose sockets
+/// belong to two or more different processes: SO_REUSEPORT groups, where the
+/// kernel splits the traffic between them. A forked worker pool of one
+/// program counts once (owners compared by name, user and unit).
+fn shared_listeners(snap: &Snapshot) -> BTreeMap<(Protocol, u16), usize> {
+    type Who = (String, Option<String>, Vec<String>);
+    let mut by_port: BTreeMap<(Protocol, u16), BTreeSet<Who>> = BTreeMap::new();
+    for s in &snap.sockets {
+        if !matches!((s.protocol, s.state), (Protocol::Tcp, SockState::Listen) | (Protocol::Udp, SockState::Close)) || s.inode == 0 {
+            continue;
+        }
+        let owners = by_port.entry((s.protocol, s.port)).or_default();
+        for p in snap.owners.get(&s.inode).into_iter().flatten().filter_map(|pid| snap.processes.get(pid)) {
+            owners.insert((p.name.clone(), p.user.clone(), p.units.clone()));
+        }
+    }
+    by_port.into_iter().filter(|(_, o)| o.len() >= 2).map(|(k, o)| (k, o.len())).collect()
 }
 
 #[cfg(test)]

@@ -266,3 +266,81 @@ fn a_port_in_the_bsd_high_range_is_in_range() {
     assert_eq!(rep.ports[0].in_range.get(&Store::Persistent), Some(&true));
     assert_eq!(rep.ports[0].reboot_risk(), Some(true), "programs asking for IP_PORTRANGE_HIGH can still take it");
 }
+
+// The learned baseline as the expectation.
+
+fn learned(port: u16, name: &str, user: &str, unit: Option<&str>) -> crate::baseline::Baseline {
+    use crate::baseline::{Baseline, Owner, Policy};
+    let o = Owner {
+        process: name.into(),
+        exe: Some(format!("/opt/{name}-1.0/bin/{name}")),
+        user: Some(user.into()),
+        unit: unit.map(Into::into),
+    };
+    let mut b = Baseline::default();
+    let held = BTreeMap::from([(("tcp".to_string(), port), BTreeSet::from([o]))]);
+    b.observe(&held, 1, &Policy { learn_after: 0, forget_after: 100, max_ports: 10 });
+    b
+}
+
+#[test]
+fn learned_owners_are_the_expectation_without_a_config_or_an_expect() {
+    let b = learned(1433, "sqlservr", "mssql", Some("mssql-server.service"));
+    let listen = |inode| sock(1433, SockState::Listen, inode, V4_ANY);
+    // (who listens now, expected?): name, user and unit compared; the exe path (an upgrade moves it) is not.
+    let cases = [
+        (Process { exe: Some("/opt/sqlservr-2.0/bin/sqlservr".into()), ..proc_named("sqlservr", "mssql", "mssql-server.service") }, true),
+        (proc_named("sqlservr", "root", "mssql-server.service"), false),
+        (proc_named("sqlservr", "mssql", "other.service"), false),
+        (proc_named("nc", "mssql", "mssql-server.service"), false),
+    ];
+    for (p, want) in cases {
+        let s = snap(vec![listen(7)], &[(7, 70, p.clone())]);
+        let r = assess_with(&Config::discover(), &s, Some(&b));
+        let port = r.ports.iter().find(|x| x.port == 1433).expect("watched");
+        assert_eq!((port.bound_by_expected, port.bound_by_other), (want, !want), "{p:?}");
+        assert_eq!(port.learned.as_ref().map(|o| o.len()), Some(1));
+        // A config watch without expect takes the baseline too; one with expect keeps its own rule.
+        let r = assess_with(&watch(1433, None), &s, Some(&b));
+        assert_eq!(r.ports[0].bound_by_expected, want, "{p:?}");
+        let r = assess_with(&watch(1433, expect_process("nc")), &s, Some(&b));
+        assert_eq!(r.ports[0].bound_by_expected, p.name == "nc", "{p:?}");
+        assert!(r.ports[0].learned.is_none());
+    }
+}
+
+#[test]
+fn discovery_watches_a_learned_port_whoever_holds_it_or_nobody() {
+    let b = learned(40000, "sqlservr", "mssql", None);
+    // A client's connection from the learned port: held by other.
+    let client = sock(40000, SockState::Established, 9, "127.0.0.1");
+    let s = snap(vec![client], &[(9, 90, proc_named("curl", "alice", "session.scope"))]);
+    let r = assess_with(&Config::discover(), &s, Some(&b));
+    let p = r.ports.iter().find(|p| p.port == 40000).expect("the learned port is watched without a listener");
+    assert_eq!((p.name.as_str(), p.bound_by_other, p.bound_by_expected), ("tcp-40000", true, false));
+    // Nobody: watched, unbound, expected owner missing.
+    let r = assess_with(&Config::discover(), &snap(vec![], &[]), Some(&b));
+    assert_eq!(r.ports.len(), 1);
+    assert!(!r.ports[0].bound() && !r.ports[0].bound_by_expected && r.ports[0].learned.is_some());
+    // Without a baseline, nothing is watched there.
+    assert!(assess(&Config::discover(), &s).ports.is_empty());
+}
+
+#[test]
+fn a_listening_port_shared_by_different_processes_is_counted() {
+    let l = |inode| sock(8080, SockState::Listen, inode, V4_ANY);
+    let s = snap(
+        vec![l(1), l(2), l(3)],
+        &[
+            (1, 10, proc_named("nginx", "www", "nginx.service")),
+            (2, 11, proc_named("nginx", "www", "nginx.service")),
+            (3, 12, proc_named("evil", "www", "x.service")),
+        ],
+    );
+    assert_eq!(assess(&Config::discover(), &s).shared_listeners, BTreeMap::from([((Protocol::Tcp, 8080), 2)]));
+    let workers = snap(
+        vec![l(1), l(2)],
+        &[(1, 10, proc_named("nginx", "www", "nginx.service")), (2, 11, proc_named("nginx", "www", "nginx.service"))],
+    );
+    assert!(assess(&Config::discover(), &workers).shared_listeners.is_empty(), "one program's workers are one owner");
+}

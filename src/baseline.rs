@@ -15,6 +15,8 @@
 //! - the baseline holds at most `max_ports` ports; candidates beyond that are
 //!   counted, not stored.
 
+pub mod command;
+pub mod learner;
 pub mod store;
 
 use serde::{Deserialize, Serialize};

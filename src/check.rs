@@ -111,6 +111,7 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
             (_, false, Some(true)) => "RESERVED BY SYSTEM",
             (true, false, _) => "expected",
             (false, false, _) if p.unknown(Verdict::Owners) => "HELD, OWNER HIDDEN",
+            (false, false, _) if p.learned.is_some() && !p.bound() => "LEARNED OWNER MISSING",
             (false, false, _) => "free",
         };
         rows.push([
@@ -150,13 +151,27 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
         let _ = writeln!(out);
     }
     for p in &others {
+        let before = p
+            .learned
+            .as_ref()
+            .map(|o| format!(" (before: {}, as learned)", clean(&crate::baseline::learner::describe(o))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{} ({}/{}) is held by another owner: stop that process or move it to another port.",
+            "{} ({}/{}) is held by another owner{before}: stop that process or move it to another port.",
             clean(&p.name),
             p.protocol,
             p.port
         );
+    }
+    let missing: Vec<&PortReport> =
+        report.ports.iter().filter(|p| p.learned.is_some() && !p.bound() && !p.unknown(Verdict::Holders)).collect();
+    if !missing.is_empty() {
+        let _ = writeln!(out);
+    }
+    for p in &missing {
+        let who = p.learned.as_ref().map(crate::baseline::learner::describe).unwrap_or_default();
+        let _ = writeln!(out, "{}/{}: learned owner missing, nobody holds it (before: {}).", p.protocol, p.port, clean(&who));
     }
     let reserved: Vec<&PortReport> = report.ports.iter().filter(|p| p.reserved_by_system == Some(true)).collect();
     if !reserved.is_empty() {

@@ -114,6 +114,25 @@ pub struct Cli {
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
     pub log_format: LogFormat,
 
+    /// Directory where the exporter keeps its state: the learned baseline of ports and their owners
+    /// (baseline.json). An empty value turns learning off (no file is read or written).
+    #[arg(long = "storage.path", value_name = "DIR", default_value = DEFAULT_STORAGE, value_parser = storage_dir, global = true)]
+    pub storage_path: PathBuf,
+
+    /// How long a port must be held (TCP listener, UDP bound socket) without a break before its owners
+    /// become its expected owners, as Prometheus writes durations (10m, 1h30m, 7d; 0s learns at once).
+    #[arg(long = "baseline.learn-after", value_name = "DURATION", default_value = "10m", value_parser = prom_duration, global = true)]
+    pub learn_after: Duration,
+
+    /// How long a learned port may go unheld before it is forgotten (Prometheus duration, e.g. 7d).
+    #[arg(long = "baseline.forget-after", value_name = "DURATION", default_value = "7d", value_parser = prom_duration, global = true)]
+    pub forget_after: Duration,
+
+    /// Most ports the baseline stores (learned and candidates, 1 to 1000000); further new ports are
+    /// counted, not stored.
+    #[arg(long = "baseline.max-ports", value_name = "N", default_value = "4096", value_parser = count, global = true)]
+    pub baseline_max_ports: usize,
+
     #[command(flatten)]
     pub collectors: CollectorFlags,
 
@@ -148,6 +167,25 @@ pub enum Command {
     Check(CheckArgs),
     /// Windows: run as a service under the service control manager (see README, "Windows service").
     Service,
+    /// Show or edit the learned baseline in --storage.path (a running exporter re-reads the file
+    /// when it changes).
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+/// `baseline`'s actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BaselineCommand {
+    /// Print every port in the baseline: learned owners, candidates, first and last seen.
+    List,
+    /// Forget a port, e.g. `1433` (TCP), `1433/tcp` or `53/udp`. If it is still held, it is learned
+    /// again after --baseline.learn-after.
+    Forget {
+        #[arg(value_name = "PORT[/tcp|udp]")]
+        port: String,
+    },
+    /// Take the current owners of every held port (as one scrape sees them) as its expected owners.
+    Accept,
 }
 
 /// `check`'s own flags.
@@ -235,6 +273,50 @@ fn timeout_margin(s: &str) -> Result<Duration, String> {
     seconds_within(s, 0.0, 60.0)
 }
 
+/// `--storage.path`: any path, the empty one included (learning off).
+fn storage_dir(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
+}
+
+/// Default of `--storage.path`.
+pub const DEFAULT_STORAGE: &str = "/var/lib/portwatch_exporter";
+
+/// A duration as Prometheus writes it (`model.ParseDuration`): one or more
+/// number-unit pairs, units `y` (365d), `w`, `d`, `h`, `m`, `s`, `ms` in that
+/// order, each at most once; `0` alone is zero. At most 100 years.
+pub fn prom_duration(s: &str) -> Result<Duration, String> {
+    const UNITS: [(&str, u64); 7] =
+        [("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)];
+    let bad = || format!("{s:?} is not a duration such as 10m, 1h30m, 7d or 0s");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total: u64 = 0;
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 || digits > 12 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let after = &rest[digits..];
+        let unit_len = after.find(|c: char| c.is_ascii_digit()).unwrap_or(after.len());
+        let unit = &after[..unit_len];
+        let i = UNITS.iter().position(|(u, _)| *u == unit).ok_or_else(bad)?;
+        if i < next_unit {
+            return Err(bad());
+        }
+        next_unit = i + 1;
+        total = n.checked_mul(UNITS[i].1).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        rest = &after[unit_len..];
+    }
+    if s.is_empty() || total > 100 * 365 * 86_400_000 {
+        return Err(bad());
+    }
+    Ok(Duration::from_millis(total))
+}
+
 /// ":9795" -> "[::]:9795"; anything else is passed through.
 pub fn bind_address(listen: &str) -> String {
     match listen.strip_prefix(':') {
@@ -313,6 +395,30 @@ mod tests {
         assert!(s.systemd_socket);
         let both = Cli::try_parse_from(["x", "--web.systemd-socket", "--web.listen-address", ":1"]);
         assert_eq!(both.map(|_| ()).map_err(|e| e.kind()), Err(clap::error::ErrorKind::ArgumentConflict));
+    }
+
+    #[test]
+    fn baseline_flags_take_prometheus_durations() {
+        let d = Cli::try_parse_from(["x"]).expect("defaults");
+        assert_eq!(d.storage_path, PathBuf::from(DEFAULT_STORAGE));
+        assert_eq!((d.learn_after, d.forget_after), (Duration::from_secs(600), Duration::from_secs(7 * 86400)));
+        assert_eq!(d.baseline_max_ports, 4096);
+        let off = Cli::try_parse_from(["x", "--storage.path=", "--baseline.learn-after=0s"]).expect("empty turns learning off");
+        assert_eq!((off.storage_path, off.learn_after), (PathBuf::new(), Duration::ZERO));
+        for (text, ms) in [
+            ("0", 0),
+            ("0s", 0),
+            ("1h30m", 5_400_000),
+            ("1w2d", 9 * 86_400_000),
+            ("1y", 365 * 86_400_000),
+            ("500ms", 500),
+            ("1m1s1ms", 61_001),
+        ] {
+            assert_eq!(prom_duration(text), Ok(Duration::from_millis(ms)), "{text}");
+        }
+        for text in ["", "10", "m", "-1s", "1.5h", "1s1m", "1m1m", "1h 2m", "1x", "99999999999999y", "101y", "s1"] {
+            assert!(prom_duration(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use clap::Parser;
-use portwatch_exporter::cli::{bind_address, CheckArgs, CheckOutput, Cli, Command};
+use portwatch_exporter::cli::{bind_address, BaselineCommand, CheckArgs, CheckOutput, Cli, Command};
 use portwatch_exporter::scrape::{Collect, Scraper};
 use portwatch_exporter::source::Paths;
 use portwatch_exporter::web::{bind, serve, App, Options};
@@ -39,8 +39,21 @@ fn main() -> ExitCode {
             return ExitCode::from(check::CANNOT_RUN as u8);
         }
     };
+    // The learned baseline: the server learns and writes it; `check` only reads it. Empty path: off.
+    let storage = (!cli.storage_path.as_os_str().is_empty()).then(|| cli.storage_path.clone());
+    let policy = portwatch_exporter::baseline::Policy {
+        learn_after: cli.learn_after.as_secs(),
+        forget_after: cli.forget_after.as_secs(),
+        max_ports: cli.baseline_max_ports,
+    };
+    let scraper = match (&storage, &cli.command) {
+        (None, _) => scraper,
+        (Some(dir), Some(Command::Check(_) | Command::Baseline(_))) => scraper.with_baseline_read_only(dir),
+        (Some(dir), _) => scraper.with_learning(dir, policy),
+    };
     match cli.command {
         Some(Command::Check(args)) => run_check(scraper, &args),
+        Some(Command::Baseline(action)) => run_baseline(scraper, storage.as_deref(), &action),
         Some(Command::Service) => match portwatch_exporter::platform::service::run_service(move || run_server(&cli, scraper, inherited)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -70,6 +83,28 @@ fn run_check(mut scraper: Scraper, args: &CheckArgs) -> ExitCode {
                 return ExitCode::from(check::CANNOT_RUN as u8);
             }
         }
+    }
+    ExitCode::from(code as u8)
+}
+
+fn run_baseline(mut scraper: Scraper, storage: Option<&std::path::Path>, action: &BaselineCommand) -> ExitCode {
+    use portwatch_exporter::baseline::command;
+    let Some(dir) = storage else {
+        log::error!("baseline: --storage.path is empty, so there is no baseline");
+        return ExitCode::from(command::CANNOT_RUN as u8);
+    };
+    let (text, code) = match action {
+        BaselineCommand::List => command::list(dir),
+        BaselineCommand::Forget { port } => command::forget(dir, port),
+        BaselineCommand::Accept => {
+            let held = scraper.held_now(std::time::Instant::now() + std::time::Duration::from_secs(60));
+            command::accept(dir, held, portwatch_exporter::baseline::learner::unix_now())
+        }
+    };
+    if code == command::OK {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
     }
     ExitCode::from(code as u8)
 }

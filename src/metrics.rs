@@ -93,6 +93,25 @@ pub const NEXT_BOOT_REJECTED: &str = "portwatch_next_boot_rejected_info";
 pub const NEXT_BOOT_UNPRIVILEGED_START: &str = "portwatch_next_boot_unprivileged_port_start";
 /// Rejected sysctl lines kept as series.
 pub const REJECTED_LIMIT: usize = 20;
+
+// The learned baseline (issue #14).
+pub const PORT_EXPECTED_OWNER_INFO: &str = "portwatch_port_expected_owner_info";
+pub const BASELINE_LOAD_SUCCESS: &str = "portwatch_baseline_load_success";
+pub const BASELINE_LOAD_PROBLEM: &str = "portwatch_baseline_load_problem_info";
+pub const BASELINE_WRITE_SUCCESS: &str = "portwatch_baseline_last_write_success";
+pub const BASELINE_WRITE_TS: &str = "portwatch_baseline_last_write_timestamp_seconds";
+pub const BASELINE_WRITE_FAILURES: &str = "portwatch_baseline_write_failures_total";
+pub const BASELINE_PORTS: &str = "portwatch_baseline_ports";
+pub const BASELINE_CHANGES: &str = "portwatch_baseline_changes_total";
+pub const BASELINE_DROPPED: &str = "portwatch_baseline_ports_dropped_total";
+pub const BASELINE_SKIPPED: &str = "portwatch_baseline_observations_skipped_total";
+pub const BASELINE_RECENT_CHANGE: &str = "portwatch_baseline_change_timestamp_seconds";
+pub const BASELINE_PORT_LAST_SEEN: &str = "portwatch_baseline_port_last_seen_timestamp_seconds";
+pub const LISTENER_OWNERS: &str = "portwatch_listener_distinct_owners";
+/// expected_owner_info series kept over all ports together.
+pub const EXPECTED_OWNER_INFO_LIMIT: usize = 2000;
+/// listener_distinct_owners series kept.
+pub const SHARED_LISTENER_LIMIT: usize = 100;
 /// Counters are named here as their samples are (and as PromQL asks for
 /// them), with `_total`; OpenMetrics' family name drops it.
 pub const COLLECTIONS: &str = "portwatch_collections_total";
@@ -200,6 +219,130 @@ fn counter<V: EncodeCounterValue + EncodeExemplarValue>(
     let Some(v) = value else { return Ok(()) };
     let family = name.strip_suffix("_total").unwrap_or(name);
     enc.encode_descriptor(family, help, None, MetricType::Counter)?.encode_counter::<NoLabelSet, V, V>(&v, None)
+}
+
+/// One labelled counter family; `name` ends in `_total`.
+fn counters(enc: &mut DescriptorEncoder, name: &str, help: &str, series: Vec<(Labels, u64)>) -> Result<(), std::fmt::Error> {
+    if series.is_empty() {
+        return Ok(());
+    }
+    let family = name.strip_suffix("_total").unwrap_or(name);
+    let mut m = enc.encode_descriptor(family, help, None, MetricType::Counter)?;
+    for (labels, v) in series {
+        m.encode_family(&labels)?.encode_counter::<NoLabelSet, u64, u64>(&v, None)?;
+    }
+    Ok(())
+}
+
+/// The learned baseline's series: the expected owners it supplies, its
+/// file's health, its size and its changes; and listening ports split
+/// between processes. All bounded (ports by --baseline.max-ports and a cap,
+/// recent changes by `learner::RECENT`).
+fn baseline_series(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
+    let owners: Series = r
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let learned = p.learned.as_ref()?;
+            let mut l = port_labels(p);
+            l.push(("source", "baseline".into()));
+            l.push(("owner", crate::baseline::learner::describe(learned)));
+            Some((l, 1))
+        })
+        .take(EXPECTED_OWNER_INFO_LIMIT)
+        .collect();
+    gauge(
+        e,
+        PORT_EXPECTED_OWNER_INFO,
+        "The owners expected on the port and where the expectation comes from (source=baseline: learned from what held the port before; owner: process (user, unit), alternatives joined by |).",
+        owners,
+    )?;
+    let shared: Series = r
+        .shared_listeners
+        .iter()
+        .take(SHARED_LISTENER_LIMIT)
+        .map(|((proto, port), n)| (vec![("protocol", proto.as_str().to_string()), ("port", port.to_string())], *n as i64))
+        .collect();
+    gauge(
+        e,
+        LISTENER_OWNERS,
+        "Listening ports (TCP listen, UDP unconnected) among those read whose sockets belong to two or more different processes (by name, user and unit), e.g. through SO_REUSEPORT, which splits the traffic between them. Only ports with 2 or more; at most 100.",
+        shared,
+    )?;
+    let Some(b) = &r.baseline else { return Ok(()) };
+    gauge(e, BASELINE_LOAD_SUCCESS, "1 if the stored baseline was loaded (or there was none yet); 0 if it was unreadable, corrupt or of a newer format (then set aside, and learning starts over).", [(Labels::new(), i64::from(b.load_problem.is_none()))])?;
+    gauge(
+        e,
+        BASELINE_LOAD_PROBLEM,
+        "Why the stored baseline was not used: unreadable, corrupt or newer_format.",
+        b.load_problem.map(|p| (vec![("problem", p.to_string())], 1i64)),
+    )?;
+    gauge(
+        e,
+        BASELINE_WRITE_SUCCESS,
+        "1 if the last write of the baseline file succeeded; absent before the first write.",
+        b.last_write_ok.map(|ok| (Labels::new(), i64::from(ok))),
+    )?;
+    gauge(
+        e,
+        BASELINE_WRITE_TS,
+        "Time of the last successful write of the baseline file, in seconds since the epoch.",
+        b.last_write_seconds.map(|t| (Labels::new(), t as i64)),
+    )?;
+    counters(
+        e,
+        BASELINE_WRITE_FAILURES,
+        "Failed writes of the baseline file since start (each is logged; serving goes on).",
+        vec![(Labels::new(), b.write_failures)],
+    )?;
+    gauge(
+        e,
+        BASELINE_PORTS,
+        "Ports in the learned baseline: state=learned (their owners are expected) or state=candidate (held for less than --baseline.learn-after).",
+        [(vec![("state", "learned".to_string())], b.learned as i64), (vec![("state", "candidate".to_string())], b.candidates as i64)],
+    )?;
+    counters(
+        e,
+        BASELINE_CHANGES,
+        "Baseline changes since start by kind: learned, owner_changed (a new owner held a learned port for --baseline.learn-after), appeared (a port not in the baseline is held: a new listener), forgotten.",
+        b.changes.iter().map(|(k, v)| (vec![("kind", k.as_str().to_string())], *v)).collect(),
+    )?;
+    gauge(
+        e,
+        BASELINE_PORT_LAST_SEEN,
+        "Each learned port's last time held by a listener (TCP) or bound socket (UDP), in seconds since the epoch; it is forgotten --baseline.forget-after later. At most --baseline.max-ports series.",
+        b.last_seen.iter().map(|(proto, port, t)| (vec![("protocol", proto.clone()), ("port", port.to_string())], *t as i64)).collect::<Series>(),
+    )?;
+    counters(
+        e,
+        BASELINE_DROPPED,
+        "New held ports not stored because the baseline holds --baseline.max-ports already.",
+        vec![(Labels::new(), b.dropped)],
+    )?;
+    counters(
+        e,
+        BASELINE_SKIPPED,
+        "Scrapes not learned from because the sockets or owners collector failed, was not run, or could not see every owner.",
+        vec![(Labels::new(), b.skipped)],
+    )?;
+    gauge(
+        e,
+        BASELINE_RECENT_CHANGE,
+        "The most recent baseline changes (at most 10), each with its kind, port, previous and current owners; the value is when it happened, in seconds since the epoch.",
+        b.recent
+            .iter()
+            .map(|c| {
+                let l = vec![
+                    ("kind", c.kind.as_str().to_string()),
+                    ("protocol", c.protocol.clone()),
+                    ("port", c.port.to_string()),
+                    ("previous", c.previous.clone()),
+                    ("current", c.current.clone()),
+                ];
+                (l, c.at as i64)
+            })
+            .collect::<Series>(),
+    )
 }
 
 /// client_golang's process collector, metric by metric; what the OS did not
@@ -516,6 +659,7 @@ impl Collector for Exposition {
             [(Labels::new(), self.meta.reload_timestamp_seconds)],
         )?;
         counter(&mut e, COLLECTIONS, "Collections run since start; simultaneous scrapes share one.", Some(self.meta.collections))?;
+        baseline_series(&mut e, r)?;
         match &self.meta.process {
             Some(p) => process(&mut e, p),
             None => Ok(()),
@@ -638,8 +782,40 @@ pub const OS_SPECIFIC: &[&str] = &[
     NETNS_NEXT_BOOT_KNOWN,
 ];
 
+/// Metrics present only while learning is on (`--storage.path` set), or
+/// only when a baseline or a shared listener exists: absent from the golden
+/// fixture host, which runs without storage.
+pub const LEARNING: &[&str] = &[
+    PORT_EXPECTED_OWNER_INFO,
+    BASELINE_LOAD_SUCCESS,
+    BASELINE_LOAD_PROBLEM,
+    BASELINE_WRITE_SUCCESS,
+    BASELINE_WRITE_TS,
+    BASELINE_WRITE_FAILURES,
+    BASELINE_PORTS,
+    BASELINE_CHANGES,
+    BASELINE_DROPPED,
+    BASELINE_SKIPPED,
+    BASELINE_RECENT_CHANGE,
+    BASELINE_PORT_LAST_SEEN,
+    LISTENER_OWNERS,
+];
+
 /// Every metric name this module can emit; dashboards and rules are checked against it.
 pub const ALL: &[&str] = &[
+    PORT_EXPECTED_OWNER_INFO,
+    BASELINE_LOAD_SUCCESS,
+    BASELINE_LOAD_PROBLEM,
+    BASELINE_WRITE_SUCCESS,
+    BASELINE_WRITE_TS,
+    BASELINE_WRITE_FAILURES,
+    BASELINE_PORTS,
+    BASELINE_CHANGES,
+    BASELINE_DROPPED,
+    BASELINE_SKIPPED,
+    BASELINE_RECENT_CHANGE,
+    BASELINE_PORT_LAST_SEEN,
+    LISTENER_OWNERS,
     PORT_BOUND,
     PORT_BOUND_BY_EXPECTED,
     PORT_BOUND_BY_OTHER,
@@ -755,6 +931,7 @@ mod tests {
                 excluded: BTreeMap::new(),
                 reserved_by_system: (n == 1).then_some(true),
                 unknown: vec![],
+                learned: None,
             })
             .collect();
         let report = Report { ports, owners_resolvable: true, socket_info_limit: 10, ..Report::default() };
@@ -779,5 +956,38 @@ mod tests {
             .sum();
         assert_eq!(kept, 30, "each series counts the sockets it stands for");
         assert_eq!(text.matches("portwatch_port_reserved_by_system{").count(), 1, "absent where unknown");
+    }
+
+    #[test]
+    fn baseline_series_name_the_learned_owner_and_stay_bounded() {
+        use crate::baseline::learner::{Recent, Status};
+        use crate::baseline::{Change, Owner};
+        use std::collections::{BTreeMap, BTreeSet};
+        let owner = Owner { process: "sqlservr".into(), exe: None, user: Some("mssql".into()), unit: Some("mssql-server.service".into()) };
+        let port = PortReport { learned: Some(BTreeSet::from([owner])), bound_by_other: true, ..PortReport::blank("tcp-1433", 1433) };
+        let recent: Vec<Recent> = (0..10u16)
+            .map(|i| Recent {
+                kind: Change::Appeared,
+                protocol: "tcp".into(),
+                port: 2000 + i,
+                previous: String::new(),
+                current: "x\ny".into(),
+                at: 5,
+            })
+            .collect();
+        let status = Status { changes: Change::ALL.iter().map(|c| (*c, 1)).collect(), recent, learned: 1, ..Status::default() };
+        let shared: BTreeMap<_, _> = (1..=150u16).map(|p| ((crate::model::Protocol::Tcp, p), 2)).collect();
+        let report = Report { ports: vec![port], baseline: Some(status), shared_listeners: shared, ..Report::default() };
+        let text = render(&report, &Meta::default(), Format::Text);
+        assert!(text.contains(r#"portwatch_port_expected_owner_info{name="tcp-1433",port="1433",protocol="tcp",source="baseline",owner="sqlservr (mssql, mssql-server.service)"} 1"#), "{text}");
+        for kind in ["learned", "owner_changed", "appeared", "forgotten"] {
+            assert!(text.contains(&format!("portwatch_baseline_changes_total{{kind=\"{kind}\"}} 1")), "{kind}: {text}");
+        }
+        assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_baseline_change_timestamp_seconds{")).count(), 10);
+        assert!(!text.contains("x\ny") && text.contains(r#"current="x?y""#), "label values stay one line");
+        assert_eq!(text.lines().filter(|l| l.starts_with("portwatch_listener_distinct_owners{")).count(), SHARED_LISTENER_LIMIT);
+        assert!(text.contains("portwatch_baseline_load_success 1") && !text.contains("portwatch_baseline_last_write_success"), "{text}");
+        let off = render(&Report::default(), &Meta::default(), Format::Text);
+        assert!(!off.contains("portwatch_baseline_"), "learning off: no baseline series");
     }
 }

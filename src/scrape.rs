@@ -1,7 +1,9 @@
 //! One scrape: source -> snapshot -> assess -> report -> exposition. Holds
 //! the config in force and reloads it; used by the HTTP server and `check`.
 
-use crate::assess::{assess, Report};
+use crate::assess::{assess_with, Report};
+use crate::baseline::learner::{Learner, Status};
+use crate::baseline::{store, Baseline, Policy};
 use crate::config::{Config, ConfigError, Watches};
 use crate::metrics::{render, Format, Meta};
 use crate::model::CollectorSet;
@@ -40,6 +42,17 @@ pub struct Scraper {
     meta: Meta,
     /// Read the exporter's own process stats at each collection (the server does; `check` does not).
     self_metrics: bool,
+    /// The learned baseline: off, learning (the server), or read only (`check`, `baseline list`).
+    baseline: Learning,
+}
+
+/// How a scraper uses the learned baseline.
+pub enum Learning {
+    Off,
+    /// Observes each scrape and saves (the server).
+    Learn(Box<Learner>),
+    /// Read once, never written (`check`).
+    ReadOnly(Baseline, Status),
 }
 
 /// One collection, rendered in each format the first time a scrape asks for
@@ -87,7 +100,39 @@ impl Scraper {
             collections: 0,
             process: None,
         };
-        Ok(Scraper { source: Source::new(paths), config, config_path, collect, meta, self_metrics: false })
+        Ok(Scraper { source: Source::new(paths), config, config_path, collect, meta, self_metrics: false, baseline: Learning::Off })
+    }
+
+    /// Learns from each scrape into the baseline kept in `dir` (loaded now:
+    /// a bad file is logged, shown in the status and set aside, never fatal).
+    pub fn with_learning(mut self, dir: &std::path::Path, policy: Policy) -> Scraper {
+        self.baseline = Learning::Learn(Box::new(Learner::open(dir, policy)));
+        self
+    }
+
+    /// Uses the baseline kept in `dir` as it is, never writing it (`check`).
+    pub fn with_baseline_read_only(mut self, dir: &std::path::Path) -> Scraper {
+        let status = Status { changes: crate::baseline::Change::ALL.iter().map(|c| (*c, 0)).collect(), ..Status::default() };
+        self.baseline = match store::read(dir) {
+            Ok(b) => {
+                let mut status = status;
+                status.count(&b);
+                Learning::ReadOnly(b, status)
+            }
+            Err(e) => {
+                log::warn!("baseline: {e}; no learned expectations");
+                Learning::ReadOnly(Baseline::default(), Status { load_problem: Some(e.kind()), ..status })
+            }
+        };
+        self
+    }
+
+    fn baseline_in_force(&self) -> Option<&Baseline> {
+        match &self.baseline {
+            Learning::Off => None,
+            Learning::Learn(l) => Some(l.baseline()),
+            Learning::ReadOnly(b, _) => Some(b),
+        }
     }
 
     /// Adds the exporter's own `process_*` metrics to each collection, as a
@@ -102,7 +147,13 @@ impl Scraper {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, collectors, table: self.collect.table, destinations: self.collect.destinations, deadline }
+        // Discovery also watches the learned ports, so whoever holds one now (or nobody) is seen.
+        let also = match &self.baseline {
+            Learning::Off => Vec::new(),
+            Learning::Learn(l) => l.ports(),
+            Learning::ReadOnly(b, _) => crate::baseline::learner::learned_ports(b),
+        };
+        Request { ports, also, collectors, table: self.collect.table, destinations: self.collect.destinations, deadline }
     }
 
     /// The collectors the flags enable.
@@ -119,7 +170,26 @@ impl Scraper {
     pub fn report_of(&mut self, deadline: Instant, collectors: CollectorSet) -> Report {
         self.meta.collections += 1;
         let snap = self.source.snapshot(&self.request(deadline, collectors));
-        assess(&self.config, &snap)
+        if let Learning::Learn(l) = &mut self.baseline {
+            l.observe(&snap);
+        }
+        let mut report = assess_with(&self.config, &snap, self.baseline_in_force());
+        report.baseline = match &self.baseline {
+            Learning::Off => None,
+            Learning::Learn(l) => Some(l.status()),
+            Learning::ReadOnly(_, s) => Some(s.clone()),
+        };
+        report
+    }
+
+    /// The ports held now and their owners, as learning would see them (None:
+    /// the scrape was partial). For `baseline accept`.
+    pub fn held_now(
+        &mut self,
+        deadline: Instant,
+    ) -> Option<std::collections::BTreeMap<crate::baseline::PortKey, std::collections::BTreeSet<crate::baseline::Owner>>> {
+        let snap = self.source.snapshot(&self.request(deadline, self.collect.enabled));
+        crate::baseline::learner::held(&snap)
     }
 
     /// Facts about the exporter itself, for an exposition rendered elsewhere.

@@ -51,6 +51,10 @@ pub struct Paths {
 pub struct Request {
     /// The watched (protocol, port) pairs; None: discover TCP listeners.
     pub ports: Option<Vec<(Protocol, u16)>>,
+    /// Discovery only (`ports` None): ports watched besides the TCP
+    /// listeners, whoever holds them (the learned baseline's ports, so a
+    /// client's socket on a learned port is seen after a reboot).
+    pub also: Vec<(Protocol, u16)>,
     /// The collectors this scrape runs (the flags' set, or a `collect[]`
     /// subset of it). A source skips the others, or, when one it runs needs
     /// their data (the ephemeral count needs the active range), reads it

@@ -109,6 +109,8 @@ fn deb_installs_serves_metrics_as_its_unit_starts_it_and_purges_cleanly_needs_ro
         assert!(metrics.contains(r#"portwatch_port_bound{name="postgresql",port="5432",protocol="tcp"} 0"#), "{unit}: {metrics}");
         assert!(metrics.contains("portwatch_owners_resolvable 1"), "{unit}: the unit's capabilities suffice: {metrics}");
         assert!(metrics.contains(r#"portwatch_config_last_reload_successful 1"#), "{unit}: {metrics}");
+        // Learning is on, in the package's state directory (purged below).
+        assert!(metrics.contains("portwatch_baseline_load_success 1"), "{unit}: {metrics}");
     }
     // An admin who chose the socket: the purge removes that too.
     run(Command::new("systemctl").args(["disable", "portwatch_exporter.service"]));

@@ -6,6 +6,10 @@
 //!
 //! The rules are rendered from the same mixin with `for:` durations of 0s,
 //! so the test takes seconds: same expressions, shorter windows.
+//!
+//! Beside it, the reboot in miniature without a config file: a second
+//! exporter learned that `sqlservr` listened on the port before the client
+//! took it, and after its restart PortwatchLearnedPortTaken names sqlservr.
 
 #[path = "common/cgroups.rs"]
 mod cgroups;
@@ -31,6 +35,8 @@ const KSM_PORT: u16 = 9798;
 /// The pod the client runs in (a sidecar taking the app's port, kubernetes issue 111144).
 const POD_UID: &str = "3f2a9c1e-7b4d-4e21-9a0c-5d6e7f809a1b";
 const INSTANCE: &str = "127.0.0.1:9795";
+/// The exporter without a config file, learning (the reboot in miniature).
+const LEARNING_PORT: u16 = 9796;
 
 fn write(path: &Path, text: &str) {
     if let Some(dir) = path.parent() {
@@ -71,6 +77,11 @@ fn webhook(ns: &Netns) -> Arc<Mutex<Vec<Value>>> {
 
 /// Waits until a notification for `alert` with `status` arrives.
 fn await_notification(seen: &Arc<Mutex<Vec<Value>>>, alert: &str, status: &str, timeout: Duration) -> Value {
+    await_on_port(seen, alert, status, None, timeout)
+}
+
+/// Same, for the alert on one port only (when given).
+fn await_on_port(seen: &Arc<Mutex<Vec<Value>>>, alert: &str, status: &str, port: Option<&str>, timeout: Duration) -> Value {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         let found = seen
@@ -78,7 +89,7 @@ fn await_notification(seen: &Arc<Mutex<Vec<Value>>>, alert: &str, status: &str, 
             .expect("lock")
             .iter()
             .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
-            .find(|a| a["labels"]["alertname"] == alert && a["status"] == status);
+            .find(|a| a["labels"]["alertname"] == alert && a["status"] == status && port.is_none_or(|p| a["labels"]["port"] == p));
         if let Some(a) = found {
             return a;
         }
@@ -104,7 +115,12 @@ fn dashboard_queries(path: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for p in d["panels"].as_array().expect("panels") {
         for t in p["targets"].as_array().cloned().unwrap_or_default() {
-            let expr = t["expr"].as_str().expect("expr").replace("$job", "portwatch").replace("$instance", INSTANCE);
+            let expr = t["expr"]
+                .as_str()
+                .expect("expr")
+                .replace("$job", "portwatch")
+                .replace("$instance", INSTANCE)
+                .replace("$__rate_interval", "1m");
             out.push((p["title"].as_str().unwrap_or("").to_string(), expr));
         }
     }
@@ -136,7 +152,11 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     let rootfs = t.join("root");
     write(&rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
     write(&rootfs.join("run/reboot-required"), "*** System restart required ***\n");
-    write(&t.join("portwatch.yml"), "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n");
+    // `exporter` has no expect: its expected owner is learned (the dashboards' baseline panels read it).
+    write(
+        &t.join("portwatch.yml"),
+        "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n  - name: exporter\n    port: 9795\n",
+    );
 
     // Rules: the shipped mixin with every `for:` at 0s.
     let fast = "{ _config+:: { heldByOtherFor: '0s', rebootPendingRiskFor: '0s', reservedBySystemFor: '0s', rebootRiskFor: '0s', exclusionNotPersistentFor: '0s', rangeDriftFor: '0s', exhaustionFor: '0s', expectedMissingFor: '0s', collectorFailingFor: '0s', ownersUnresolvableFor: '0s', exporterDownFor: '0s' } }";
@@ -153,7 +173,7 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     write(
         &t.join("prometheus.yml"),
         &format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{AM_PORT}']}}]\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['{INSTANCE}']}}]\n  - job_name: kube-state-metrics\n    static_configs: [{{targets: ['127.0.0.1:{KSM_PORT}']}}]\n",
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{AM_PORT}']}}]\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['{INSTANCE}', '127.0.0.1:{LEARNING_PORT}']}}]\n  - job_name: kube-state-metrics\n    static_configs: [{{targets: ['127.0.0.1:{KSM_PORT}']}}]\n",
             t.join("rules.yml").display()
         ),
     );
@@ -165,6 +185,25 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     // The collision: a one-port range hands 40000 to the client; then widen it
     // so Prometheus and Alertmanager have ports of their own.
     let mut ns = Netns::new("e2e");
+    // Before the "reboot": sqlservr listens on 40000 and the exporter without a config file learns it.
+    let bin = env!("CARGO_BIN_EXE_portwatch_exporter");
+    let learned = t.join("learned").display().to_string();
+    let learning = |ns: &mut Netns| {
+        let mut e = ns.cmd(bin);
+        e.args(["--web.listen-address", &format!("127.0.0.1:{LEARNING_PORT}"), "--storage.path", &learned, "--baseline.learn-after", "0s"]);
+        ns.spawn(e);
+        let pid = ns.last_pid();
+        wait_for("the learning exporter", Duration::from_secs(10), || {
+            ns.http_get(LEARNING_PORT, "/metrics").is_some_and(|(s, body)| s.contains(" 200") && body.contains("portwatch_baseline_ports"))
+        });
+        pid
+    };
+    let sqlservr = ns.peer("sqlservr", "listen-tcp", "0.0.0.0", 40000);
+    let first = learning(&mut ns);
+    let file = std::fs::read_to_string(t.join("learned/baseline.json")).expect("learned");
+    assert!(file.contains("\"port\": 40000") && file.contains("sqlservr"), "{file}");
+    ns.stop(first);
+    ns.stop(sqlservr.pid);
     ns.sysctl("net.ipv4.ip_local_port_range", "40000 40000");
     ns.peer("server", "listen-tcp", "127.0.0.1", 5000);
     let client = ns.peer("client", "connect-tcp", "127.0.0.1", 5000);
@@ -183,7 +222,20 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     ns.sysctl("net.ipv4.ip_local_port_range", "40000 49999");
     let root = rootfs.display().to_string();
     // --collector.netns: from inside this namespace the host's own is another one, so its panel has data.
-    ns.exporter(&["--config.file", &t.join("portwatch.yml").display().to_string(), "--path.rootfs", &root, "--collector.netns"]);
+    let state = t.join("state").display().to_string();
+    ns.exporter(&[
+        "--config.file",
+        &t.join("portwatch.yml").display().to_string(),
+        "--path.rootfs",
+        &root,
+        "--storage.path",
+        &state,
+        "--baseline.learn-after",
+        "0s",
+        "--collector.netns",
+    ]);
+    // After the "reboot": the learning exporter restarts on its storage.
+    learning(&mut ns);
     let hook = webhook(&ns);
     let mut am = ns.cmd("prometheus-alertmanager");
     am.arg(format!("--config.file={}", t.join("alertmanager.yml").display()))
@@ -204,9 +256,18 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     ns.spawn(ksm);
 
     // Fires: held by another process, and reboot risk escalated (reboot pending).
-    let held = await_notification(&hook, "PortwatchPortHeldByOther", "firing", Duration::from_secs(90));
+    let held = await_on_port(&hook, "PortwatchPortHeldByOther", "firing", Some("40000"), Duration::from_secs(90));
     assert_eq!(held["labels"]["port"], "40000");
+    assert_eq!(held["labels"]["instance"], INSTANCE, "the learned port is PortwatchLearnedPortTaken's, not this alert's");
     assert_eq!(held["labels"]["severity"], "critical");
+    let taken = await_on_port(&hook, "PortwatchLearnedPortTaken", "firing", Some("40000"), Duration::from_secs(60));
+    assert_eq!(
+        (&taken["labels"]["port"], &taken["labels"]["instance"]),
+        (&"40000".into(), &format!("127.0.0.1:{LEARNING_PORT}").into()),
+        "{taken}"
+    );
+    assert!(taken["labels"]["owner"].as_str().unwrap_or("").starts_with("sqlservr (root"), "the previous owner is named: {taken}");
+    assert!(taken["annotations"]["summary"].as_str().unwrap_or("").contains("learned as sqlservr (root"), "{taken}");
     let risk = await_notification(&hook, "PortwatchPortRebootRiskRebootPending", "firing", Duration::from_secs(30));
     assert!(risk["annotations"]["description"].as_str().unwrap_or("").contains("ip_local_reserved_ports"));
 

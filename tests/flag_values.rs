@@ -57,7 +57,7 @@ fn sensible_numeric_flags_are_accepted() {
 fn listen_address_port_0_logs_the_port_the_kernel_picked() {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
-        .args(["--web.listen-address", ":0"])
+        .args(["--web.listen-address", ":0", "--storage.path="])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

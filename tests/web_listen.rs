@@ -104,7 +104,7 @@ fn systemd_socket_activation_serves_the_passed_socket_and_binds_nothing_itself()
     }
     let port = free_port();
     let bin = env!("CARGO_BIN_EXE_portwatch_exporter");
-    let args = Exporter::fixture_args(&["--web.systemd-socket", "--log.level", "warn"]);
+    let args = Exporter::fixture_args(&["--web.systemd-socket", "--log.level", "warn", "--storage.path="]);
     let child = Command::new("systemd-socket-activate")
         .args(["-l", &format!("127.0.0.1:{port}"), bin])
         .args(&args)

@@ -28,11 +28,23 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'PortwatchPortHeldByOther', 'critical',
           |||
             max by (%s, name, port, protocol) (portwatch_port_socket_info{%s, expected="false", state!="time_wait"})
+            unless on (%s, name, port, protocol) portwatch_port_expected_owner_info{%s, source="baseline"}
             %s
-          ||| % [host, sel, ownersVisible],
+          ||| % [host, sel, host, sel, ownersVisible],
           c.heldByOtherFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is held by another owner',
           'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s. Then restart the client. %s' % [remedies.exclude, checkHint],
+        ),
+        alert(
+          'PortwatchLearnedPortTaken', 'critical',
+          |||
+            max by (%s, name, port, protocol) (portwatch_port_socket_info{%s, expected="false", state!="time_wait"})
+            * on (%s, name, port, protocol) group_left (owner) portwatch_port_expected_owner_info{%s, source="baseline"}
+            %s
+          ||| % [host, sel, host, sel, ownersVisible],
+          c.heldByOtherFor,
+          'Port {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }}, learned as {{ $labels.owner }}\'s, is held by another owner',
+          'The exporter learned that {{ $labels.owner }} holds {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }}, and now another process holds it: after a reboot, typically a client handed the port as its ephemeral source port before the service started, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, state). If it is a client socket, the port is in the dynamic range: %s. Then restart the client and the service. If the new owner is legitimate, run `portwatch_exporter baseline accept` on the host. %s' % [remedies.exclude, checkHint],
         ),
         alert(
           'PortwatchPortRebootRisk', 'warning',
@@ -117,6 +129,37 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           c.expectedMissingFor,
           'Expected owner of port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is missing',
           'No socket on {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }} belongs to the expected process of {{ $labels.name }}: the service is down, or another process holds the port (see PortwatchPortHeldByOther and portwatch_port_socket_info). Start the service; if it fails with "address already in use", free the port first.',
+        ),
+        alert(
+          'PortwatchLearnedOwnerChanged', 'warning',
+          'increase(portwatch_baseline_changes_total{%s, kind="owner_changed"}[1h]) > 0' % sel,
+          '0m',
+          'A learned port on {{ $labels.instance }} has a new owner',
+          'On {{ $labels.instance }} a process other than the learned owner has held a learned port for --baseline.learn-after, so it became the expected owner. Which port, and the owners before and after, are in portwatch_baseline_change_timestamp_seconds{kind="owner_changed"}. Expected after an upgrade that renamed the service; otherwise find out who started it.',
+        ),
+        alert(
+          'PortwatchNewListener', 'info',
+          'increase(portwatch_baseline_changes_total{%s, kind="appeared"}[15m]) > 0' % sel,
+          '0m',
+          'A new listening port appeared on {{ $labels.instance }}',
+          'A port that was not in the learned baseline of {{ $labels.instance }} is now held by a listener (TCP) or a bound socket (UDP). Which port and which process are in portwatch_baseline_change_timestamp_seconds{kind="appeared"}. On the first start of the exporter every listener is new.',
+        ),
+        alert(
+          'PortwatchListenerSplit', 'warning',
+          'portwatch_listener_distinct_owners{%s} >= 2' % sel,
+          c.listenerSplitFor,
+          'Listening port {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }} is shared by {{ $value }} different processes',
+          'Sockets of {{ $value }} different processes listen on {{ $labels.protocol }}/{{ $labels.port }} on {{ $labels.instance }} (SO_REUSEPORT, or an inherited socket), so the kernel splits new connections between them. Find them with `ss -ltnp sport = :{{ $labels.port }}`; stop the one that should not be there.',
+        ),
+        alert(
+          'PortwatchBaselineStorageFailing', 'warning',
+          |||
+            portwatch_baseline_last_write_success{%s} == 0
+            or portwatch_baseline_load_success{%s} == 0
+          ||| % [sel, sel],
+          c.baselineStorageFor,
+          'portwatch on {{ $labels.instance }} cannot keep its learned baseline',
+          'The exporter on {{ $labels.instance }} could not write its learned baseline (portwatch_baseline_last_write_success 0: read-only or full disk, wrong --storage.path or permissions), or found it unreadable, corrupt or from a newer version at start (portwatch_baseline_load_success 0; the file was set aside as baseline.json.bad-TIME and learning started over). Until it is fixed, what was learned does not survive a restart, so the outage after a reboot goes unnoticed. The exporter logs say which.',
         ),
         alert(
           'PortwatchCollectorFailing', 'warning',

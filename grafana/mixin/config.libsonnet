@@ -22,6 +22,8 @@
     rejectedAtBootFor: '5m',
     exporterDownFor: '5m',
     podPortInRangeFor: '15m',
+    listenerSplitFor: '5m',
+    baselineStorageFor: '15m',
     // Share of the dynamic range in use above which ports are "nearly exhausted".
     dynamicPortsUsedThreshold: 0.8,
     // Share of the dynamic range one destination takes (in use + TIME_WAIT) above

@@ -55,6 +55,47 @@ pub fn load(dir: &Path, now: u64) -> Loaded {
     Loaded { baseline: Baseline::default(), problem: Some(problem) }
 }
 
+/// Reads the baseline from `dir` without touching the directory (for
+/// `check`, which never writes): a missing file is an empty baseline; a bad
+/// one is the error, left where it is.
+pub fn read(dir: &Path) -> Result<Baseline, LoadError> {
+    let path = path_in(dir);
+    let bytes = match files::read_bytes(&path, cap::BASELINE) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Baseline::default()),
+        Err(source) => return Err(LoadError::Read { path, source }),
+    };
+    let aside = "(left in place)".to_string();
+    parse(&bytes).map_err(|p| match p {
+        Parsed::Newer(found) => LoadError::Newer { path, found, aside },
+        Parsed::Corrupt(why) => LoadError::Corrupt { path, why, aside },
+    })
+}
+
+/// What tells one version of the file from another: its modification time
+/// and length (every save renames a new file in). None: no file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+}
+
+pub fn identity(dir: &Path) -> Option<Identity> {
+    let m = std::fs::metadata(path_in(dir)).ok()?;
+    Some(Identity { modified: m.modified().ok(), len: m.len() })
+}
+
+impl LoadError {
+    /// A short, bounded label for the load status metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoadError::Read { .. } => "unreadable",
+            LoadError::Corrupt { .. } => "corrupt",
+            LoadError::Newer { .. } => "newer_format",
+        }
+    }
+}
+
 enum Parsed {
     Newer(u32),
     Corrupt(String),
@@ -89,6 +130,7 @@ fn set_aside(path: &Path, now: u64) -> String {
 pub fn save(dir: &Path, baseline: &Baseline) -> io::Result<()> {
     let path = path_in(dir);
     let bytes = serde_json::to_vec_pretty(baseline).map_err(io::Error::other)?;
+    std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{FILE}.tmp{}", std::process::id()));
     let written = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;

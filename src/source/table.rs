@@ -44,6 +44,7 @@ pub(crate) fn fill(run: &mut Run, req: &Request, rows: Option<Vec<(Socket, Pid)>
             .values()
             .filter(|s| s.protocol == Protocol::Tcp && s.state == SockState::Listen)
             .map(|s| (Protocol::Tcp, s.port))
+            .chain(req.also.iter().copied())
             .collect(),
     };
     if req.wants(CollectorName::Ephemeral) {
@@ -89,7 +90,7 @@ mod tests {
     }
 
     fn req(ports: Option<Vec<(Protocol, u16)>>) -> Request {
-        Request { ports, collectors: all(), table: super::super::SocketTable::Netlink, destinations: 0, deadline: Instant::now() }
+        Request { ports, also: vec![], collectors: all(), table: super::super::SocketTable::Netlink, destinations: 0, deadline: Instant::now() }
     }
 
     fn run() -> Run {

@@ -27,6 +27,7 @@ impl Exporter {
     pub fn start_listening(port: u16, args: &[&str]) -> Exporter {
         let child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
             .args(["--log.level", "warn"])
+            .args(no_storage(args))
             .args(args)
             .stdout(Stdio::null())
             .spawn()
@@ -84,6 +85,7 @@ pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
 pub fn run_bare_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
     let t = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+        .args(no_storage(args))
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -127,4 +129,10 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `--storage.path=` (learning off) unless `args` name a storage directory:
+/// no test writes the host's /var/lib.
+pub fn no_storage<S: AsRef<str>>(args: &[S]) -> Option<&'static str> {
+    (!args.iter().any(|a| a.as_ref().starts_with("--storage.path"))).then_some("--storage.path=")
 }

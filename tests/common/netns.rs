@@ -96,6 +96,7 @@ impl Netns {
         };
         let child = cmd
             .args(["--web.listen-address", &listen, "--log.level", "warn"])
+            .args((!args.iter().any(|a| a.starts_with("--storage.path"))).then_some("--storage.path=")) // learning off unless asked: never the host's /var/lib
             .args(args)
             .stdout(Stdio::null())
             .spawn()
@@ -109,6 +110,19 @@ impl Netns {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("exporter did not answer in namespace {}", self.name);
+    }
+
+    /// The pid of the process started last (peer, exporter or command).
+    pub fn last_pid(&self) -> u32 {
+        self.children.last().expect("a child was started").id()
+    }
+
+    /// Stops one process this namespace started (SIGKILL, then reaped), by pid.
+    pub fn stop(&mut self, pid: u32) {
+        let i = self.children.iter().position(|c| c.id() == pid).unwrap_or_else(|| panic!("no child {pid}"));
+        let mut c = self.children.remove(i);
+        let _ = c.kill();
+        let _ = c.wait();
     }
 
     /// Starts any command (built with [`Netns::cmd`]) and stops it on drop.

@@ -69,6 +69,7 @@ impl Exporter {
         let child = ns
             .cmd(env!("CARGO_BIN_EXE_portwatch_exporter"))
             .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "warn"])
+            .args((!args.iter().any(|a| a.starts_with("--storage.path"))).then_some("--storage.path=")) // learning off unless asked: never the host's /var/lib
             .args(args)
             .stdout(Stdio::null())
             .spawn()

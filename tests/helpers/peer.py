@@ -5,6 +5,7 @@ usage: peer.py NAME MODE ADDR PORT
   NAME  written to /proc/self/comm, so the exporter sees that process name;
         "hex:..." gives raw bytes (newlines, non-UTF-8)
   MODE  listen-tcp | serve-tcp | bind-tcp | bind-udp | connect-tcp | churn-tcp
+        | reuseport-tcp (listens with SO_REUSEPORT, so others may listen beside it)
         (serve-tcp listens and accepts-and-closes every connection)
 Prints "ready LOCALPORT PID" once the socket is set up. churn-tcp opens and
 closes connections to ADDR:PORT (at most 3000, at most 20 s), then exits.
@@ -35,8 +36,10 @@ if mode == "connect-tcp":
     s.connect((addr, port))
 else:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if mode == "reuseport-tcp":
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     s.bind((addr, port))
-    if mode in ("listen-tcp", "serve-tcp"):
+    if mode in ("listen-tcp", "serve-tcp", "reuseport-tcp"):
         s.listen(128)
 
     def accept_and_close():

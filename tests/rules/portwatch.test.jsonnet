@@ -40,6 +40,68 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
+      name: 'a learned port held by another owner names the learned owner, and only that alert fires',
+      interval: '1m',
+      local learned = { source: 'baseline', owner: 'sqlservr (mssql, mssql-server.service)' },
+      input_series: [
+        series('portwatch_port_socket_info', info('established', 'false') { process: 'curl' }, '1x10'),
+        series('portwatch_port_expected_owner_info', pg + learned, '1x10'),
+        series('portwatch_port_socket_info', info('listen', 'false') { name: 'web', port: '80' }, '1x10'),
+        series('portwatch_owners_resolvable', {}, '1x10'),
+      ],
+      alert_rule_test: [
+        at('1m', 'PortwatchLearnedPortTaken', []),
+        at('3m', 'PortwatchLearnedPortTaken', [fire('PortwatchLearnedPortTaken', h + pg { owner: learned.owner })]),
+        at('3m', 'PortwatchPortHeldByOther', [fire('PortwatchPortHeldByOther', h + { name: 'web', port: '80', protocol: 'tcp' })]),
+      ],
+    },
+    {
+      name: 'baseline changes: an owner change warns for an hour, a new listener informs for 15m',
+      interval: '1m',
+      input_series: [
+        series('portwatch_baseline_changes_total', { kind: 'owner_changed' }, '0x5 1x100'),
+        series('portwatch_baseline_changes_total', { kind: 'appeared' }, '3x5 4x100'),
+        series('portwatch_baseline_changes_total', { kind: 'learned' }, '0x5 9x100'),
+      ],
+      alert_rule_test: [
+        at('4m', 'PortwatchLearnedOwnerChanged', []),
+        at('4m', 'PortwatchNewListener', []),
+        at('10m', 'PortwatchLearnedOwnerChanged', [fire('PortwatchLearnedOwnerChanged', h { kind: 'owner_changed' })]),
+        at('10m', 'PortwatchNewListener', [fire('PortwatchNewListener', h { kind: 'appeared' })]),
+        at('30m', 'PortwatchNewListener', []),
+        at('90m', 'PortwatchLearnedOwnerChanged', []),
+      ],
+    },
+    {
+      name: 'a listening port split between different processes',
+      interval: '1m',
+      input_series: [series('portwatch_listener_distinct_owners', { protocol: 'tcp', port: '8080' }, '2x10')],
+      alert_rule_test: [
+        at('3m', 'PortwatchListenerSplit', []),
+        at('7m', 'PortwatchListenerSplit', [fire('PortwatchListenerSplit', h { protocol: 'tcp', port: '8080' }) + { exp_annotations+: {
+          summary: 'Listening port tcp/8080 on h1 is shared by 2 different processes',
+          description: 'Sockets of 2 different processes listen on tcp/8080 on h1 (SO_REUSEPORT, or an inherited socket), so the kernel splits new connections between them. Find them with `ss -ltnp sport = :8080`; stop the one that should not be there.',
+        } }]),
+      ],
+    },
+    {
+      name: 'baseline storage failing: a failed write or a bad file at start',
+      interval: '1m',
+      input_series: [
+        series('portwatch_baseline_last_write_success', {}, '1x5 0x30'),
+        series('portwatch_baseline_load_success', {}, '1x40'),
+        series('portwatch_baseline_load_success', { instance: 'h2' }, '0x40'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchBaselineStorageFailing', []),
+        at('17m', 'PortwatchBaselineStorageFailing', [fire('PortwatchBaselineStorageFailing', { job: 'portwatch', instance: 'h2' })]),
+        at('25m', 'PortwatchBaselineStorageFailing', [
+          fire('PortwatchBaselineStorageFailing', { job: 'portwatch', instance: 'h2' }),
+          fire('PortwatchBaselineStorageFailing', h),
+        ]),
+      ],
+    },
+    {
       name: 'owners not resolvable silences owner alerts and raises its own',
       interval: '1m',
       input_series: [

@@ -133,10 +133,44 @@ local g = import 'lib.libsonnet';
       countStat('sysctl lines the next boot will refuse', 'portwatch_next_boot_rejected_info', 0, 'Port sysctl lines the kernel will refuse at the next boot (portwatch_next_boot_rejected_info: file, line, reason, value in force instead). An exclusion that looks persistent may not be.'),
       countStat('Verdicts that cannot be given', 'portwatch_port_verdict_unknown', 12, 'Watched-port verdicts the exporter cannot give (portwatch_port_verdict_unknown: verdict and reason); their series are absent, so no alert can say the port is safe.'),
     ];
+    // The learned baseline (--storage.path): what held each port before, and its changes.
+    local baselinePorts = g.panel(
+      'timeseries', 'Learned baseline ports',
+      [g.target('portwatch_baseline_ports{%s}' % s, '{{state}}')],
+      0, 59, 8, 8,
+      'Ports in the learned baseline (portwatch_baseline_ports): learned (their owners are the expected owners without a config file, or for a watch without expect) and candidates (held for less than --baseline.learn-after).',
+      'none',
+    );
+    local baselineChanges = g.panel(
+      'timeseries', 'Baseline changes',
+      [g.target('increase(portwatch_baseline_changes_total{%s}[$__rate_interval])' % s, '{{kind}}')],
+      8, 59, 8, 8,
+      'Changes to the learned baseline by kind (portwatch_baseline_changes_total): learned, owner_changed (a new owner held a learned port for --baseline.learn-after), appeared (a new listener), forgotten.',
+      'none',
+    );
+    local baselineHealth = [
+      g.panel('stat', 'Baseline loaded', [g.target('portwatch_baseline_load_success{%s}' % s, instant=true)], 16, 59, 4, 4,
+              'Whether the stored baseline was loaded at start (portwatch_baseline_load_success); NO: it was corrupt, truncated or newer and was set aside, so learning started over.', 'none') + {
+        fieldConfig+: { defaults+: { mappings: g.yesNo('yes', 'NO', 'green', 'red') } },
+      },
+      g.panel('stat', 'Shared listening ports', [g.target('count(portwatch_listener_distinct_owners{%s}) or vector(0)' % s, instant=true)], 20, 59, 4, 4,
+              'Listening ports whose sockets belong to two or more different processes (portwatch_listener_distinct_owners, e.g. SO_REUSEPORT): the kernel splits the traffic between them.', 'none'),
+      g.panel('timeseries', 'Baseline write failures', [g.target('increase(portwatch_baseline_write_failures_total{%s}[$__rate_interval])' % s)], 16, 63, 8, 4,
+              'Failed writes of the baseline file (portwatch_baseline_write_failures_total): what is learned does not survive a restart while they go on.', 'none'),
+    ];
+    local recentChanges = g.panel(
+      'table', 'Recent baseline changes',
+      [g.target('portwatch_baseline_change_timestamp_seconds{%s} * 1000' % s, instant=true, format='table')],
+      0, 67, 24, 8,
+      'The most recent changes to the learned baseline (portwatch_baseline_change_timestamp_seconds, at most 10): kind, port, previous and current owners; Value is when.',
+      'dateTimeAsIso',
+    ) + {
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
+    };
     local podHolders = g.panel(
       'table', 'Holders in Kubernetes pods',
       [g.target('pod:portwatch_port_socket_info:kube_pod_info{%s}' % s, instant=true, format='table')],
-      0, 59, 24, 8,
+      0, 76, 24, 8,
       'Holders of watched ports that run in a Kubernetes pod, named by kube-state-metrics (recording rule pod:portwatch_port_socket_info:kube_pod_info: portwatch_port_socket_info joined with kube_pod_info on the pod UID). Empty outside Kubernetes or without kube-state-metrics.',
       'none',
     ) + {
@@ -154,7 +188,7 @@ local g = import 'lib.libsonnet';
       'table', 'Network namespaces',
       [g.target('max by (netns) (%s{%s})' % [col[0], s], instant=true, format='table') for col in nsCols]
       + [g.target('max by (netns, name, container_runtime, container_id, pod_uid) (portwatch_netns_info{%s})' % s, instant=true, format='table')],
-      0, 67, 24, 8,
+      0, 84, 24, 8,
       'With --collector.netns: every other network namespace on the host (pods, containers), read from inside it: its own dynamic range and reserved ports (the host\'s sysctl.d does not apply there), sockets in that range, and listened ports inside it (PortwatchPodPortInDynamicRange). The last columns name its container and pod UID (join with kube_pod_info).',
       'none',
     ) + {
@@ -179,7 +213,7 @@ local g = import 'lib.libsonnet';
     local destinations = g.panel(
       'table', 'Top destinations by ephemeral ports',
       [g.target(col[0], instant=true, format='table') for col in destCols],
-      0, 76, 12, 8,
+      0, 93, 12, 8,
       'The destinations (remote address and port) that take the most ports of the dynamic range on this host (--collector.ephemeral.destinations, Linux): sockets in use, in TIME_WAIT, and both as a share of the ports the range leaves each destination (portwatch_dynamic_ports_available). Linux picks an ephemeral port per destination, so one destination can run out while the host has ports to spare.',
       'none',
     ) + {
@@ -201,15 +235,17 @@ local g = import 'lib.libsonnet';
         g.target('portwatch_ephemeral_destination_ports_time_wait{%s}' % s, 'TIME_WAIT {{destination_address}}:{{destination_port}}'),
         g.target('portwatch_ephemeral_destination_ports_in_use{%s}' % s, 'in use {{destination_address}}:{{destination_port}}'),
       ],
-      12, 76, 12, 8,
+      12, 93, 12, 8,
       'Per top destination, sockets of the dynamic range in TIME_WAIT and in use (portwatch_ephemeral_destination_ports_time_wait, _in_use). A TIME_WAIT wave that grows with the request rate points at connections opened and closed per request.',
       'none',
     ) + { fieldConfig+: { defaults+: { decimals: 0 } } };
     g.dashboard(
       c, 'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
-      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Kubernetes', 58), podHolders, namespaces]
-      + [g.row('Ephemeral ports per destination', 75), destinations, timeWait],
+      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust
+      + [g.row('Learned baseline', 58), baselinePorts, baselineChanges] + baselineHealth + [recentChanges]
+      + [g.row('Kubernetes', 75), podHolders, namespaces]
+      + [g.row('Ephemeral ports per destination', 92), destinations, timeWait],
       multiInstance=false,
     ),
 }

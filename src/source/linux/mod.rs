@@ -108,7 +108,7 @@ impl OsSource for LinuxSource {
             run.snap.set_range_everywhere(Store::Active, view);
         }
         let range = if want_count { active.as_ref().map(|(r, _)| *r) } else { None };
-        let ports = if want_sockets { Watched::Ports(req.ports.clone()) } else { Watched::Nothing };
+        let ports = if want_sockets { Watched::Ports(req.ports.clone(), req.also.clone()) } else { Watched::Nothing };
         let table = req.table;
         let k = if want_count { req.destinations } else { 0 };
         let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range, k)));
@@ -163,8 +163,9 @@ impl OsSource for LinuxSource {
 
 /// Which sockets the pass lists.
 enum Watched {
-    /// The watched (protocol, port) pairs; None: the TCP listeners.
-    Ports(Option<Vec<(Protocol, u16)>>),
+    /// The watched (protocol, port) pairs; None: the TCP listeners and the
+    /// second list (the learned baseline's ports).
+    Ports(Option<Vec<(Protocol, u16)>>, Vec<(Protocol, u16)>),
     /// None: the pass only counts the range (the sockets collector is off).
     Nothing,
 }
@@ -191,13 +192,16 @@ fn sockets_pass(
 ) -> Result<SocketsPass, String> {
     let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
     match ports {
-        Watched::Ports(Some(ports)) => {
+        Watched::Ports(Some(ports), _) => {
             for (proto, port) in ports {
                 watched.entry(proto).or_default().push(port);
             }
         }
-        Watched::Ports(None) => {
+        Watched::Ports(None, also) => {
             watched.insert(Protocol::Tcp, reader.listening_ports(table)?.into_iter().collect());
+            for (proto, port) in also {
+                watched.entry(proto).or_default().push(port);
+            }
         }
         Watched::Nothing => {}
     }
