@@ -536,11 +536,29 @@ mod tests {
     /// Ranges are strict as ports are: two decimal ports, START <= END, nothing else.
     #[test]
     fn ranges_are_two_decimal_ports_in_order() {
-        let range = |v: &str| ranges_of(&format!("ports:\n  - name: a\n    port: {v}\n")).map(|(_, r)| r.first().map(|r| (r.range.start, r.range.end)));
+        let range = |v: &str| {
+            ranges_of(&format!("ports:\n  - name: a\n    port: {v}\n")).map(|(_, r)| r.first().map(|r| (r.range.start, r.range.end)))
+        };
         for (v, want) in [("1-65535", (1, 65535)), ("80-80", (80, 80)), ("'30000-32767'", (30000, 32767))] {
             assert_eq!(range(v), Ok(Some(want)), "{v}");
         }
-        for v in ["0-10", "10-0", "5-4", "1-65536", "0x10-0x20", "010-20", "10 - 20", "10--20", "-10", "10-", "10-20-30", "+1-2", "1_0-20", "10..20", "10:20"] {
+        for v in [
+            "0-10",
+            "10-0",
+            "5-4",
+            "1-65536",
+            "0x10-0x20",
+            "010-20",
+            "10 - 20",
+            "10--20",
+            "-10",
+            "10-",
+            "10-20-30",
+            "+1-2",
+            "1_0-20",
+            "10..20",
+            "10:20",
+        ] {
             let err = range(v).expect_err(v);
             assert!(err.contains("in decimal") && err.contains("line 3"), "{v}: {err}");
         }
@@ -549,7 +567,11 @@ mod tests {
     #[test]
     fn overlapping_ranges_and_shared_names_are_refused_with_the_entry_line() {
         let cases = [
-            ("ports:\n  - name: a\n    port: 100-200\n  - name: b\n    port: 200-300\n", "ports[1]: range 200-300/tcp in entry \"b\" overlaps range 100-200", "line 4"),
+            (
+                "ports:\n  - name: a\n    port: 100-200\n  - name: b\n    port: 200-300\n",
+                "ports[1]: range 200-300/tcp in entry \"b\" overlaps range 100-200",
+                "line 4",
+            ),
             ("ports:\n  - name: a\n    port: 100-200\n  - name: a\n    port: 300-400\n", "ports[1]: duplicate name", "line 4"),
             ("ports:\n  - name: a\n    port: 100\n  - name: a\n    port: 300-400\n", "ports[1]: duplicate name", "line 4"),
             ("ports: []\nrange_offender_limit: 1000\n", "range_offender_limit: 1000", "line 2"),

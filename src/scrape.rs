@@ -98,7 +98,8 @@ impl Scraper {
             Watches::Listed(w) => Some(w.iter().map(|w| (w.protocol, w.port)).collect()),
             Watches::DiscoverListeners => None,
         };
-        Request { ports, collectors, table: self.collect.table, deadline }
+        let ranges = self.config.ranges.iter().map(|r| (r.protocol, r.range)).collect();
+        Request { ports, ranges, collectors, table: self.collect.table, deadline }
     }
 
     /// The collectors the flags enable.

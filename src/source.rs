@@ -4,7 +4,7 @@
 
 mod collector;
 
-use crate::model::{CollectorName, CollectorSet, Os, Protocol, Snapshot};
+use crate::model::{CollectorName, CollectorSet, Os, PortRange, Protocol, Snapshot};
 pub(crate) use collector::{Collector, Run};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,6 +47,9 @@ pub struct Paths {
 pub struct Request {
     /// The watched (protocol, port) pairs; None: discover TCP listeners.
     pub ports: Option<Vec<(Protocol, u16)>>,
+    /// Watched ranges: every socket on one of their ports is listed too (the
+    /// kernel filter takes each range as one comparison, never port by port).
+    pub ranges: Vec<(Protocol, PortRange)>,
     /// The collectors this scrape runs (the flags' set, or a `collect[]`
     /// subset of it). A source skips the others, or, when one it runs needs
     /// their data (the ephemeral count needs the active range), reads it

@@ -15,7 +15,7 @@ pub mod sysctl;
 
 use super::collector::Partial;
 use super::{Collector, OsSource, Paths, Request, Run};
-use crate::model::{CollectorName, Family, Os, PortRange, Process, Protocol, RangeView, Socket, Store};
+use crate::model::{CollectorName, Family, Os, PortRange, PortSet, Process, Protocol, RangeView, Socket, Store};
 use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
@@ -102,7 +102,7 @@ impl OsSource for LinuxSource {
             run.snap.set_range_everywhere(Store::Active, view);
         }
         let range = if want_count { active.as_ref().map(|(r, _)| *r) } else { None };
-        let ports = if want_sockets { Watched::Ports(req.ports.clone()) } else { Watched::Nothing };
+        let ports = if want_sockets { Watched::Ports(req.ports.clone(), req.ranges.clone()) } else { Watched::Nothing };
         let table = req.table;
         let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range)));
         let pass = pass.flatten();
@@ -151,8 +151,8 @@ impl OsSource for LinuxSource {
 
 /// Which sockets the pass lists.
 enum Watched {
-    /// The watched (protocol, port) pairs; None: the TCP listeners.
-    Ports(Option<Vec<(Protocol, u16)>>),
+    /// The watched (protocol, port) pairs (None: the TCP listeners), and the watched ranges.
+    Ports(Option<Vec<(Protocol, u16)>>, Vec<(Protocol, PortRange)>),
     /// None: the pass only counts the range (the sockets collector is off).
     Nothing,
 }
@@ -173,14 +173,21 @@ fn sockets_pass(
     range: Option<PortRange>,
 ) -> Result<SocketsPass, String> {
     let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
+    let mut spans: BTreeMap<Protocol, Vec<PortRange>> = BTreeMap::new();
     match ports {
-        Watched::Ports(Some(ports)) => {
+        Watched::Ports(Some(ports), ranges) => {
             for (proto, port) in ports {
                 watched.entry(proto).or_default().push(port);
             }
+            for (proto, r) in ranges {
+                spans.entry(proto).or_default().push(r);
+            }
         }
-        Watched::Ports(None) => {
+        Watched::Ports(None, ranges) => {
             watched.insert(Protocol::Tcp, reader.listening_ports(table)?.into_iter().collect());
+            for (proto, r) in ranges {
+                spans.entry(proto).or_default().push(r);
+            }
         }
         Watched::Nothing => {}
     }
@@ -189,7 +196,8 @@ fn sockets_pass(
         let mut ports = watched.remove(&proto).unwrap_or_default();
         ports.sort_unstable();
         ports.dedup();
-        let pass = reader.pass(table, proto, &Plan { watched: ports, range })?;
+        let watched_ranges = PortSet::from_ranges(spans.remove(&proto).unwrap_or_default());
+        let pass = reader.pass(table, proto, &Plan { watched: ports, watched_ranges, range })?;
         if sockets.is_empty() {
             sockets = pass.sockets; // no copy of the (possibly large) TCP list
         } else {
