@@ -10,7 +10,9 @@
 //! unidentified one), and *held by the expected owner* when any socket on it
 //! is: the single port's `bound_by_other`/`bound_by_expected`, counted.
 //! Offenders are the unexpected (port, state, pid) holders, lowest port
-//! first; only the first `limit` are kept, and how many were not is said.
+//! first but TIME_WAIT last (a closed connection's leftover on a service
+//! port is common, a process holding one is the finding); only the first
+//! `limit` are kept, and how many were not is said.
 
 use super::{process_matches, Unknown, Verdict};
 use crate::config::RangeWatch;
@@ -93,7 +95,8 @@ pub(crate) fn counts(range: PortRange, dynamic: &PortSet, excluded: &PortSet) ->
 #[derive(Default)]
 struct Holds {
     ports: BTreeMap<u16, (bool, bool)>,
-    offenders: BTreeMap<(u16, SockState, Option<Pid>), usize>,
+    /// Keyed (TIME_WAIT, port, state, pid): TIME_WAIT sorts last.
+    offenders: BTreeMap<(bool, u16, SockState, Option<Pid>), usize>,
     /// A socket whose owners could not be seen though it should have some.
     hidden: bool,
 }
@@ -110,7 +113,7 @@ fn holds(w: &RangeWatch, snap: &Snapshot) -> Holds {
         let Some(pids) = pids else {
             entry.1 = true;
             h.hidden |= s.state != SockState::TimeWait;
-            *h.offenders.entry((s.port, s.state, None)).or_default() += 1;
+            *h.offenders.entry((s.state == SockState::TimeWait, s.port, s.state, None)).or_default() += 1;
             continue;
         };
         let expected = pids.iter().fold(false, |any, pid| {
@@ -122,7 +125,7 @@ fn holds(w: &RangeWatch, snap: &Snapshot) -> Holds {
         } else {
             entry.1 = true;
             for pid in pids {
-                *h.offenders.entry((s.port, s.state, Some(*pid))).or_default() += 1;
+                *h.offenders.entry((s.state == SockState::TimeWait, s.port, s.state, Some(*pid))).or_default() += 1;
             }
         }
     }
@@ -148,7 +151,7 @@ pub fn assess_range(w: &RangeWatch, snap: &Snapshot, limit: usize) -> RangeRepor
         .offenders
         .into_iter()
         .take(limit)
-        .map(|((port, state, pid), sockets)| Offender {
+        .map(|((_, port, state, pid), sockets)| Offender {
             port,
             state: state.label(w.protocol),
             pid,

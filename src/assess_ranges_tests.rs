@@ -186,11 +186,13 @@ fn generated_holders_match_a_port_by_port_restatement() {
             bound += u32::from(!on.is_empty());
             by_expected += u32::from(e);
             by_other += u32::from(o);
-            offenders.extend(pairs.into_iter().map(|(st, pid)| (p, st.label(Protocol::Tcp), pid)));
+            offenders.extend(pairs.into_iter().map(|(st, pid)| (st == SockState::TimeWait, p, st, pid)));
         }
         assert_eq!((got.bound, got.held_by_expected, got.held_by_other), (bound, by_expected, by_other), "case {case}");
         let kept: Vec<_> = got.offenders.iter().map(|o| (o.port, o.state.clone(), o.pid)).collect();
-        assert_eq!(kept, offenders.iter().take(limit).cloned().collect::<Vec<_>>(), "case {case}");
+        offenders.sort();
+        let want: Vec<_> = offenders.iter().take(limit).map(|(_, p, st, pid)| (*p, st.label(Protocol::Tcp), *pid)).collect();
+        assert_eq!(kept, want, "case {case}: lowest port first, TIME_WAIT last");
         assert_eq!(got.offenders_omitted, offenders.len().saturating_sub(limit), "case {case}");
         assert!(got.offenders.iter().all(|o| o.pid.is_none() || o.process.is_some()), "case {case}");
         assert!(!got.unknown(Verdict::Holders) && !got.unknown(Verdict::Owners), "case {case}: {:?}", got.unknown);
