@@ -679,6 +679,50 @@ mod tests {
     use std::collections::BTreeMap;
 
     #[test]
+    fn range_offenders_are_capped_overall_and_unknown_counts_are_absent() {
+        use crate::assess::{Offender, RangeCounts, RangeReport, Unknown};
+        use crate::model::PortRange;
+        let range = |n: u16, unknown: Vec<Unknown>| RangeReport {
+            name: format!("r{n}"),
+            protocol: Protocol::Tcp,
+            range: PortRange { start: n * 10, end: n * 10 + 9 },
+            stores: BTreeMap::from([(Store::Active, RangeCounts { in_dynamic: 10, excluded: 3, at_risk: 7 })]),
+            bound: 6,
+            held_by_expected: 1,
+            held_by_other: 5,
+            offenders: (0..5)
+                .map(|i| Offender { port: n * 10 + i, state: "listen".into(), pid: Some(u32::from(i)), process: None, sockets: 2 })
+                .collect(),
+            offenders_omitted: 1,
+            at_risk_next_boot: vec![],
+            unknown,
+        };
+        let owners = || vec![Unknown { verdict: Verdict::Owners, reason: "the owners collector failed".into() }];
+        let holders = || vec![Unknown { verdict: Verdict::Holders, reason: "the sockets collector failed".into() }];
+        let mut ranges: Vec<RangeReport> = (1..=120).map(|n| range(n, vec![])).collect();
+        ranges.push(range(200, owners()));
+        ranges.push(range(201, holders()));
+        let report = Report { watched_ranges: ranges, ..Report::default() };
+        let text = render(&report, &Meta::default(), Format::Text);
+        let count = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(count("portwatch_watched_range_offender_info{"), RANGE_OFFENDER_TOTAL_LIMIT, "100 ranges fill the cap");
+        let omitted = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("portwatch_watched_range_offenders_omitted{{name=\"{name}\",")))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        };
+        assert_eq!(omitted("r1"), Some(1), "kept 5, 1 left out by the range's limit");
+        assert_eq!(omitted("r120"), Some(6), "past the total cap all are left out");
+        assert_eq!(omitted("r201"), None, "who holds it unknown: nothing to say was left out");
+        assert_eq!(count("portwatch_watched_range_ports_bound_by_other{name=\"r200\""), 0, "owners unknown: no count");
+        assert_eq!(count("portwatch_watched_range_ports_bound{name=\"r200\""), 1, "but the ports bound are known");
+        assert_eq!(count("portwatch_watched_range_ports_bound{name=\"r201\""), 0);
+        assert_eq!(count("portwatch_watched_range_verdict_unknown{"), 2);
+        assert_eq!(count("portwatch_watched_range_ports_at_risk{"), 122, "range views are known for every range");
+        assert!(text.contains("portwatch_watched_range_ports_at_risk{name=\"r1\",protocol=\"tcp\",store=\"active\"} 7"), "{text}");
+    }
+
+    #[test]
     fn socket_info_is_capped_per_port_and_overall() {
         let holder = |i: u32| Holder {
             family: Family::Ipv4,
