@@ -264,6 +264,22 @@ fn one_case(rng: &mut Rng, case: u64) -> usize {
     let state_of = |port: u16| rows.iter().find(|r| r.port == port).map(|r| r.state.clone()).unwrap_or_default();
     assert_eq!(state_of(client_port), "estab", "case {case}: ss shows the client's source port");
 
+    // The text tables under /proc give the same holders (the other socket source).
+    let out = ns
+        .cmd(env!("CARGO_BIN_EXE_portwatch_exporter"))
+        .args(["check", "--output", "json", "--collector.sockets.source", "procfs", "--config.file", &cfg, "--path.rootfs", &root])
+        .output()
+        .expect("check runs");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let r = &j["watched_ranges"][0];
+    assert_eq!(
+        (r["bound"].as_u64(), r["bound_by_expected"].as_u64(), r["bound_by_other"].as_u64()),
+        (Some(per_port.len() as u64), Some(count(|x| x.0) as u64), Some(count(|x| x.1) as u64)),
+        "case {case}: procfs tables: {r}"
+    );
+    let now = counts(active_range, &active_reserved);
+    assert_eq!(r["now"]["at_risk"].as_u64(), Some(u64::from(now.2)), "case {case}");
+
     // `check`'s remedy, taken by a kernel: the whole range plus what the boot reserves.
     let out = ns
         .cmd(env!("CARGO_BIN_EXE_portwatch_exporter"))
