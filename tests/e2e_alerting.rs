@@ -128,7 +128,11 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     let rootfs = t.join("root");
     write(&rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
     write(&rootfs.join("run/reboot-required"), "*** System restart required ***\n");
-    write(&t.join("portwatch.yml"), "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n");
+    // A watched range around the port too: its counts and offenders feed the range alerts and panels.
+    write(
+        &t.join("portwatch.yml"),
+        "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n  - name: apps\n    port: 40000-40099\n    expect: {process: app-server}\n",
+    );
 
     // Rules: the shipped mixin with every `for:` at 0s.
     let fast = "{ _config+:: { heldByOtherFor: '0s', rebootPendingRiskFor: '0s', reservedBySystemFor: '0s', rebootRiskFor: '0s', exclusionNotPersistentFor: '0s', rangeDriftFor: '0s', exhaustionFor: '0s', expectedMissingFor: '0s', collectorFailingFor: '0s', ownersUnresolvableFor: '0s', exporterDownFor: '0s' } }";
@@ -183,6 +187,12 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     assert_eq!(held["labels"]["severity"], "critical");
     let risk = await_notification(&hook, "PortwatchPortRebootRiskRebootPending", "firing", Duration::from_secs(30));
     assert!(risk["annotations"]["description"].as_str().unwrap_or("").contains("ip_local_reserved_ports"));
+
+    // The range: the client on 40000 is an offender, and the next boot's default range holds it all.
+    let range_held = await_notification(&hook, "PortwatchRangeHeldByOther", "firing", Duration::from_secs(30));
+    assert_eq!(range_held["labels"]["name"], "apps");
+    let range_risk = await_notification(&hook, "PortwatchRangeRebootRisk", "firing", Duration::from_secs(30));
+    assert!(range_risk["annotations"]["description"].as_str().unwrap_or("").contains("START-END"), "{range_risk}");
 
     // Every dashboard query runs and returns data in this scenario.
     wait_for("several scrapes", Duration::from_secs(30), || {
