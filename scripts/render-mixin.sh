@@ -12,8 +12,10 @@ fi
 mixin='(import "grafana/mixin/mixin.libsonnet")'
 mkdir -p "$out/deploy/prometheus" "$out/deploy/kubernetes" "$out/grafana/dashboards" "$out/grafana/provisioning/alerting"
 header='# Generated from grafana/mixin by scripts/render-mixin.sh; edit the jsonnet, not this file.'
-{ echo "$header"; jsonnet -S -e "std.manifestYamlDoc($mixin.prometheusAlerts, quote_keys=false)"; } > "$out/deploy/prometheus/portwatch.rules.yml"
-{ echo "$header"; jsonnet -S -e "std.manifestYamlDoc({apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: {name: 'portwatch', namespace: 'monitoring', labels: {'app.kubernetes.io/name': 'portwatch-exporter', role: 'alert-rules'}}, spec: $mixin.prometheusAlerts}, quote_keys=false)"; } > "$out/deploy/kubernetes/prometheusrule.yaml"
+# One rule file: the alert groups, then the recording groups.
+rules="{groups: $mixin.prometheusAlerts.groups + $mixin.prometheusRules.groups}"
+{ echo "$header"; jsonnet -S -e "std.manifestYamlDoc($rules, quote_keys=false)"; } > "$out/deploy/prometheus/portwatch.rules.yml"
+{ echo "$header"; jsonnet -S -e "std.manifestYamlDoc({apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: {name: 'portwatch', namespace: 'monitoring', labels: {'app.kubernetes.io/name': 'portwatch-exporter', role: 'alert-rules'}}, spec: $rules}, quote_keys=false)"; } > "$out/deploy/kubernetes/prometheusrule.yaml"
 { echo "$header"; jsonnet -S -e "std.manifestYamlDoc($mixin.grafanaAlerts, quote_keys=false)"; } > "$out/grafana/provisioning/alerting/portwatch.yaml"
 jsonnet -m "$out/grafana/dashboards" -e "$mixin.grafanaDashboards" >/dev/null
 if [ "$out" != . ]; then

@@ -5,7 +5,8 @@
 //!   and, if the watch names an address, its local address is that address or
 //!   the wildcard of either family;
 //! - a socket is *expected* when at least one of its owner processes matches
-//!   every field of `expect` (no `expect`: any identified process matches);
+//!   every field of `expect` (no `expect`: any identified process matches;
+//!   `cgroup` is a pattern over the cgroup path, the others are exact);
 //!   a socket with no identified owner (TIME_WAIT, or owners not visible) is not;
 //! - a port is in the dynamic range / excluded per store, taking every family
 //!   the source reports; the reboot risk is "in the persistent range and not
@@ -15,6 +16,7 @@ use crate::config::{Config, Expect, Watch, Watches};
 use crate::model::{
     collector_ok, CollectorName, CollectorStatus, Family, Pid, PortRange, Process, Protocol, Ranges, Snapshot, SockState, Socket, Store,
 };
+use crate::parse::glob::fnmatch;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -154,6 +156,9 @@ pub struct Report {
     pub socket_info_limit: usize,
     /// Watched ranges (config entries `port: START-END`): counts, no per-port series.
     pub watched_ranges: Vec<RangeReport>,
+    /// Linux, `netns` collector: the other network namespaces as read, and how many were not read (the limit).
+    pub netns: Vec<crate::model::NetnsView>,
+    pub netns_omitted: usize,
 }
 
 /// The watches in force for this snapshot.
@@ -199,7 +204,8 @@ fn process_matches(expect: Option<&Expect>, p: &Process) -> bool {
     let exe_ok = e.exe.as_deref().is_none_or(|want| p.exe.as_deref() == Some(want));
     let user_ok = e.user.as_deref().is_none_or(|want| p.user.as_deref() == Some(want));
     let unit_ok = e.unit.as_deref().is_none_or(|want| p.units.iter().any(|u| u == want));
-    process_ok && exe_ok && user_ok && unit_ok
+    let cgroup_ok = e.cgroup.as_deref().is_none_or(|pat| p.cgroup.as_deref().is_some_and(|cg| fnmatch(pat.as_bytes(), cg.as_bytes())));
+    process_ok && exe_ok && user_ok && unit_ok && cgroup_ok
 }
 
 fn address_matches(watch: &Watch, local: IpAddr) -> bool {
@@ -384,6 +390,8 @@ pub fn assess(config: &Config, snap: &Snapshot) -> Report {
         collectors: snap.collectors.clone(),
         socket_info_limit: config.socket_info_limit,
         watched_ranges: config.ranges.iter().map(|w| ranges::assess_range(w, snap, config.range_offender_limit)).collect(),
+        netns: snap.netns.clone(),
+        netns_omitted: snap.netns_omitted,
     }
 }
 

@@ -112,7 +112,7 @@ fn generated_port_set_operations_match_membership() {
 }
 
 fn process(name: &str) -> Process {
-    Process { name: name.into(), exe: Some(format!("/usr/bin/{name}")), user: Some("root".into()), units: vec![] }
+    Process { name: name.into(), exe: Some(format!("/usr/bin/{name}")), user: Some("root".into()), ..Process::default() }
 }
 
 fn ok(name: CollectorName) -> CollectorStatus {

@@ -12,7 +12,13 @@ fn sock(port: u16, state: SockState, inode: u64, local: &str) -> Socket {
 }
 
 fn proc_named(name: &str, user: &str, unit: &str) -> Process {
-    Process { name: name.into(), exe: Some(format!("/usr/bin/{name}")), user: Some(user.into()), units: vec![unit.into()] }
+    Process {
+        name: name.into(),
+        exe: Some(format!("/usr/bin/{name}")),
+        user: Some(user.into()),
+        units: vec![unit.into()],
+        ..Process::default()
+    }
 }
 
 fn watch(port: u16, expect: Option<Expect>) -> Config {
@@ -120,6 +126,24 @@ fn port_status_table() {
             ),
             snapshot: snap(vec![sock(5432, SockState::Listen, 10, V4_ANY)], &[(10, 100, pg.clone())]),
             want: (1, true, false),
+        },
+        Row {
+            scenario: "cgroup_pattern_matches_the_cgroup_path",
+            config: watch(5432, Some(Expect { cgroup: Some("/kubepods.slice/*/cri-containerd-*.scope".into()), ..Expect::default() })),
+            snapshot: snap(
+                vec![sock(5432, SockState::Listen, 10, V4_ANY), sock(5432, SockState::Listen, 13, "::")],
+                &[
+                    (10, 100, Process { cgroup: Some("/kubepods.slice/kubepods-pod1.slice/cri-containerd-ab.scope".into()), ..pg.clone() }),
+                    (13, 200, Process { cgroup: Some("/system.slice/docker-ab.scope".into()), ..pg.clone() }),
+                ],
+            ),
+            want: (2, true, true),
+        },
+        Row {
+            scenario: "cgroup_pattern_never_matches_an_unknown_cgroup",
+            config: watch(5432, Some(Expect { cgroup: Some("*".into()), ..Expect::default() })),
+            snapshot: snap(vec![sock(5432, SockState::Listen, 10, V4_ANY)], &[(10, 100, pg.clone())]),
+            want: (1, false, true),
         },
         Row {
             scenario: "free_port",

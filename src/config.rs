@@ -69,46 +69,56 @@ pub struct Watch {
     pub protocol: Protocol,
     #[serde(default)]
     pub address: Option<IpAddr>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_expect")]
     pub expect: Option<Expect>,
 }
 
 /// Every field given must match the process holding the socket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, try_from = "RawExpect")]
+#[serde(deny_unknown_fields)]
 pub struct Expect {
     pub process: Option<String>,
     pub exe: Option<String>,
     pub user: Option<String>,
     pub unit: Option<String>,
+    /// A shell-style pattern (fnmatch(3), `*` crossing `/`) over the
+    /// process's cgroup path, e.g. `/kubepods.slice/*` or `*/docker-*.scope`.
+    pub cgroup: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExpect {
-    process: Option<String>,
-    exe: Option<String>,
-    user: Option<String>,
-    unit: Option<String>,
+/// `expect` as written, then checked: its errors carry the entry's line.
+fn de_expect<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Expect>, D::Error> {
+    let Some(e) = Option::<Expect>::deserialize(d)? else { return Ok(None) };
+    e.checked().map(Some).map_err(de::Error::custom)
 }
 
-impl TryFrom<RawExpect> for Expect {
-    type Error = String;
-    fn try_from(r: RawExpect) -> Result<Expect, String> {
-        if r.process.is_none() && r.exe.is_none() && r.user.is_none() && r.unit.is_none() {
-            return Err("expect: give at least one of process, exe, user, unit".into());
+impl Expect {
+    fn checked(self) -> Result<Expect, String> {
+        let r = &self;
+        if r.process.is_none() && r.exe.is_none() && r.user.is_none() && r.unit.is_none() && r.cgroup.is_none() {
+            return Err("expect: give at least one of process, exe, user, unit, cgroup".into());
+        }
+        if let Some(cg) = &r.cgroup {
+            if !cg.starts_with(['/', '*']) {
+                return Err(format!("expect.cgroup: {cg:?} must start with / or * (cgroup paths are absolute)"));
+            }
+            if !crate::parse::glob::well_formed(cg.as_bytes()) {
+                return Err(format!(
+                    "expect.cgroup: {cg:?} is not a well-formed pattern (an unclosed [, a [. or [= inside brackets, or a final backslash)"
+                ));
+            }
         }
         if let Some(exe) = &r.exe {
             if !exe.starts_with('/') && !exe.contains(":\\") {
                 return Err(format!("expect.exe: {exe:?} is not an absolute path"));
             }
         }
-        for (field, v) in [("process", &r.process), ("user", &r.user), ("unit", &r.unit), ("exe", &r.exe)] {
+        for (field, v) in [("process", &r.process), ("user", &r.user), ("unit", &r.unit), ("exe", &r.exe), ("cgroup", &r.cgroup)] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
                 return Err(format!("expect.{field}: must not be empty"));
             }
         }
-        Ok(Expect { process: r.process, exe: r.exe, user: r.user, unit: r.unit })
+        Ok(self)
     }
 }
 
@@ -137,7 +147,7 @@ struct RawEntry {
     protocol: Protocol,
     #[serde(default)]
     address: Option<IpAddr>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_expect")]
     expect: Option<Expect>,
 }
 
@@ -435,6 +445,10 @@ mod tests {
         assert_eq!(w[0].expect.as_ref().and_then(|e| e.unit.as_deref()), Some("postgresql.service"));
         assert_eq!(w[1].protocol, Protocol::Udp);
         assert_eq!(c.socket_info_limit, DEFAULT_SOCKET_INFO_LIMIT);
+        let c = parse("ports:\n  - name: app\n    port: 80\n    expect: {cgroup: \"/kubepods.slice/*/cri-containerd-[0-9a-f]*.scope\"}\n")
+            .expect("valid");
+        let Watches::Listed(w) = c.watches else { panic!("listed") };
+        assert_eq!(w[0].expect.as_ref().and_then(|e| e.cgroup.as_deref()), Some("/kubepods.slice/*/cri-containerd-[0-9a-f]*.scope"));
     }
 
     /// Each bad config must fail with the file, the field and the line.
@@ -452,6 +466,10 @@ mod tests {
             ("ports:\n  - name: a\n    port: 1\n    expect: {proc: x}\n", "proc", "line 4"),
             ("ports:\n  - name: a\n    port: 1\n    expect: {exe: bin/x}\n", "expect.exe", "line 2"),
             ("ports:\n  - name: a\n    port: 1\n    expect: {}\n", "at least one", "line 2"),
+            ("ports:\n  - name: a\n    port: 1\n    expect: {cgroup: kubepods/x}\n", "expect.cgroup", "line 2"),
+            ("ports:\n  - name: a\n    port: 1\n    expect: {cgroup: \"/kubepods/[abc\"}\n", "expect.cgroup", "line 2"),
+            ("ports:\n  - name: a\n    port: 1\n    expect: {cgroup: \"*/x\\\\\"}\n", "expect.cgroup", "line 2"),
+            ("ports:\n  - name: a\n    port: 1\n    expect: {cgroup: \"\"}\n", "expect.cgroup", "line 2"),
             ("ports:\n  - name: a\n    port: 1\n    port: 2\n", "duplicate field `port`", "line 2"),
             ("prots: []\n", "prots", "line 1"),
             ("ports:\n  - name: a\n    port: 1\n    address: 300.1.1.1\n", "address", "line 4"),

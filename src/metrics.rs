@@ -105,6 +105,22 @@ pub const REJECTED_LIMIT: usize = 20;
 /// Counters are named here as their samples are (and as PromQL asks for
 /// them), with `_total`; OpenMetrics' family name drops it.
 pub const COLLECTIONS: &str = "portwatch_collections_total";
+// The `netns` collector (Linux, off by default): one series set per other network namespace.
+pub const NETNS_NAMESPACES: &str = "portwatch_netns_namespaces";
+pub const NETNS_OMITTED: &str = "portwatch_netns_omitted";
+pub const NETNS_INFO: &str = "portwatch_netns_info";
+pub const NETNS_READ_OK: &str = "portwatch_netns_read_success";
+pub const NETNS_RANGE_START: &str = "portwatch_netns_dynamic_port_range_start";
+pub const NETNS_RANGE_END: &str = "portwatch_netns_dynamic_port_range_end";
+pub const NETNS_RESERVED: &str = "portwatch_netns_reserved_ports_in_range";
+pub const NETNS_IN_USE: &str = "portwatch_netns_dynamic_ports_in_use";
+pub const NETNS_AVAILABLE: &str = "portwatch_netns_dynamic_ports_available";
+pub const NETNS_LISTENERS_IN_RANGE: &str = "portwatch_netns_listeners_in_dynamic_range";
+pub const NETNS_LISTENER_INFO: &str = "portwatch_netns_listener_in_dynamic_range_info";
+pub const NETNS_NEXT_BOOT_KNOWN: &str = "portwatch_netns_next_boot_known";
+/// Listener info series per namespace, and over all namespaces.
+pub const NETNS_LISTENER_LIMIT: usize = 10;
+pub const NETNS_LISTENER_TOTAL_LIMIT: usize = 2000;
 
 // The exporter's own process, named, typed and helped exactly as
 // client_golang's process collector (node_exporter's `process_*`).
@@ -290,6 +306,12 @@ fn socket_info(r: &Report) -> (Series, Series) {
                 ("user", proc_.and_then(|p| p.user.clone()).unwrap_or_default()),
                 ("expected", h.expected.to_string()),
             ]);
+            // Only for a process in a container: a host process's series
+            // keep the labels they always had.
+            if let Some(c) = proc_.and_then(|p| p.container.as_ref()) {
+                l.extend([("container_runtime", c.runtime.as_str().to_string()), ("container_id", c.id.clone())]);
+                l.extend(c.pod_uid.clone().map(|uid| ("pod_uid", uid)));
+            }
             out.push((l, h.sockets as i64));
         }
         // Who holds the port unknown: nothing was left out, and 0 would say otherwise.
@@ -453,7 +475,7 @@ impl Collector for Exposition {
         gauge(
             &mut e,
             PORT_SOCKET_INFO,
-            "Sockets on the watched port per distinct (family, address, state, owner process, expected); a socket with several owners counts under each. At most socket_info_limit series per port.",
+            "Sockets on the watched port per distinct (family, address, state, owner process, expected); a socket with several owners counts under each; the owner's container and pod UID when it runs in one. At most socket_info_limit series per port.",
             info,
         )?;
         gauge(
@@ -555,6 +577,10 @@ impl Collector for Exposition {
             "How long the collector took during this scrape.",
             r.collectors.iter().map(|c| (vec![("collector", c.name.as_str().to_string())], c.duration.as_secs_f64())),
         )?;
+        // Only from a run that listed the namespaces: a failed one says nothing, not "none".
+        if collector_ok(&r.collectors, CollectorName::Netns) == Some(true) {
+            netns(&mut e, r)?;
+        }
         let m = &self.meta;
         let build = vec![
             ("arch", std::env::consts::ARCH.to_string()),
@@ -585,10 +611,121 @@ impl Collector for Exposition {
     }
 }
 
+/// The `netns` collector's series: each namespace by its inode (`netns`).
+fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
+    let ns = |v: &crate::model::NetnsView| -> Labels { vec![("netns", v.inode.to_string())] };
+    let read: Vec<_> = r.netns.iter().filter(|v| v.error.is_none()).collect();
+    gauge(
+        e,
+        NETNS_NAMESPACES,
+        "Network namespaces on the host other than the exporter's own.",
+        [(Labels::new(), (r.netns.len() + r.netns_omitted) as i64)],
+    )?;
+    gauge(e, NETNS_OMITTED, "Namespaces beyond the limit, not read.", [(Labels::new(), r.netns_omitted as i64)])?;
+    let info = r.netns.iter().map(|v| {
+        let mut l = ns(v);
+        l.extend(v.name.clone().map(|n| ("name", n)));
+        if let Some(c) = &v.container {
+            l.extend([("container_runtime", c.runtime.as_str().to_string()), ("container_id", c.id.clone())]);
+            l.extend(c.pod_uid.clone().map(|uid| ("pod_uid", uid)));
+        }
+        (l, v.processes as i64)
+    });
+    gauge(
+        e,
+        NETNS_INFO,
+        "Processes in the namespace; labelled by its name under /run/netns and the container (and pod UID) of a process inside it.",
+        info,
+    )?;
+    gauge(
+        e,
+        NETNS_READ_OK,
+        "1 if the namespace was entered and read; 0 if it could not be (rights, or it vanished): its other series are then absent.",
+        r.netns.iter().map(|v| (ns(v), i64::from(v.error.is_none()))),
+    )?;
+    let range = |v: &&crate::model::NetnsView| v.range;
+    gauge(
+        e,
+        NETNS_RANGE_START,
+        "First port of the namespace's own dynamic range (its ip_local_port_range, read inside it).",
+        read.iter().filter_map(|v| Some((ns(v), i64::from(range(v)?.start)))),
+    )?;
+    gauge(
+        e,
+        NETNS_RANGE_END,
+        "Last port of the namespace's own dynamic range.",
+        read.iter().filter_map(|v| Some((ns(v), i64::from(range(v)?.end)))),
+    )?;
+    gauge(
+        e,
+        NETNS_RESERVED,
+        "Ports of the namespace's dynamic range that its own ip_local_reserved_ports excludes (a new namespace starts with none).",
+        read.iter().filter_map(|v| Some((ns(v), i64::from(v.reserved.as_ref()?.count_within(range(v)?))))),
+    )?;
+    gauge(
+        e,
+        NETNS_IN_USE,
+        "TCP and UDP sockets in the namespace whose local port lies in its dynamic range.",
+        read.iter().filter_map(|v| Some((ns(v), v.in_use? as i64))),
+    )?;
+    gauge(
+        e,
+        NETNS_AVAILABLE,
+        "Ports in the namespace's dynamic range that it does not exclude.",
+        read.iter().filter_map(|v| Some((ns(v), i64::from(range(v)?.count() - v.reserved.as_ref()?.count_within(range(v)?))))),
+    )?;
+    let at_risk = |v: &crate::model::NetnsView| -> Vec<u16> {
+        match (v.range, &v.reserved) {
+            (Some(rg), Some(res)) => v.listeners.iter().copied().filter(|p| rg.contains(*p) && !res.contains(*p)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    gauge(
+        e,
+        NETNS_LISTENERS_IN_RANGE,
+        "TCP ports listened on in the namespace that lie in its own dynamic range and are not reserved there: a restart of the listener can find its port taken by an outgoing connection.",
+        read.iter().map(|v| (ns(v), at_risk(v).len() as i64)),
+    )?;
+    let mut listed = Vec::new();
+    for v in &read {
+        for port in at_risk(v).into_iter().take(NETNS_LISTENER_LIMIT) {
+            if listed.len() < NETNS_LISTENER_TOTAL_LIMIT {
+                let mut l = ns(v);
+                l.push(("port", port.to_string()));
+                listed.push((l, 1i64));
+            }
+        }
+    }
+    gauge(e, NETNS_LISTENER_INFO, "The first listened ports in the namespace's own dynamic range (10 per namespace).", listed)?;
+    gauge(
+        e,
+        NETNS_NEXT_BOOT_KNOWN,
+        "0: a namespace other than the host's has no persistent view. A new one starts from the kernel's defaults (or what its runtime writes), not from sysctl.d, so the host's next-boot answer does not apply to it.",
+        r.netns.iter().map(|v| (ns(v), 0i64)),
+    )?;
+    Ok(())
+}
+
 /// Metrics absent from the golden Linux host: those only some systems
-/// provide (absent, not faked, elsewhere), and those present only when a
-/// verdict cannot be given.
-pub const OS_SPECIFIC: &[&str] = &[PORT_RESERVED_BY_SYSTEM, PORT_VERDICT_UNKNOWN, WATCHED_RANGE_VERDICT_UNKNOWN];
+/// provide (absent, not faked, elsewhere), those present only when a
+/// verdict cannot be given, and those of `netns`, a collector off by default.
+pub const OS_SPECIFIC: &[&str] = &[
+    PORT_RESERVED_BY_SYSTEM,
+    PORT_VERDICT_UNKNOWN,
+    NETNS_NAMESPACES,
+    NETNS_OMITTED,
+    NETNS_INFO,
+    NETNS_READ_OK,
+    NETNS_RANGE_START,
+    NETNS_RANGE_END,
+    NETNS_RESERVED,
+    NETNS_IN_USE,
+    NETNS_AVAILABLE,
+    NETNS_LISTENERS_IN_RANGE,
+    NETNS_LISTENER_INFO,
+    NETNS_NEXT_BOOT_KNOWN,
+    WATCHED_RANGE_VERDICT_UNKNOWN,
+];
 
 /// Every metric name this module can emit; dashboards and rules are checked against it.
 pub const ALL: &[&str] = &[
@@ -629,6 +766,18 @@ pub const ALL: &[&str] = &[
     WATCHED_RANGE_OFFENDER_INFO,
     WATCHED_RANGE_OFFENDERS_OMITTED,
     WATCHED_RANGE_VERDICT_UNKNOWN,
+    NETNS_NAMESPACES,
+    NETNS_OMITTED,
+    NETNS_INFO,
+    NETNS_READ_OK,
+    NETNS_RANGE_START,
+    NETNS_RANGE_END,
+    NETNS_RESERVED,
+    NETNS_IN_USE,
+    NETNS_AVAILABLE,
+    NETNS_LISTENERS_IN_RANGE,
+    NETNS_LISTENER_INFO,
+    NETNS_NEXT_BOOT_KNOWN,
     PROCESS_CPU,
     PROCESS_MAX_FDS,
     PROCESS_OPEN_FDS,

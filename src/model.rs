@@ -140,6 +140,10 @@ pub struct Process {
     pub user: Option<String>,
     /// Service units (systemd unit from the cgroup; Windows service names).
     pub units: Vec<String>,
+    /// Linux: the cgroup path (the unified hierarchy's, else the systemd one's).
+    pub cgroup: Option<String>,
+    /// Linux: the container the process runs in, from its cgroup.
+    pub container: Option<crate::parse::container::Container>,
 }
 
 /// An inclusive port range, as the dynamic (ephemeral) range is written.
@@ -339,6 +343,8 @@ pub enum CollectorName {
     Reboot,
     /// A system with no source: always fails, so nothing is reported as fine.
     Platform,
+    /// Linux: every other network namespace on the host (containers, pods), each read from inside it.
+    Netns,
 }
 
 impl CollectorName {
@@ -346,14 +352,14 @@ impl CollectorName {
     pub fn for_os(os: Os) -> &'static [CollectorName] {
         use CollectorName::*;
         match os {
-            Os::Linux => &[Sysctl, Sockets, Ephemeral, Owners, Sysctld, Reboot],
+            Os::Linux => &[Sysctl, Sockets, Ephemeral, Owners, Sysctld, Reboot, Netns],
             Os::Windows => &[Sockets, Netsh, Ephemeral, Owners, Reboot],
             Os::Macos | Os::Freebsd => &[Sysctl, SysctlConf, Sockets, Ephemeral, Owners],
             Os::Other => &[Platform],
         }
     }
 
-    pub const ALL: [CollectorName; 9] = [
+    pub const ALL: [CollectorName; 10] = [
         CollectorName::Sysctl,
         CollectorName::Sysctld,
         CollectorName::SysctlConf,
@@ -363,7 +369,15 @@ impl CollectorName {
         CollectorName::Owners,
         CollectorName::Reboot,
         CollectorName::Platform,
+        CollectorName::Netns,
     ];
+
+    /// Whether it runs without `--collector.NAME`: all but `netns`, which
+    /// enters other namespaces and so needs rights and intent (node_exporter
+    /// keeps such collectors off by default too).
+    pub fn default_enabled(self) -> bool {
+        self != CollectorName::Netns
+    }
 
     /// Looks a collector up by its label (`--collector.NAME`, `collect[]=NAME`).
     pub fn from_name(name: &str) -> Option<CollectorName> {
@@ -388,6 +402,7 @@ impl CollectorName {
             CollectorName::Owners => "The processes holding each socket: name, exe, user, unit",
             CollectorName::Reboot => "Whether a reboot is pending",
             CollectorName::Platform => "A system with no source: always fails",
+            CollectorName::Netns => "Every other network namespace: its range, reserved ports, listeners, ephemeral count (off by default)",
         }
     }
 
@@ -402,6 +417,7 @@ impl CollectorName {
             CollectorName::Owners => "owners",
             CollectorName::Reboot => "reboot",
             CollectorName::Platform => "platform",
+            CollectorName::Netns => "netns",
         }
     }
 }
@@ -546,6 +562,32 @@ pub struct Snapshot {
     /// `collect[]`): what they feed is unknown because it was not read, not
     /// because it failed.
     pub disabled: CollectorSet,
+    /// Linux, `netns` collector: the other network namespaces, and how many
+    /// were found beyond the limit (not read).
+    pub netns: Vec<NetnsView>,
+    pub netns_omitted: usize,
+}
+
+/// One network namespace other than the exporter's own, read from inside it.
+/// A namespace that could not be entered or read has `error` and nothing else
+/// but its identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetnsView {
+    /// Its inode (what `ip netns identify`, `lsns` and `/proc/PID/ns/net` show).
+    pub inode: u64,
+    /// Its name under `/run/netns`, when it has one.
+    pub name: Option<String>,
+    /// Processes inside it.
+    pub processes: usize,
+    /// The container (and pod) of a process inside it, when one runs in a container.
+    pub container: Option<crate::parse::container::Container>,
+    pub range: Option<PortRange>,
+    pub reserved: Option<PortSet>,
+    /// TCP and UDP sockets whose local port lies in its range.
+    pub in_use: Option<u64>,
+    /// Its TCP listening ports.
+    pub listeners: Vec<u16>,
+    pub error: Option<String>,
 }
 
 impl Snapshot {
@@ -594,6 +636,7 @@ mod collector_name_tests {
             CollectorName::Owners => 6,
             CollectorName::Reboot => 7,
             CollectorName::Platform => 8,
+            CollectorName::Netns => 9,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod bsd_sysctl;
 pub mod console;
 pub mod container;
+pub mod glob;
 pub mod inet_diag;
 pub mod kernel_sysctl;
 pub mod mib;

@@ -22,9 +22,10 @@ pub struct Collect {
 }
 
 impl Collect {
-    /// Every collector, sockets listed from `table`.
+    /// Every collector on by default, sockets listed from `table`.
     pub fn all(table: SocketTable) -> Collect {
-        Collect { enabled: crate::model::CollectorName::ALL.into_iter().collect(), table }
+        use crate::model::CollectorName;
+        Collect { enabled: CollectorName::ALL.into_iter().filter(|c| c.default_enabled()).collect(), table }
     }
 }
 

@@ -7,6 +7,8 @@
 //! The rules are rendered from the same mixin with `for:` durations of 0s,
 //! so the test takes seconds: same expressions, shorter windows.
 
+#[path = "common/cgroups.rs"]
+mod cgroups;
 mod common;
 #[path = "common/netns.rs"]
 mod netns;
@@ -24,6 +26,10 @@ use std::time::{Duration, Instant};
 const PROM_PORT: u16 = 9090;
 const AM_PORT: u16 = 9093;
 const HOOK_PORT: u16 = 9799;
+/// node_exporter serving kube-state-metrics' kube_pod_info from a textfile.
+const KSM_PORT: u16 = 9798;
+/// The pod the client runs in (a sidecar taking the app's port, kubernetes issue 111144).
+const POD_UID: &str = "3f2a9c1e-7b4d-4e21-9a0c-5d6e7f809a1b";
 const INSTANCE: &str = "127.0.0.1:9795";
 
 fn write(path: &Path, text: &str) {
@@ -119,7 +125,9 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 #[test]
 fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     let name = "alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root";
-    if !require_root(name) || !["prometheus", "prometheus-alertmanager", "jsonnet", "python3"].iter().all(|t| require_tool(t)) {
+    if !require_root(name)
+        || !["prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "jsonnet", "python3"].iter().all(|t| require_tool(t))
+    {
         return;
     }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -141,7 +149,7 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
         .arg("-J")
         .arg(repo)
         .arg("-e")
-        .arg(format!("std.manifestYamlDoc(((import 'grafana/mixin/mixin.libsonnet') + {fast}).prometheusAlerts, quote_keys=false)"))
+        .arg(format!("local m = (import 'grafana/mixin/mixin.libsonnet') + {fast}; std.manifestYamlDoc({{groups: m.prometheusAlerts.groups + m.prometheusRules.groups}}, quote_keys=false)"))
         .output()
         .expect("jsonnet");
     assert!(rules.status.success(), "{}", String::from_utf8_lossy(&rules.stderr));
@@ -149,7 +157,7 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     write(
         &t.join("prometheus.yml"),
         &format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{AM_PORT}']}}]\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['{INSTANCE}']}}]\n",
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{AM_PORT}']}}]\nscrape_configs:\n  - job_name: portwatch\n    static_configs: [{{targets: ['{INSTANCE}']}}]\n  - job_name: kube-state-metrics\n    static_configs: [{{targets: ['127.0.0.1:{KSM_PORT}']}}]\n",
             t.join("rules.yml").display()
         ),
     );
@@ -163,7 +171,19 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     let mut ns = Netns::new("e2e");
     ns.sysctl("net.ipv4.ip_local_port_range", "40000 40000");
     ns.peer("server", "listen-tcp", "127.0.0.1", 5000);
-    assert_eq!(ns.peer("client", "connect-tcp", "127.0.0.1", 5000).port, 40000);
+    let client = ns.peer("client", "connect-tcp", "127.0.0.1", 5000);
+    assert_eq!(client.port, 40000);
+    // The client runs in a pod: a real cgroup named as the kubelet's systemd driver names it.
+    let mut groups = cgroups::Cgroups::find();
+    let pod_cgroup = format!(
+        "/pwtest-{}.slice/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{}.scope",
+        std::process::id(),
+        POD_UID.replace('-', "_"),
+        "c".repeat(64)
+    );
+    groups.enter(client.pid, &pod_cgroup, false);
+    std::fs::create_dir_all(t.join("ksm")).expect("mkdir");
+    write(&t.join("ksm/kube.prom"), &format!("kube_pod_info{{namespace=\"shop\",pod=\"cart-7d9\",uid=\"{POD_UID}\",node=\"n1\"}} 1\n"));
     ns.sysctl("net.ipv4.ip_local_port_range", "40000 49999");
     let root = rootfs.display().to_string();
     ns.exporter(&["--config.file", &t.join("portwatch.yml").display().to_string(), "--path.rootfs", &root]);
@@ -180,6 +200,11 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
         .arg(format!("--web.listen-address=127.0.0.1:{PROM_PORT}"))
         .arg("--rules.alert.resend-delay=1s");
     ns.spawn(prom);
+    let mut ksm = ns.cmd("prometheus-node-exporter");
+    ksm.args(["--collector.disable-defaults", "--collector.textfile"])
+        .arg(format!("--collector.textfile.directory={}", t.join("ksm").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{KSM_PORT}"));
+    ns.spawn(ksm);
 
     // Fires: held by another process, and reboot risk escalated (reboot pending).
     let held = await_notification(&hook, "PortwatchPortHeldByOther", "firing", Duration::from_secs(90));
@@ -193,6 +218,12 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     assert_eq!(range_held["labels"]["name"], "apps");
     let range_risk = await_notification(&hook, "PortwatchRangeRebootRisk", "firing", Duration::from_secs(30));
     assert!(range_risk["annotations"]["description"].as_str().unwrap_or("").contains("START-END"), "{range_risk}");
+    // The pod behind the client is named, through the recording rule.
+    wait_for("the pod holder recorded", Duration::from_secs(30), || {
+        let v = query(&ns, "pod:portwatch_port_socket_info:kube_pod_info{port=\"40000\"}");
+        let r = &v["data"]["result"][0]["metric"];
+        r["pod_name"] == "cart-7d9" && r["pod_namespace"] == "shop" && r["pid"] == client.pid.to_string().as_str()
+    });
 
     // Every dashboard query runs and returns data in this scenario.
     wait_for("several scrapes", Duration::from_secs(30), || {
@@ -220,4 +251,6 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     assert_eq!(resolved["labels"]["name"], "app");
     let risk_now = query(&ns, "portwatch_port_reboot_risk{name=\"app\"}");
     assert_eq!(risk_now["data"]["result"][0]["value"][1], "0");
+    drop(ns);
+    drop(groups);
 }

@@ -4,6 +4,9 @@
   _config+:: {
     // Selects this exporter's series (and its `up` series).
     portwatchSelector: 'job="portwatch"',
+    // Selects kube-state-metrics' kube_pod_info, which names the pod behind a
+    // holder's pod_uid (recording rule pod:portwatch_port_socket_info:kube_pod_info).
+    kubeStateMetricsSelector: 'job="kube-state-metrics"',
     // How long a condition must hold before the alert fires.
     heldByOtherFor: '2m',
     rebootPendingRiskFor: '5m',

@@ -55,13 +55,20 @@ pub fn parse_status_uid(text: &str) -> Result<u32, ParseError> {
 
 const UNIT_SUFFIXES: [&str; 5] = [".service", ".scope", ".socket", ".mount", ".swap"];
 
-/// The systemd unit of a process from `/proc/PID/cgroup`: the last component
-/// of the cgroup path that names a unit. Prefers the unified (`0::`) line.
-pub fn parse_cgroup_unit(text: &str) -> Option<String> {
+/// The cgroup path of a process from `/proc/PID/cgroup`: the unified (`0::`)
+/// line's, or the systemd hierarchy's (`name=systemd`) when the unified one
+/// is absent or the root (a hybrid host whose controllers stay on v1).
+pub fn parse_cgroup_path(text: &str) -> Option<String> {
     let path_of = |line: &str| line.splitn(3, ':').nth(2).map(str::to_string);
-    let unified = text.lines().find(|l| l.starts_with("0::")).and_then(path_of);
+    let unified = text.lines().find(|l| l.starts_with("0::")).and_then(path_of).filter(|p| p != "/");
     let named = text.lines().find(|l| l.contains(":name=systemd:")).and_then(path_of);
-    let path = unified.or(named)?;
+    unified.or(named)
+}
+
+/// The systemd unit of a process from `/proc/PID/cgroup`: the last component
+/// of its cgroup path ([`parse_cgroup_path`]) that names a unit.
+pub fn parse_cgroup_unit(text: &str) -> Option<String> {
+    let path = parse_cgroup_path(text)?;
     path.rsplit('/').find(|c| UNIT_SUFFIXES.iter().any(|s| c.ends_with(s) && c.len() > s.len())).map(str::to_string)
 }
 
@@ -149,9 +156,25 @@ mod tests {
             ("0::/system.slice/docker-abc.scope/init\n", Some("docker-abc.scope")),
             ("garbage", None),
             ("0::/.service\n", None),
+            ("1:name=systemd:/system.slice/cron.service\n0::/\n", Some("cron.service")),
         ];
         for (text, want) in cases {
             assert_eq!(parse_cgroup_unit(text).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn cgroup_paths_prefer_the_unified_line_unless_it_is_the_root() {
+        let cases = [
+            ("0::/system.slice/nginx.service\n", Some("/system.slice/nginx.service")),
+            ("9:name=systemd:/docker/abc\n0::/\n", Some("/docker/abc")),
+            ("9:name=systemd:/docker/abc\n0::/kubepods.slice/x.scope\n", Some("/kubepods.slice/x.scope")),
+            ("0::/\n", None),
+            ("4:memory:/x\n", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_cgroup_path(text).as_deref(), want, "{text:?}");
         }
     }
 

@@ -241,114 +241,12 @@ pub fn glob_result(as_spelled: bool, pattern: &[u8], path: &str) -> Option<Vec<u
     let pats: Vec<&[u8]> = pattern.split(|b| *b == b'/').collect();
     let names: Vec<&[u8]> = path.as_bytes().split(|b| *b == b'/').collect();
     let real: Vec<&&[u8]> = pats.iter().filter(|c| !noop(c)).collect();
-    if real.len() != names.len() || !real.iter().zip(&names).all(|(p, n)| fnmatch(p, n)) {
+    if real.len() != names.len() || !real.iter().zip(&names).all(|(p, n)| super::glob::fnmatch(p, n)) {
         return None;
     }
     let mut names = names.into_iter();
     let out: Vec<&[u8]> = pats.iter().map(|c| if noop(c) { *c } else { names.next().unwrap_or(c) }).collect();
     Some(out.join(&b'/'))
-}
-
-/// fnmatch(3) without flags, for one path component.
-fn fnmatch(p: &[u8], s: &[u8]) -> bool {
-    // Greedy with backtracking to the last `*` only: linear in practice and
-    // never exponential, whatever the pattern (a key is anyone's input).
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    loop {
-        if pi < p.len() {
-            if p[pi] == b'*' {
-                star = Some((pi + 1, si));
-                pi += 1;
-                continue;
-            }
-            let (hit, used) = one(&p[pi..], s.get(si).copied());
-            if hit {
-                pi += used;
-                si += 1;
-                continue;
-            }
-        } else if si == s.len() {
-            return true;
-        }
-        match star {
-            Some((after, from)) if from < s.len() => {
-                star = Some((after, from + 1));
-                pi = after;
-                si = from + 1;
-            }
-            _ => return false,
-        }
-    }
-}
-
-/// Whether the pattern element at the start of `p` (not `*`) matches `c`,
-/// and how many pattern bytes it takes.
-fn one(p: &[u8], c: Option<u8>) -> (bool, usize) {
-    match p {
-        [b'?', ..] => (c.is_some(), 1),
-        [b'[', rest @ ..] => match class_match(rest, c) {
-            Some((hit, after)) => (hit, p.len() - after.len()),
-            // No closing ']': the '[' is literal.
-            None => (c == Some(b'['), 1),
-        },
-        [b'\\', e, ..] => (c == Some(*e), 2),
-        [x, ..] => (c == Some(*x), 1),
-        [] => (false, 0),
-    }
-}
-
-/// A bracket expression after its `[`: whether `c` is in it, and the rest of
-/// the pattern; None when it has no closing `]`.
-fn class_match(p: &[u8], c: Option<u8>) -> Option<(bool, &[u8])> {
-    let (negate, mut i) = match p.first() {
-        Some(b'!' | b'^') => (true, 1),
-        _ => (false, 0),
-    };
-    let mut hit = false;
-    let mut first = true;
-    loop {
-        let b = *p.get(i)?;
-        if b == b']' && !first {
-            return Some((c.is_some() && hit != negate, &p[i + 1..]));
-        }
-        first = false;
-        if b == b'[' && p.get(i + 1) == Some(&b':') {
-            if let Some(len) = p[i + 2..].windows(2).position(|w| w == b":]") {
-                let name = &p[i + 2..i + 2 + len];
-                hit |= c.is_some_and(|c| posix_class(name, c));
-                i += len + 4;
-                continue;
-            }
-        }
-        if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|e| *e != b']') {
-            let e = p[i + 2];
-            hit |= c.is_some_and(|c| b <= c && c <= e);
-            i += 3;
-        } else {
-            hit |= c == Some(b);
-            i += 1;
-        }
-    }
-}
-
-/// `[:name:]` inside a bracket expression, in the C locale.
-fn posix_class(name: &[u8], c: u8) -> bool {
-    match name {
-        b"alpha" => c.is_ascii_alphabetic(),
-        b"digit" => c.is_ascii_digit(),
-        b"alnum" => c.is_ascii_alphanumeric(),
-        b"lower" => c.is_ascii_lowercase(),
-        b"upper" => c.is_ascii_uppercase(),
-        b"space" => matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'),
-        b"punct" => c.is_ascii_punctuation(),
-        b"xdigit" => c.is_ascii_hexdigit(),
-        b"blank" => c == b' ' || c == b'\t',
-        b"cntrl" => c.is_ascii_control(),
-        b"print" => (0x20..0x7f).contains(&c),
-        b"graph" => c.is_ascii_graphic(),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

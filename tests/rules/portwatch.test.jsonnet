@@ -250,5 +250,25 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       input_series: [{ series: 'up{job="other",instance="x"}', values: '1x10' }],
       alert_rule_test: [at('7m', 'PortwatchExporterAbsent', [fire('PortwatchExporterAbsent', { job: 'portwatch' })])],
     },
+    {
+      name: 'holders in pods are named from kube_pod_info; host holders and other pods are not',
+      interval: '1m',
+      local uid = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
+      local inPod = info('listen', 'false') { container_runtime: 'containerd', container_id: 'abc', pod_uid: uid },
+      input_series: [
+        series('portwatch_port_socket_info', inPod, '3x5'),
+        series('portwatch_port_socket_info', info('listen', 'true') { name: 'ssh', port: '22' }, '1x5'),
+        // The exporter's own pod's target labels must not clash with the pod's.
+        { series: 'kube_pod_info{job="kube-state-metrics",instance="ksm:8080",namespace="shop",pod="cart-7d9",uid="%s",node="n1"}' % uid, values: '1x5' },
+        { series: 'kube_pod_info{job="kube-state-metrics",instance="ksm:8080",namespace="shop",pod="other",uid="ffffffff-0000-0000-0000-000000000000",node="n1"}', values: '1x5' },
+      ],
+      promql_expr_test: [
+        {
+          expr: 'pod:portwatch_port_socket_info:kube_pod_info',
+          eval_time: '2m',
+          exp_samples: [{ labels: sel('pod:portwatch_port_socket_info:kube_pod_info', inPod { pod_namespace: 'shop', pod_name: 'cart-7d9' }), value: 3 }],
+        },
+      ],
+    },
   ],
 }

@@ -147,7 +147,7 @@ local g = import 'lib.libsonnet';
     local ranges = g.panel(
       'table', 'Watched ranges',
       [g.target(byRange(col[0], col[1]), instant=true, format='table', refId=std.char(65 + i)) for i in std.range(0, std.length(rangeCols) - 1) for col in [rangeCols[i]]],
-      0, 59, 24, 7,
+      0, 68, 24, 7,
       'One row per watched range (a config entry written START-END): how many of its ports are inside the dynamic range and excluded now, how many are at risk after the next boot (inside and not excluded), and how many are held by the expected owner and by others. Counts of ports; the first offenders are in portwatch_watched_range_offender_info.',
       'none',
     ) + {
@@ -162,16 +162,25 @@ local g = import 'lib.libsonnet';
     local offenders = g.panel(
       'table', 'Watched range offenders',
       [g.target('portwatch_watched_range_offender_info{%s}' % s, instant=true, format='table')],
-      0, 66, 24, 7,
+      0, 75, 24, 7,
       'The first unexpected holders of each watched range\'s ports (port, state, pid, process; TIME_WAIT leftovers last), at most range_offender_limit per range; the value is the sockets each stands for. portwatch_watched_range_offenders_omitted counts the rest.',
       'none',
     ) + {
       transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
     };
+    local podHolders = g.panel(
+      'table', 'Holders in Kubernetes pods',
+      [g.target('pod:portwatch_port_socket_info:kube_pod_info{%s}' % s, instant=true, format='table')],
+      0, 59, 24, 8,
+      'Holders of watched ports that run in a Kubernetes pod, named by kube-state-metrics (recording rule pod:portwatch_port_socket_info:kube_pod_info: portwatch_port_socket_info joined with kube_pod_info on the pod UID). Empty outside Kubernetes or without kube-state-metrics.',
+      'none',
+    ) + {
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, Value: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
+    };
     g.dashboard(
       c, 'portwatch-host', 'portwatch / Host',
       'Who holds each watched port on one host, and will it still be free after a reboot.',
-      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Watched ranges', 58), ranges, offenders],
+      [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust + [g.row('Kubernetes', 58), podHolders] + [g.row('Watched ranges', 67), ranges, offenders],
       multiInstance=false,
     ),
 }

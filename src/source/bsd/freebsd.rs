@@ -94,5 +94,5 @@ pub(crate) fn process(pid: u32) -> Option<Process> {
         .ok()
         .map(|b| String::from_utf8_lossy(b.split(|c| *c == 0).next().unwrap_or_default()).into_owned())
         .filter(|s| !s.is_empty());
-    Some(Process { name: c_string(&p.ki_comm), exe, user: Some(super::user_name(p.ki_uid)), units: Vec::new() })
+    Some(Process { name: c_string(&p.ki_comm), exe, user: Some(super::user_name(p.ki_uid)), units: Vec::new(), ..Process::default() })
 }

@@ -127,5 +127,5 @@ pub(crate) fn process(pid: u32) -> Option<Process> {
     // SAFETY: info is a proc_bsdinfo of `size` bytes.
     let got = unsafe { libc::proc_pidinfo(id, libc::PROC_PIDTBSDINFO, 0, (&mut info as *mut libc::proc_bsdinfo).cast(), size) };
     let user = (got == size).then(|| super::user_name(info.pbi_uid));
-    Some(Process { name, exe, user, units: Vec::new() })
+    Some(Process { name, exe, user, units: Vec::new(), ..Process::default() })
 }

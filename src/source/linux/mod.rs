@@ -7,6 +7,7 @@
 //! stuck in the kernel (a process in D state) fails that collector only.
 
 mod netlink;
+mod netns;
 mod owners;
 mod procinfo;
 mod sockets;
@@ -37,6 +38,7 @@ pub struct LinuxSource {
     sockets: Collector<SocketReader>,
     owners: Collector<OwnerState>,
     reboot: Collector<()>,
+    netns: Collector<netns::NetnsState>,
 }
 
 /// What the owners collector hands back.
@@ -64,6 +66,7 @@ impl OsSource for LinuxSource {
                 },
             ),
             reboot: Collector::new(CollectorName::Reboot, ()),
+            netns: Collector::new(CollectorName::Netns, netns::NetnsState::new()),
             boot_applier: paths.boot_applier,
             paths,
         }
@@ -95,6 +98,9 @@ impl OsSource for LinuxSource {
         let reboot = req.wants(CollectorName::Reboot).then(|| {
             self.reboot.spawn(move |_| Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| root.join(p).exists())))
         });
+
+        let (proc_, root) = (self.paths.procfs.clone(), rootfs.clone());
+        let namespaces = req.wants(CollectorName::Netns).then(|| self.netns.spawn(move |state| netns::collect(state, &proc_, &root)));
 
         let active = sysctl.and_then(|s| run.wait_until(s, range_wait));
         if let (Some((range, reserved)), true) = (&active, req.wants(CollectorName::Sysctl)) {
@@ -146,6 +152,10 @@ impl OsSource for LinuxSource {
         }
 
         run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
+        if let Some(found) = namespaces.and_then(|n| run.wait(n)) {
+            run.snap.netns = found.views;
+            run.snap.netns_omitted = found.omitted;
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! exec(2) both refresh the entry.
 
 use crate::model::{Pid, Process};
-use crate::parse::procfs::{parse_cgroup_unit, parse_passwd, parse_stat, parse_status_uid};
+use crate::parse::container::parse_cgroup_container;
+use crate::parse::procfs::{parse_cgroup_path, parse_cgroup_unit, parse_passwd, parse_stat, parse_status_uid};
 use crate::platform::files::{self, cap};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -67,9 +68,16 @@ impl ProcInfo {
                 .ok()
                 .and_then(|t| parse_status_uid(&t).ok())
                 .map(|uid| self.passwd.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
-            let units =
-                files::read_text(&dir.join("cgroup"), cap::PROC_SMALL).ok().and_then(|t| parse_cgroup_unit(&t)).into_iter().collect();
-            let p = Process { name: comm, exe, user, units };
+            let cgroup_text = files::read_text(&dir.join("cgroup"), cap::PROC_SMALL).ok();
+            let cgroup_text = cgroup_text.as_deref().unwrap_or("");
+            let p = Process {
+                name: comm,
+                exe,
+                user,
+                units: parse_cgroup_unit(cgroup_text).into_iter().collect(),
+                cgroup: parse_cgroup_path(cgroup_text),
+                container: parse_cgroup_container(cgroup_text),
+            };
             self.cache.insert(pid, (start, p.clone()));
             out.insert(pid, p);
         }

@@ -156,3 +156,12 @@ pub fn return_large_blocks_to_the_kernel() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
+
+/// setns(2) into the network namespace behind `fd`: the calling thread only.
+pub fn join_network_namespace(fd: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns on a caller-owned fd; on failure nothing changes, on success only this thread's namespace.
+    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -91,7 +91,15 @@ fn user_of(process: &Handle) -> Option<String> {
 pub fn process(pid: u32) -> Option<Process> {
     match pid {
         0 => return None,
-        4 => return Some(Process { name: "System".into(), exe: None, user: Some("NT AUTHORITY\\SYSTEM".into()), units: vec![] }),
+        4 => {
+            return Some(Process {
+                name: "System".into(),
+                exe: None,
+                user: Some("NT AUTHORITY\\SYSTEM".into()),
+                units: vec![],
+                ..Process::default()
+            })
+        }
         _ => {}
     }
     // SAFETY: plain OpenProcess; the result is checked.
@@ -109,7 +117,7 @@ pub fn process(pid: u32) -> Option<Process> {
         .and_then(|e| e.rsplit('\\').next())
         .map(|f| f.trim_end_matches(".exe").trim_end_matches(".EXE").to_string())
         .unwrap_or_else(|| pid.to_string());
-    Some(Process { name, exe, user: user_of(&h), units: vec![] })
+    Some(Process { name, exe, user: user_of(&h), units: vec![], ..Process::default() })
 }
 
 /// Service names hosted by each pid (svchost hosts several).
