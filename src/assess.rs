@@ -21,6 +21,10 @@ use crate::parse::glob::fnmatch;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+#[path = "assess_ranges.rs"]
+pub mod ranges;
+pub use ranges::{Offender, RangeCounts, RangeReport};
+
 /// (socket, owner) pairs on a watched port that share every label: one per
 /// distinct (family, address, state, pid, expected); `pid` is None for
 /// sockets nobody holds. A socket with several owners counts once under each.
@@ -157,6 +161,8 @@ pub struct Report {
     pub next_boot: Option<(crate::boot::NextBoot, &'static str)>,
     pub collectors: Vec<CollectorStatus>,
     pub socket_info_limit: usize,
+    /// Watched ranges (config entries `port: START-END`): counts, no per-port series.
+    pub watched_ranges: Vec<RangeReport>,
     /// Linux, `netns` collector: the other network namespaces as read, and how many were not read (the limit).
     pub netns: Vec<crate::model::NetnsView>,
     pub netns_omitted: usize,
@@ -352,6 +358,29 @@ fn assess_port(watch: &Watch, learned: Option<&BTreeSet<Owner>>, snap: &Snapshot
 /// The verdicts a port's report cannot give, from what failed in the
 /// snapshot or was not asked for (a disabled collector is said as such).
 fn unknowns(p: &PortReport, snap: &Snapshot) -> Vec<Unknown> {
+    let facts = Facts {
+        bound: p.bound(),
+        hidden_owner: p.holders.iter().any(|h| h.pid.is_none() && h.state != "time_wait"),
+        active: p.in_range.contains_key(&Store::Active) && p.excluded.contains_key(&Store::Active),
+        persistent: p.in_range.contains_key(&Store::Persistent) && p.excluded.contains_key(&Store::Persistent),
+    };
+    unknowns_of(&facts, snap)
+}
+
+/// What a port's (or a watched range's) verdicts rest on.
+pub(crate) struct Facts {
+    /// Some socket holds it.
+    pub bound: bool,
+    /// Some socket other than TIME_WAIT has no owner in sight.
+    pub hidden_owner: bool,
+    /// The active range and exclusions are known for it.
+    pub active: bool,
+    /// The persistent ones are.
+    pub persistent: bool,
+}
+
+/// The verdicts that cannot be given, from the facts and what failed in the snapshot.
+pub(crate) fn unknowns_of(p: &Facts, snap: &Snapshot) -> Vec<Unknown> {
     let mut out = Vec::new();
     let mut add = |verdict, reason: String| out.push(Unknown { verdict, reason });
     // The first of `sources` that is disabled, else `otherwise`.
@@ -361,15 +390,15 @@ fn unknowns(p: &PortReport, snap: &Snapshot) -> Vec<Unknown> {
     };
     if collector_ok(&snap.collectors, CollectorName::Sockets) != Some(true) {
         add(Verdict::Holders, why(&[CollectorName::Sockets], "the sockets collector failed"));
-    } else if p.bound() && collector_ok(&snap.collectors, CollectorName::Owners) != Some(true) {
+    } else if p.bound && collector_ok(&snap.collectors, CollectorName::Owners) != Some(true) {
         add(Verdict::Owners, why(&[CollectorName::Owners], "the owners collector failed"));
-    } else if !snap.owners_resolvable && p.holders.iter().any(|h| h.pid.is_none() && h.state != "time_wait") {
+    } else if !snap.owners_resolvable && p.hidden_owner {
         add(Verdict::Owners, "owners are hidden from the exporter".into());
     }
-    if !p.in_range.contains_key(&Store::Active) || !p.excluded.contains_key(&Store::Active) {
+    if !p.active {
         add(Verdict::Active, why(&[CollectorName::Sysctl, CollectorName::Netsh], "the active range could not be read"));
     }
-    if !p.in_range.contains_key(&Store::Persistent) || !p.excluded.contains_key(&Store::Persistent) {
+    if !p.persistent {
         let otherwise = match &snap.next_boot {
             Some((boot, _)) if !boot.unknown.is_empty() => "a sysctl file could not be read",
             _ => "the persistent view could not be read",
@@ -418,6 +447,7 @@ pub fn assess_with(config: &Config, snap: &Snapshot, baseline: Option<&Baseline>
         next_boot: snap.next_boot.clone(),
         collectors: snap.collectors.clone(),
         socket_info_limit: config.socket_info_limit,
+        watched_ranges: config.ranges.iter().map(|w| ranges::assess_range(w, snap, config.range_offender_limit)).collect(),
         netns: snap.netns.clone(),
         netns_omitted: snap.netns_omitted,
         baseline: None,

@@ -1,7 +1,6 @@
 //! Table tests: each row is config + snapshot -> expected port status.
 
 use super::*;
-use crate::config::DEFAULT_SOCKET_INFO_LIMIT;
 use crate::model::RangeView;
 
 const V4_ANY: &str = "0.0.0.0";
@@ -24,7 +23,7 @@ fn proc_named(name: &str, user: &str, unit: &str) -> Process {
 
 fn watch(port: u16, expect: Option<Expect>) -> Config {
     let w = Watch { name: "svc".into(), port, protocol: Protocol::Tcp, address: None, expect };
-    Config { watches: Watches::Listed(vec![w]), socket_info_limit: DEFAULT_SOCKET_INFO_LIMIT }
+    Config { watches: Watches::Listed(vec![w]), ..Config::discover() }
 }
 
 fn expect_process(name: &str) -> Option<Expect> {

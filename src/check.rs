@@ -1,7 +1,7 @@
 //! `portwatch_exporter check`: one scrape rendered as a table for a person,
 //! with the remedy for every port at risk. Replaces the netstat runbook.
 
-use crate::assess::{Holder, PortReport, Report, Verdict};
+use crate::assess::{Holder, PortReport, RangeReport, Report, Verdict};
 use crate::model::{collector_ok, CollectorName, Os, Store};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -136,6 +136,7 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
+    ranges_table(&mut out, &report.watched_ranges);
     let failed: Vec<&str> = report.collectors.iter().filter(|c| !c.success).map(|c| c.name.as_str()).collect();
     if !failed.is_empty() {
         let _ = writeln!(out, "\nwarning: collectors failed: {} (run with --log.level=debug for details)", failed.join(", "));
@@ -173,6 +174,13 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
         let who = p.learned.as_ref().map(crate::baseline::learner::describe).unwrap_or_default();
         let _ = writeln!(out, "{}/{}: learned owner missing, nobody holds it (before: {}).", p.protocol, p.port, clean(&who));
     }
+    let range_others: Vec<&RangeReport> =
+        report.watched_ranges.iter().filter(|r| r.held_by_other > 0 && !r.unknown(Verdict::Holders)).collect();
+    for r in &range_others {
+        let _ = writeln!(out, "\n{}", range_offenders(r));
+    }
+    let range_risk: Vec<&RangeReport> =
+        report.watched_ranges.iter().filter(|r| r.stores.get(&Store::Persistent).is_some_and(|c| c.at_risk > 0)).collect();
     let reserved: Vec<&PortReport> = report.ports.iter().filter(|p| p.reserved_by_system == Some(true)).collect();
     if !reserved.is_empty() {
         let names: Vec<String> = reserved.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
@@ -185,10 +193,14 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
             let _ = writeln!(out, "  {line}");
         }
     }
-    if !at_risk.is_empty() {
-        let names: Vec<String> = at_risk.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
+    if !at_risk.is_empty() || !range_risk.is_empty() {
+        let mut names: Vec<String> = at_risk.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
+        names.extend(range_risk.iter().map(|r| {
+            let n = r.stores.get(&Store::Persistent).map_or(0, |c| c.at_risk);
+            format!("{}/{}-{} ({}: {n} of its {} ports)", r.protocol, r.range.start, r.range.end, clean(&r.name), r.range.count())
+        }));
         let _ = writeln!(out, "\nAt risk after the next reboot (inside the dynamic range, not excluded): {}\nRemedy:", names.join(", "));
-        for line in crate::remedy::for_os(os, report, &at_risk) {
+        for line in crate::remedy::for_all(os, report, &at_risk, &range_risk) {
             let _ = writeln!(out, "  {line}");
         }
     }
@@ -198,7 +210,7 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
     let sockets_ok = collector_ok(&report.collectors, CollectorName::Sockets) == Some(true);
     let code = if !sockets_ok {
         CANNOT_RUN
-    } else if !others.is_empty() || !at_risk.is_empty() || !reserved.is_empty() {
+    } else if !others.is_empty() || !at_risk.is_empty() || !reserved.is_empty() || !range_others.is_empty() || !range_risk.is_empty() {
         PROBLEM
     } else if unknown {
         CANNOT_RUN
@@ -257,6 +269,73 @@ Destinations near ephemeral port exhaustion (new connections to them fail with E
     }
 }
 
+/// A count, or `?` when it cannot be given.
+fn count(v: Option<u32>) -> String {
+    v.map_or_else(|| "?".to_string(), |n| n.to_string())
+}
+
+/// The watched ranges, one row each: counts, never a row per port.
+fn ranges_table(out: &mut String, ranges: &[RangeReport]) {
+    if ranges.is_empty() {
+        return;
+    }
+    let header = ["RANGE", "PORTS", "PROTO", "IN RANGE NOW", "EXCLUDED NOW", "AT RISK NOW", "AT RISK AFTER REBOOT", "EXPECTED", "OTHER"];
+    let mut rows: Vec<[String; 9]> = vec![header.map(String::from)];
+    for r in ranges {
+        let store = |s: Store, f: fn(&crate::assess::RangeCounts) -> u32| count(r.stores.get(&s).map(f));
+        let owners_known = !r.unknown(Verdict::Holders) && !r.unknown(Verdict::Owners);
+        rows.push([
+            clean(&r.name),
+            format!("{}-{}", r.range.start, r.range.end),
+            r.protocol.to_string(),
+            store(Store::Active, |c| c.in_dynamic),
+            store(Store::Active, |c| c.excluded),
+            store(Store::Active, |c| c.at_risk),
+            store(Store::Persistent, |c| c.at_risk),
+            count(owners_known.then_some(r.held_by_expected)),
+            count(owners_known.then_some(r.held_by_other)),
+        ]);
+    }
+    let widths: Vec<usize> = (0..9).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let _ = writeln!(out);
+    for r in &rows {
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            pad(&mut line, c, *w);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+/// "NAME (tcp/S-E): N ports held by another owner: first ...".
+fn range_offenders(r: &RangeReport) -> String {
+    let first: Vec<String> = r
+        .offenders
+        .iter()
+        .map(|o| {
+            let who = match (&o.pid, &o.process) {
+                (Some(pid), Some(name)) => format!("{pid}/{}", clean(name)),
+                (Some(pid), None) => format!("{pid}/?"),
+                _ => "(no process)".into(),
+            };
+            format!("{} {who} {}{}", o.port, o.state, times(o.sockets))
+        })
+        .collect();
+    let more = if r.offenders_omitted > 0 { format!(", and {} more", r.offenders_omitted) } else { String::new() };
+    format!(
+        "{} ({}/{}-{}): {} of its ports held by another owner: {}{more}. Stop those processes or move them out of the range.",
+        clean(&r.name),
+        r.protocol,
+        r.range.start,
+        r.range.end,
+        r.held_by_other,
+        if first.is_empty() { "-".to_string() } else { first.join("; ") }
+    )
+}
+
 /// Lines of sysctl.d that the next boot skips or the kernel will refuse.
 fn next_boot_findings(out: &mut String, report: &Report) {
     let Some((boot, why)) = &report.next_boot else { return };
@@ -280,6 +359,16 @@ fn cannot_tell(out: &mut String, report: &Report) -> bool {
                 any = true;
             }
             let _ = writeln!(out, "  {} ({}/{}): {}: {}", p.name, p.protocol, p.port, u.verdict.describe(), u.reason);
+        }
+    }
+    for r in &report.watched_ranges {
+        for u in &r.unknown {
+            if !any {
+                let _ = writeln!(out, "\nCannot tell (no all-clear is given for these):");
+                any = true;
+            }
+            let _ =
+                writeln!(out, "  {} ({}/{}-{}): {}: {}", r.name, r.protocol, r.range.start, r.range.end, u.verdict.describe(), u.reason);
         }
     }
     if let Some((boot, _)) = &report.next_boot {
@@ -309,6 +398,76 @@ mod tests {
     fn report(ports: Vec<PortReport>) -> Report {
         let sockets = CollectorStatus { name: CollectorName::Sockets, success: true, duration: Duration::ZERO };
         Report { ports, owners_resolvable: true, collectors: vec![sockets], socket_info_limit: 10, ..Report::default() }
+    }
+
+    /// A NodePort-style range, half of it inside the next boot's dynamic
+    /// range with a piece reserved, plus a single port at risk.
+    fn with_range() -> Report {
+        use crate::assess::{Offender, RangeCounts, RangeReport};
+        use crate::model::{Family, PortRange, PortSet, Protocol, RangeView};
+        let mut r = report(vec![PortReport {
+            in_range: BTreeMap::from([(Store::Active, true), (Store::Persistent, true)]),
+            excluded: BTreeMap::from([(Store::Active, false), (Store::Persistent, false)]),
+            ..PortReport::blank("mssql", 1433)
+        }]);
+        let excluded = PortSet::from_ranges(vec![PortRange { start: 31000, end: 31099 }, PortRange { start: 5000, end: 5000 }]);
+        let view =
+            RangeView { range: Some(PortRange { start: 1024, end: 65535 }), excluded: Some(excluded), system_excluded: None, high: None };
+        for f in Family::ALL {
+            r.ranges.insert((Protocol::Tcp, f, Store::Persistent), view.clone());
+        }
+        let counts = RangeCounts { in_dynamic: 2768, excluded: 100, at_risk: 2668 };
+        r.watched_ranges.push(RangeReport {
+            name: "nodeports".into(),
+            protocol: Protocol::Tcp,
+            range: PortRange { start: 30000, end: 32767 },
+            stores: BTreeMap::from([(Store::Active, counts), (Store::Persistent, counts)]),
+            bound: 3,
+            held_by_expected: 2,
+            held_by_other: 1,
+            offenders: vec![Offender { port: 30080, state: "established".into(), pid: Some(77), process: Some("curl".into()), sockets: 1 }],
+            offenders_omitted: 2,
+            at_risk_next_boot: vec![PortRange { start: 30000, end: 30999 }, PortRange { start: 31100, end: 32767 }],
+            unknown: vec![],
+        });
+        r
+    }
+
+    #[test]
+    fn a_range_at_risk_gets_one_remedy_for_the_whole_range() {
+        let report = with_range();
+        let (text, code) = render(&report, Os::Linux);
+        assert_eq!(code, PROBLEM, "{text}");
+        assert!(text.lines().any(|l| l.starts_with("nodeports") && l.contains("30000-32767") && l.contains("2668")), "{text}");
+        assert!(text.contains("tcp/30000-32767 (nodeports: 2668 of its 2768 ports)"), "{text}");
+        assert!(text.contains("1 of its ports held by another owner: 30080 77/curl established, and 2 more."), "{text}");
+        // One drop-in for the single port and the range, keeping what is reserved.
+        let drop_ins: Vec<&str> = text.lines().filter(|l| l.contains("ip_local_reserved_ports =")).collect();
+        assert_eq!(
+            drop_ins,
+            vec![format!("  echo 'net.ipv4.ip_local_reserved_ports = 1433,5000,30000-32767' > {}", crate::remedy::DROP_IN)]
+        );
+        let (win, _) = render(&report, Os::Windows);
+        for (start, n) in [(30000, 1000), (31100, 1668)] {
+            for fam in ["ipv4", "ipv6"] {
+                let line =
+                    format!("netsh int {fam} add excludedportrange protocol=tcp startport={start} numberofports={n} store=persistent");
+                assert!(win.contains(&line), "{line}\n{win}");
+            }
+        }
+        assert!(!win.contains("startport=31000"), "the reserved piece is not excluded twice: {win}");
+        let (bsd, _) = render(&report, Os::Freebsd);
+        assert!(bsd.contains("sysctl net.inet.ip.portrange.first=32768"), "the bound moves past the whole range: {bsd}");
+        // Nothing at risk and no offender: the range is fine.
+        let mut fine = with_range();
+        fine.ports.clear();
+        fine.watched_ranges[0].stores.clear();
+        fine.watched_ranges[0].held_by_other = 0;
+        fine.watched_ranges[0].unknown =
+            vec![crate::assess::Unknown { verdict: Verdict::NextBoot, reason: "the sysctld collector is disabled".into() }];
+        let (text, code) = render(&fine, Os::Linux);
+        assert_eq!(code, CANNOT_RUN, "an unknown next boot gives no all-clear: {text}");
+        assert!(text.contains("nodeports (tcp/30000-32767): whether it will be in the dynamic range"), "{text}");
     }
 
     #[test]

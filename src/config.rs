@@ -1,7 +1,7 @@
 //! The YAML configuration: which ports to watch and who should hold them.
 //! Validation errors name the file, the field and the line.
 
-use crate::model::Protocol;
+use crate::model::{PortRange, Protocol};
 use crate::parse::yaml::{nesting_error, MAX_DEPTH};
 use crate::platform::files;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -29,6 +29,25 @@ pub enum ConfigError {
 pub struct Config {
     pub watches: Watches,
     pub socket_info_limit: usize,
+    /// Entries written as a range (`port: 30000-32767`): counted, never one series per port.
+    pub ranges: Vec<RangeWatch>,
+    /// Offending (port, holder) series kept per range.
+    pub range_offender_limit: usize,
+}
+
+/// Offender series kept per watched range when the config does not say.
+pub const DEFAULT_RANGE_OFFENDER_LIMIT: usize = 5;
+/// The most offender series a range may ask for.
+pub const MAX_RANGE_OFFENDER_LIMIT: usize = 100;
+
+/// A watched range of ports: the same fields as [`Watch`], with a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeWatch {
+    pub name: String,
+    pub range: PortRange,
+    pub protocol: Protocol,
+    pub address: Option<IpAddr>,
+    pub expect: Option<Expect>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +128,60 @@ struct RawConfig {
     ports: WatchList,
     #[serde(default = "default_limit")]
     socket_info_limit: usize,
+    #[serde(default = "default_offender_limit")]
+    range_offender_limit: usize,
+}
+
+fn default_offender_limit() -> usize {
+    DEFAULT_RANGE_OFFENDER_LIMIT
+}
+
+/// One entry under `ports` as written: a port or a range.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    name: String,
+    #[serde(deserialize_with = "de_port_spec")]
+    port: PortSpec,
+    #[serde(default = "default_protocol", with = "ProtocolDef")]
+    protocol: Protocol,
+    #[serde(default)]
+    address: Option<IpAddr>,
+    #[serde(default, deserialize_with = "de_expect")]
+    expect: Option<Expect>,
+}
+
+/// What `port:` holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortSpec {
+    One(u16),
+    Range(PortRange),
+}
+
+/// One entry, as the rest of the program sees it.
+enum Entry {
+    Port(Watch),
+    Range(RangeWatch),
+}
+
+impl From<RawEntry> for Entry {
+    fn from(r: RawEntry) -> Entry {
+        match r.port {
+            PortSpec::One(port) => Entry::Port(Watch { name: r.name, port, protocol: r.protocol, address: r.address, expect: r.expect }),
+            PortSpec::Range(range) => {
+                Entry::Range(RangeWatch { name: r.name, range, protocol: r.protocol, address: r.address, expect: r.expect })
+            }
+        }
+    }
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        match self {
+            Entry::Port(w) => &w.name,
+            Entry::Range(r) => &r.name,
+        }
+    }
 }
 
 fn default_limit() -> usize {
@@ -132,17 +205,45 @@ fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
             f.write_str("a port number from 1 to 65535, in decimal")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<u16, E> {
-            let decimal = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0');
-            match v.parse::<u16>() {
-                Ok(p) if decimal && p > 0 => Ok(p),
-                _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
-            }
+            decimal_port(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<u16, E> {
             self.visit_str(&v.to_string())
         }
     }
     d.deserialize_str(Port)
+}
+
+/// 1 to 65535 in plain decimal digits, no sign, no leading zero.
+fn decimal_port(v: &str) -> Option<u16> {
+    let decimal = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !v.starts_with('0');
+    v.parse::<u16>().ok().filter(|p| decimal && *p > 0)
+}
+
+/// A port as [`de_port`] takes it, or a range `START-END` of two such ports
+/// with START <= END (no spaces, no other separator): `30000-32767`.
+fn de_port_spec<'de, D: Deserializer<'de>>(d: D) -> Result<PortSpec, D::Error> {
+    struct Spec;
+    impl Visitor<'_> for Spec {
+        type Value = PortSpec;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a port number from 1 to 65535, or a range START-END of such numbers with START <= END, in decimal")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<PortSpec, E> {
+            let bad = || E::invalid_value(de::Unexpected::Str(v), &self);
+            match v.split_once('-') {
+                None => decimal_port(v).map(PortSpec::One).ok_or_else(bad),
+                Some((a, b)) => match (decimal_port(a), decimal_port(b)) {
+                    (Some(start), Some(end)) if start <= end => Ok(PortSpec::Range(PortRange { start, end })),
+                    _ => Err(bad()),
+                },
+            }
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortSpec, E> {
+            self.visit_str(&v.to_string())
+        }
+    }
+    d.deserialize_str(Spec)
 }
 
 #[derive(Deserialize)]
@@ -155,27 +256,50 @@ enum ProtocolDef {
 }
 
 /// The list as written; rules across entries are checked in [`Config::parse`].
-struct WatchList(Vec<Watch>);
+struct WatchList(Vec<Entry>);
 
 impl<'de> Deserialize<'de> for WatchList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Vec::<Watch>::deserialize(d).map(WatchList)
+        Vec::<RawEntry>::deserialize(d).map(|v| WatchList(v.into_iter().map(Entry::from).collect()))
     }
 }
 
-/// The first rule broken across entries: (entry index, message).
-fn cross_entry_error(watches: &[Watch]) -> Option<(usize, String)> {
+/// The first rule broken across entries: (entry index, message). Names are
+/// unique over ports and ranges; two ranges of one protocol and address may
+/// not overlap (a port would be counted twice); a single port inside a
+/// range is allowed: it gets its own series besides the range's counts.
+fn cross_entry_error(entries: &[Entry]) -> Option<(usize, String)> {
     let mut names = HashSet::new();
     let mut keys = HashSet::new();
-    for (i, w) in watches.iter().enumerate() {
-        if w.name.trim().is_empty() {
+    let mut ranges: Vec<&RangeWatch> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.name().trim().is_empty() {
             return Some((i, "name must not be empty".into()));
         }
-        if !names.insert(w.name.as_str()) {
-            return Some((i, format!("duplicate name {:?}", w.name)));
+        if !names.insert(e.name()) {
+            return Some((i, format!("duplicate name {:?}", e.name())));
         }
-        if !keys.insert((w.port, w.protocol, w.address)) {
-            return Some((i, format!("duplicate port {}/{} in entry {:?}", w.port, w.protocol, w.name)));
+        match e {
+            Entry::Port(w) => {
+                if !keys.insert((w.port, w.protocol, w.address)) {
+                    return Some((i, format!("duplicate port {}/{} in entry {:?}", w.port, w.protocol, w.name)));
+                }
+            }
+            Entry::Range(r) => {
+                let clash = ranges.iter().find(|o| {
+                    o.protocol == r.protocol && o.address == r.address && o.range.start <= r.range.end && r.range.start <= o.range.end
+                });
+                if let Some(o) = clash {
+                    return Some((
+                        i,
+                        format!(
+                            "range {}-{}/{} in entry {:?} overlaps range {}-{} of entry {:?}",
+                            r.range.start, r.range.end, r.protocol, r.name, o.range.start, o.range.end, o.name
+                        ),
+                    ));
+                }
+                ranges.push(r);
+            }
         }
     }
     None
@@ -251,7 +375,12 @@ fn with_top_level_line(text: &str, e: &serde_yaml_ng::Error) -> String {
 impl Config {
     /// The embedded default, used when no config file is given.
     pub fn discover() -> Config {
-        Config { watches: Watches::DiscoverListeners, socket_info_limit: DEFAULT_SOCKET_INFO_LIMIT }
+        Config {
+            watches: Watches::DiscoverListeners,
+            socket_info_limit: DEFAULT_SOCKET_INFO_LIMIT,
+            ranges: Vec::new(),
+            range_offender_limit: DEFAULT_RANGE_OFFENDER_LIMIT,
+        }
     }
 
     /// Parses YAML text; `path` only names the file in errors.
@@ -270,7 +399,27 @@ impl Config {
             let at = entry_location(text, i).map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default();
             return Err(invalid(format!("ports[{i}]: {msg}{at}")));
         }
-        Ok(Config { watches: Watches::Listed(raw.ports.0), socket_info_limit: raw.socket_info_limit })
+        if raw.range_offender_limit > MAX_RANGE_OFFENDER_LIMIT {
+            let line = text.lines().position(|l| l.starts_with("range_offender_limit")).map(|n| format!(" at line {}", n + 1));
+            return Err(invalid(format!(
+                "range_offender_limit: {} is more than the {MAX_RANGE_OFFENDER_LIMIT} allowed{}",
+                raw.range_offender_limit,
+                line.unwrap_or_default()
+            )));
+        }
+        let (mut watches, mut ranges) = (Vec::new(), Vec::new());
+        for e in raw.ports.0 {
+            match e {
+                Entry::Port(w) => watches.push(w),
+                Entry::Range(r) => ranges.push(r),
+            }
+        }
+        Ok(Config {
+            watches: Watches::Listed(watches),
+            socket_info_limit: raw.socket_info_limit,
+            ranges,
+            range_offender_limit: raw.range_offender_limit,
+        })
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -376,6 +525,86 @@ mod tests {
         let deep = format!("ports: {}1{}\n", "[".repeat(10_000), "]".repeat(10_000));
         for text in ["", ":", "\u{0}", "ports: 5", "- a\n- b", deep.as_str(), "ports: [{name: a, port: x}]"] {
             assert!(parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    fn ranges_of(text: &str) -> Result<(Vec<Watch>, Vec<RangeWatch>), String> {
+        parse(text).map(|c| match c.watches {
+            Watches::Listed(w) => (w, c.ranges),
+            Watches::DiscoverListeners => (vec![], c.ranges),
+        })
+    }
+
+    #[test]
+    fn a_range_entry_is_its_own_kind_of_watch() {
+        let text = "ports:\n  - name: pg\n    port: 5432\n  - name: nodeports\n    port: 30000-32767\n    address: 0.0.0.0\n    expect: {process: kube-proxy}\n  - name: rtp\n    port: \"10000-20000\"\n    protocol: udp\nrange_offender_limit: 3\n";
+        let c = parse(text).expect("valid");
+        let Watches::Listed(w) = &c.watches else { panic!("listed") };
+        assert_eq!(w.len(), 1, "only the single port is a per-port watch");
+        assert_eq!(w[0].port, 5432);
+        assert_eq!(c.range_offender_limit, 3);
+        assert_eq!(c.ranges.len(), 2);
+        assert_eq!(c.ranges[0].range, PortRange { start: 30000, end: 32767 });
+        assert_eq!(c.ranges[0].address, Some("0.0.0.0".parse().expect("ip")));
+        assert_eq!(c.ranges[0].expect.as_ref().and_then(|e| e.process.as_deref()), Some("kube-proxy"));
+        assert_eq!((c.ranges[1].range, c.ranges[1].protocol), (PortRange { start: 10000, end: 20000 }, Protocol::Udp));
+        assert_eq!(parse("ports: []\n").expect("valid").range_offender_limit, DEFAULT_RANGE_OFFENDER_LIMIT);
+    }
+
+    /// Ranges are strict as ports are: two decimal ports, START <= END, nothing else.
+    #[test]
+    fn ranges_are_two_decimal_ports_in_order() {
+        let range = |v: &str| {
+            ranges_of(&format!("ports:\n  - name: a\n    port: {v}\n")).map(|(_, r)| r.first().map(|r| (r.range.start, r.range.end)))
+        };
+        for (v, want) in [("1-65535", (1, 65535)), ("80-80", (80, 80)), ("'30000-32767'", (30000, 32767))] {
+            assert_eq!(range(v), Ok(Some(want)), "{v}");
+        }
+        for v in [
+            "0-10",
+            "10-0",
+            "5-4",
+            "1-65536",
+            "0x10-0x20",
+            "010-20",
+            "10 - 20",
+            "10--20",
+            "-10",
+            "10-",
+            "10-20-30",
+            "+1-2",
+            "1_0-20",
+            "10..20",
+            "10:20",
+        ] {
+            let err = range(v).expect_err(v);
+            assert!(err.contains("in decimal") && err.contains("line 3"), "{v}: {err}");
+        }
+    }
+
+    #[test]
+    fn overlapping_ranges_and_shared_names_are_refused_with_the_entry_line() {
+        let cases = [
+            (
+                "ports:\n  - name: a\n    port: 100-200\n  - name: b\n    port: 200-300\n",
+                "ports[1]: range 200-300/tcp in entry \"b\" overlaps range 100-200",
+                "line 4",
+            ),
+            ("ports:\n  - name: a\n    port: 100-200\n  - name: a\n    port: 300-400\n", "ports[1]: duplicate name", "line 4"),
+            ("ports:\n  - name: a\n    port: 100\n  - name: a\n    port: 300-400\n", "ports[1]: duplicate name", "line 4"),
+            ("ports: []\nrange_offender_limit: 1000\n", "range_offender_limit: 1000", "line 2"),
+        ];
+        for (text, want, line) in cases {
+            let err = parse(text).expect_err(text);
+            assert!(err.contains("ports.yml") && err.contains(want) && err.contains(line), "{text:?}: {err}");
+        }
+        // Other protocol, other address, or a single port inside: allowed.
+        for text in [
+            "ports:\n  - name: a\n    port: 100-200\n  - name: b\n    port: 150-300\n    protocol: udp\n",
+            "ports:\n  - name: a\n    port: 100-200\n  - name: b\n    port: 150-300\n    address: 127.0.0.1\n",
+            "ports:\n  - name: a\n    port: 100-200\n  - name: b\n    port: 150\n",
+        ] {
+            assert!(parse(text).is_ok(), "{text}");
         }
     }
 

@@ -4,7 +4,7 @@
 //! does: OpenMetrics `# TYPE x counter` over `x_total` samples, the text
 //! format `x_total` throughout.
 
-use crate::assess::{PortReport, Report, Verdict};
+use crate::assess::{PortReport, RangeCounts, RangeReport, Report, Verdict};
 use crate::model::{collector_ok, CollectorName, SelfStats, Store};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, EncodeExemplarValue, EncodeGaugeValue, NoLabelSet};
@@ -91,6 +91,19 @@ pub const PORT_VERDICT_UNKNOWN: &str = "portwatch_port_verdict_unknown";
 pub const NEXT_BOOT_INFO: &str = "portwatch_next_boot_info";
 pub const NEXT_BOOT_REJECTED: &str = "portwatch_next_boot_rejected_info";
 pub const NEXT_BOOT_UNPRIVILEGED_START: &str = "portwatch_next_boot_unprivileged_port_start";
+pub const WATCHED_RANGE_FIRST_PORT: &str = "portwatch_watched_range_first_port";
+pub const WATCHED_RANGE_LAST_PORT: &str = "portwatch_watched_range_last_port";
+pub const WATCHED_RANGE_IN_DYNAMIC: &str = "portwatch_watched_range_ports_in_dynamic_range";
+pub const WATCHED_RANGE_EXCLUDED: &str = "portwatch_watched_range_ports_excluded";
+pub const WATCHED_RANGE_AT_RISK: &str = "portwatch_watched_range_ports_at_risk";
+pub const WATCHED_RANGE_BOUND: &str = "portwatch_watched_range_ports_bound";
+pub const WATCHED_RANGE_BY_EXPECTED: &str = "portwatch_watched_range_ports_bound_by_expected";
+pub const WATCHED_RANGE_BY_OTHER: &str = "portwatch_watched_range_ports_bound_by_other";
+pub const WATCHED_RANGE_OFFENDER_INFO: &str = "portwatch_watched_range_offender_info";
+pub const WATCHED_RANGE_OFFENDERS_OMITTED: &str = "portwatch_watched_range_offenders_omitted";
+pub const WATCHED_RANGE_VERDICT_UNKNOWN: &str = "portwatch_watched_range_verdict_unknown";
+/// Offender series kept over all watched ranges together, whatever each range's limit.
+pub const RANGE_OFFENDER_TOTAL_LIMIT: usize = 500;
 /// Rejected sysctl lines kept as series.
 pub const REJECTED_LIMIT: usize = 20;
 
@@ -457,6 +470,126 @@ fn socket_info(r: &Report) -> (Series, Series) {
     (out, omitted)
 }
 
+fn range_labels(r: &RangeReport) -> Labels {
+    vec![("name", r.name.clone()), ("protocol", r.protocol.as_str().to_string())]
+}
+
+/// One series per watched range, left out where `unknown` says the count cannot be given.
+fn per_range(ranges: &[RangeReport], unknown: &[Verdict], f: impl Fn(&RangeReport) -> u32) -> Series {
+    ranges.iter().filter(|r| !unknown.iter().any(|v| r.unknown(*v))).map(|r| (range_labels(r), i64::from(f(r)))).collect()
+}
+
+fn per_range_store(ranges: &[RangeReport], f: impl Fn(&RangeCounts) -> u32) -> Series {
+    let mut out = Vec::new();
+    for r in ranges {
+        for (store, c) in &r.stores {
+            let mut l = range_labels(r);
+            l.push(("store", store.as_str().into()));
+            out.push((l, i64::from(f(c))));
+        }
+    }
+    out
+}
+
+/// Offender series (value: the sockets each stands for), capped overall at
+/// RANGE_OFFENDER_TOTAL_LIMIT, and per range how many were left out.
+fn range_offenders(ranges: &[RangeReport]) -> (Series, Series) {
+    let (mut out, mut omitted) = (Vec::new(), Vec::new());
+    for r in ranges.iter().filter(|r| !r.unknown(Verdict::Holders)) {
+        let keep = RANGE_OFFENDER_TOTAL_LIMIT.saturating_sub(out.len()).min(r.offenders.len());
+        for o in r.offenders.iter().take(keep) {
+            let mut l = range_labels(r);
+            l.extend([
+                ("port", o.port.to_string()),
+                ("state", o.state.clone()),
+                ("pid", o.pid.map(|p| p.to_string()).unwrap_or_default()),
+                ("process", o.process.clone().unwrap_or_default()),
+            ]);
+            out.push((l, o.sockets as i64));
+        }
+        omitted.push((range_labels(r), (r.offenders_omitted + r.offenders.len() - keep) as i64));
+    }
+    (out, omitted)
+}
+
+fn range_verdicts_unknown(ranges: &[RangeReport]) -> Series {
+    let mut out = Vec::new();
+    for r in ranges {
+        for u in &r.unknown {
+            let mut l = range_labels(r);
+            l.extend([("verdict", u.verdict.as_str().to_string()), ("reason", u.reason.clone())]);
+            out.push((l, 1));
+        }
+    }
+    out
+}
+
+/// The watched ranges' series: bounds, counts per store, holders, offenders.
+fn watched_ranges(e: &mut DescriptorEncoder, ranges: &[RangeReport]) -> Result<(), std::fmt::Error> {
+    gauge(
+        e,
+        WATCHED_RANGE_FIRST_PORT,
+        "First port of the watched range (a config entry written START-END), inclusive.",
+        per_range(ranges, &[], |r| u32::from(r.range.start)),
+    )?;
+    gauge(e, WATCHED_RANGE_LAST_PORT, "Last port of the watched range, inclusive.", per_range(ranges, &[], |r| u32::from(r.range.end)))?;
+    gauge(
+        e,
+        WATCHED_RANGE_IN_DYNAMIC,
+        "Ports of the watched range inside the dynamic (ephemeral) port range; store=active is now, store=persistent is after the next boot.",
+        per_range_store(ranges, |c| c.in_dynamic),
+    )?;
+    gauge(
+        e,
+        WATCHED_RANGE_EXCLUDED,
+        "Ports of the watched range excluded (reserved) from automatic assignment; store=active is now, store=persistent is after the next boot.",
+        per_range_store(ranges, |c| c.excluded),
+    )?;
+    gauge(
+        e,
+        WATCHED_RANGE_AT_RISK,
+        "Ports of the watched range inside the dynamic range and not excluded, so the OS may hand them to any client as its source port; store=active is now, store=persistent is after the next boot.",
+        per_range_store(ranges, |c| c.at_risk),
+    )?;
+    gauge(
+        e,
+        WATCHED_RANGE_BOUND,
+        "Ports of the watched range held by at least one socket.",
+        per_range(ranges, &[Verdict::Holders], |r| r.bound),
+    )?;
+    gauge(
+        e,
+        WATCHED_RANGE_BY_EXPECTED,
+        "Ports of the watched range with at least one socket of a process matching 'expect'.",
+        per_range(ranges, &[Verdict::Holders, Verdict::Owners], |r| r.held_by_expected),
+    )?;
+    gauge(
+        e,
+        WATCHED_RANGE_BY_OTHER,
+        "Ports of the watched range with at least one socket held by another process, by no process (TIME_WAIT), or by an unidentified owner.",
+        per_range(ranges, &[Verdict::Holders, Verdict::Owners], |r| r.held_by_other),
+    )?;
+    let (offenders, omitted) = range_offenders(ranges);
+    gauge(
+        e,
+        WATCHED_RANGE_OFFENDER_INFO,
+        "The first unexpected holders of the watched range's ports, lowest port first, per (port, state, pid): the value counts their sockets. At most range_offender_limit per range.",
+        offenders,
+    )?;
+    gauge(
+        e,
+        WATCHED_RANGE_OFFENDERS_OMITTED,
+        "Unexpected (port, state, pid) holders of the watched range that no offender_info series stands for: beyond range_offender_limit or the total cap.",
+        omitted,
+    )?;
+    gauge(
+        e,
+        WATCHED_RANGE_VERDICT_UNKNOWN,
+        "1 for each verdict the exporter cannot give for the watched range (its series are then absent, not 0): verdict and reason say which and why.",
+        range_verdicts_unknown(ranges),
+    )
+}
+
 impl Collector for Exposition {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let r = &self.report;
@@ -523,6 +656,7 @@ impl Collector for Exposition {
             "1 for each verdict the exporter cannot give for the port (its series are then absent, not 0): verdict and reason say which and why.",
             verdicts_unknown(ports),
         )?;
+        watched_ranges(&mut e, &r.watched_ranges)?;
         let (boot_info, rejected, unpriv) = next_boot_series(r);
         gauge(
             &mut e,
@@ -780,6 +914,7 @@ pub const OS_SPECIFIC: &[&str] = &[
     NETNS_LISTENERS_IN_RANGE,
     NETNS_LISTENER_INFO,
     NETNS_NEXT_BOOT_KNOWN,
+    WATCHED_RANGE_VERDICT_UNKNOWN,
 ];
 
 /// Metrics present only while learning is on (`--storage.path` set), or
@@ -846,6 +981,17 @@ pub const ALL: &[&str] = &[
     NEXT_BOOT_INFO,
     NEXT_BOOT_REJECTED,
     NEXT_BOOT_UNPRIVILEGED_START,
+    WATCHED_RANGE_FIRST_PORT,
+    WATCHED_RANGE_LAST_PORT,
+    WATCHED_RANGE_IN_DYNAMIC,
+    WATCHED_RANGE_EXCLUDED,
+    WATCHED_RANGE_AT_RISK,
+    WATCHED_RANGE_BOUND,
+    WATCHED_RANGE_BY_EXPECTED,
+    WATCHED_RANGE_BY_OTHER,
+    WATCHED_RANGE_OFFENDER_INFO,
+    WATCHED_RANGE_OFFENDERS_OMITTED,
+    WATCHED_RANGE_VERDICT_UNKNOWN,
     NETNS_NAMESPACES,
     NETNS_OMITTED,
     NETNS_INFO,
@@ -906,6 +1052,50 @@ mod tests {
     use crate::assess::{Holder, PortReport};
     use crate::model::{Family, Protocol};
     use std::collections::BTreeMap;
+
+    #[test]
+    fn range_offenders_are_capped_overall_and_unknown_counts_are_absent() {
+        use crate::assess::{Offender, RangeCounts, RangeReport, Unknown};
+        use crate::model::PortRange;
+        let range = |n: u16, unknown: Vec<Unknown>| RangeReport {
+            name: format!("r{n}"),
+            protocol: Protocol::Tcp,
+            range: PortRange { start: n * 10, end: n * 10 + 9 },
+            stores: BTreeMap::from([(Store::Active, RangeCounts { in_dynamic: 10, excluded: 3, at_risk: 7 })]),
+            bound: 6,
+            held_by_expected: 1,
+            held_by_other: 5,
+            offenders: (0..5)
+                .map(|i| Offender { port: n * 10 + i, state: "listen".into(), pid: Some(u32::from(i)), process: None, sockets: 2 })
+                .collect(),
+            offenders_omitted: 1,
+            at_risk_next_boot: vec![],
+            unknown,
+        };
+        let owners = || vec![Unknown { verdict: Verdict::Owners, reason: "the owners collector failed".into() }];
+        let holders = || vec![Unknown { verdict: Verdict::Holders, reason: "the sockets collector failed".into() }];
+        let mut ranges: Vec<RangeReport> = (1..=120).map(|n| range(n, vec![])).collect();
+        ranges.push(range(200, owners()));
+        ranges.push(range(201, holders()));
+        let report = Report { watched_ranges: ranges, ..Report::default() };
+        let text = render(&report, &Meta::default(), Format::Text);
+        let count = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(count("portwatch_watched_range_offender_info{"), RANGE_OFFENDER_TOTAL_LIMIT, "100 ranges fill the cap");
+        let omitted = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("portwatch_watched_range_offenders_omitted{{name=\"{name}\",")))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        };
+        assert_eq!(omitted("r1"), Some(1), "kept 5, 1 left out by the range's limit");
+        assert_eq!(omitted("r120"), Some(6), "past the total cap all are left out");
+        assert_eq!(omitted("r201"), None, "who holds it unknown: nothing to say was left out");
+        assert_eq!(count("portwatch_watched_range_ports_bound_by_other{name=\"r200\""), 0, "owners unknown: no count");
+        assert_eq!(count("portwatch_watched_range_ports_bound{name=\"r200\""), 1, "but the ports bound are known");
+        assert_eq!(count("portwatch_watched_range_ports_bound{name=\"r201\""), 0);
+        assert_eq!(count("portwatch_watched_range_verdict_unknown{"), 2);
+        assert_eq!(count("portwatch_watched_range_ports_at_risk{"), 122, "range views are known for every range");
+        assert!(text.contains("portwatch_watched_range_ports_at_risk{name=\"r1\",protocol=\"tcp\",store=\"active\"} 7"), "{text}");
+    }
 
     #[test]
     fn socket_info_is_capped_per_port_and_overall() {

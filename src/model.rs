@@ -194,6 +194,50 @@ impl PortSet {
         self.ranges.get(idx).is_some_and(|r| r.contains(port))
     }
 
+    /// The ports in both sets.
+    pub fn intersection(&self, other: &PortSet) -> PortSet {
+        let (mut out, mut i, mut j) = (Vec::new(), 0, 0);
+        while let (Some(a), Some(b)) = (self.ranges.get(i), other.ranges.get(j)) {
+            let (lo, hi) = (a.start.max(b.start), a.end.min(b.end));
+            if lo <= hi {
+                out.push(PortRange { start: lo, end: hi });
+            }
+            if a.end < b.end {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        PortSet { ranges: out }
+    }
+
+    /// The ports of this set that are not in `other`.
+    pub fn difference(&self, other: &PortSet) -> PortSet {
+        let mut out = Vec::new();
+        for r in &self.ranges {
+            let mut from = u32::from(r.start);
+            for o in other.ranges.iter().filter(|o| o.end >= r.start && o.start <= r.end) {
+                if u32::from(o.start) > from {
+                    out.push(PortRange { start: from as u16, end: o.start - 1 });
+                }
+                from = u32::from(o.end) + 1;
+            }
+            if from <= u32::from(r.end) {
+                out.push(PortRange { start: from as u16, end: r.end });
+            }
+        }
+        PortSet { ranges: out }
+    }
+
+    /// Ports in the set.
+    pub fn len(&self) -> u32 {
+        self.ranges.iter().map(PortRange::count).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
     /// How many ports of `range` are in the set.
     pub fn count_within(&self, range: PortRange) -> u32 {
         self.ranges

@@ -2,7 +2,7 @@
 //! the textfile for node_exporter's textfile collector (the text exposition
 //! itself is `metrics::render` in the text format). Pure but for that write.
 
-use crate::assess::{PortReport, Report};
+use crate::assess::{PortReport, RangeReport, Report, Verdict};
 use crate::model::{collector_ok, CollectorName, Store};
 use serde_json::{json, Value};
 use std::io::{self, Write};
@@ -49,6 +49,35 @@ fn port(p: &PortReport) -> Value {
     })
 }
 
+/// A watched range: counts per store (null when unknown), holders, offenders.
+fn range(r: &RangeReport) -> Value {
+    let store = |s: Store| {
+        r.stores.get(&s).map_or(Value::Null, |c| json!({ "in_dynamic_range": c.in_dynamic, "excluded": c.excluded, "at_risk": c.at_risk }))
+    };
+    let owners_known = !r.unknown(Verdict::Holders) && !r.unknown(Verdict::Owners);
+    let offenders: Vec<Value> = r
+        .offenders
+        .iter()
+        .map(|o| json!({ "port": o.port, "state": o.state, "pid": o.pid, "process": o.process, "sockets": o.sockets }))
+        .collect();
+    let unknown: Vec<Value> =
+        r.unknown.iter().map(|u| json!({ "verdict": u.verdict.as_str(), "why": u.reason, "what": u.verdict.describe() })).collect();
+    json!({
+        "name": r.name,
+        "first_port": r.range.start,
+        "last_port": r.range.end,
+        "protocol": r.protocol.as_str(),
+        "now": store(Store::Active),
+        "after_reboot": store(Store::Persistent),
+        "bound": (!r.unknown(Verdict::Holders)).then_some(r.bound),
+        "bound_by_expected": owners_known.then_some(r.held_by_expected),
+        "bound_by_other": owners_known.then_some(r.held_by_other),
+        "offenders": offenders,
+        "offenders_omitted": r.offenders_omitted,
+        "cannot_tell": unknown,
+    })
+}
+
 /// The report as one JSON document, with `check`'s exit code in it.
 pub fn json(report: &Report, code: i32) -> String {
     let next_boot = report.next_boot.as_ref().map(|(b, why)| {
@@ -68,6 +97,7 @@ pub fn json(report: &Report, code: i32) -> String {
     let doc = json!({
         "exit_code": code,
         "ports": report.ports.iter().map(port).collect::<Vec<_>>(),
+        "watched_ranges": report.watched_ranges.iter().map(range).collect::<Vec<_>>(),
         // null when the owners collector did not run (disabled), as the metric is absent then.
         "owners_resolvable": collector_ok(&report.collectors, CollectorName::Owners).map(|_| report.owners_resolvable),
         "reboot_required": report.reboot_required,

@@ -5,7 +5,7 @@
 //! and [`runbook_commands`] lists what the runbook must show; both are
 //! checked against the committed files by `tests/remedy_sources.rs`.
 
-use crate::assess::{PortReport, Report};
+use crate::assess::{PortReport, RangeReport, Report};
 use crate::model::{Family, Os, PortRange, PortSet, Protocol, Store};
 
 /// Drop-in name that sorts after 99-sysctl.conf, so its value wins.
@@ -29,7 +29,16 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 fn netsh_exclude(family: Family, protocol: &str, port: &str) -> String {
-    fill(NETSH_EXCLUDE, &[("family", family.as_str()), ("protocol", protocol), ("port", port), ("count", "1")])
+    netsh_exclude_n(family, protocol, port, "1")
+}
+
+fn netsh_exclude_n(family: Family, protocol: &str, start: &str, count: &str) -> String {
+    fill(NETSH_EXCLUDE, &[("family", family.as_str()), ("protocol", protocol), ("port", start), ("count", count)])
+}
+
+/// Single ports as one-port pieces.
+fn port_pieces(ports: &[&PortReport]) -> Vec<PortRange> {
+    ports.iter().map(|p| PortRange { start: p.port, end: p.port }).collect()
 }
 
 fn bsd_set(key: &str, value: &str) -> [String; 2] {
@@ -47,6 +56,11 @@ fn format_set(set: &PortSet) -> String {
 /// `ip_local_reserved_ports` is one list and the last assignment wins, so
 /// the new value keeps what is already reserved and adds the ports at risk.
 pub fn linux(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
+    linux_pieces(report, &port_pieces(at_risk))
+}
+
+/// [`linux`] for any pieces of ports: the kernel's list takes ranges.
+fn linux_pieces(report: &Report, at_risk: &[PortRange]) -> Vec<String> {
     if at_risk.is_empty() {
         return Vec::new();
     }
@@ -57,7 +71,7 @@ pub fn linux(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
             .and_then(|v| v.excluded.as_ref())
             .map(|s| s.ranges().to_vec())
             .unwrap_or_default();
-        ranges.extend(at_risk.iter().map(|p| PortRange { start: p.port, end: p.port }));
+        ranges.extend(at_risk.iter().copied());
         format_set(&PortSet::from_ranges(ranges))
     };
     let value = merged(Store::Persistent);
@@ -105,6 +119,11 @@ pub fn windows_reserved(ports: &[&PortReport]) -> Vec<String> {
 /// and in /etc/sysctl.conf (read at boot). The bound that keeps the larger
 /// range moves; a range left smaller than 1024 ports is called out.
 pub fn bsd(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
+    bsd_pieces(report, &port_pieces(at_risk))
+}
+
+/// [`bsd`] for any pieces of ports: the bounds move past all of them.
+fn bsd_pieces(report: &Report, at_risk: &[PortRange]) -> Vec<String> {
     if at_risk.is_empty() {
         return Vec::new();
     }
@@ -115,8 +134,10 @@ pub fn bsd(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
     let mut lines = Vec::new();
     for (range, low_key, high_key) in [(v.range, "first", "last"), (v.high, "hifirst", "hilast")] {
         let Some(r) = range else { continue };
-        let inside = at_risk.iter().map(|p| p.port).filter(|p| r.contains(*p));
-        let (Some(lo), Some(hi)) = (inside.clone().min(), inside.max()) else { continue };
+        let inside = at_risk.iter().filter(|p| p.start <= r.end && r.start <= p.end);
+        let lo = inside.clone().map(|p| p.start.max(r.start)).min();
+        let hi = inside.map(|p| p.end.min(r.end)).max();
+        let (Some(lo), Some(hi)) = (lo, hi) else { continue };
         // Ports left if the lower bound moves above `hi`, or the upper one below `lo`.
         let above = (hi < r.end).then(|| (u32::from(r.end) - u32::from(hi), low_key, hi + 1));
         let below = (lo > r.start).then(|| (u32::from(lo) - u32::from(r.start), high_key, lo - 1));
@@ -139,12 +160,14 @@ pub fn bsd(report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
 /// dynamic range (after the next boot, else now): outgoing connections would
 /// then run short of source ports.
 pub fn range_warning(report: &Report, at_risk: &[&PortReport]) -> Option<String> {
+    range_warning_pieces(report, &port_pieces(at_risk))
+}
+
+fn range_warning_pieces(report: &Report, at_risk: &[PortRange]) -> Option<String> {
     let view = |store| report.ranges.get(&(Protocol::Tcp, Family::Ipv4, store)).and_then(|v| v.range);
     let r = view(Store::Persistent).or_else(|| view(Store::Active))?;
     let size = u32::from(r.end) - u32::from(r.start) + 1;
-    let taken =
-        PortSet::from_ranges(at_risk.iter().filter(|p| r.contains(p.port)).map(|p| PortRange { start: p.port, end: p.port }).collect());
-    let n: u32 = taken.ranges().iter().map(|x| u32::from(x.end) - u32::from(x.start) + 1).sum();
+    let n = PortSet::from_ranges(at_risk.to_vec()).count_within(r);
     (n * 2 >= size).then(|| {
         format!(
             "# WARNING: this reserves {n} of the {size} ports of the dynamic range {}-{}: outgoing connections may run out of source ports. Move services out of the range, or watch fewer ports, rather than apply it as is",
@@ -156,16 +179,45 @@ pub fn range_warning(report: &Report, at_risk: &[&PortReport]) -> Option<String>
 /// The remedy for this OS, led by [`range_warning`] when it would reserve
 /// most of the range (macOS and FreeBSD move a bound instead: `bsd` warns).
 pub fn for_os(os: Os, report: &Report, at_risk: &[&PortReport]) -> Vec<String> {
+    for_all(os, report, at_risk, &[])
+}
+
+/// One remedy for the ports and the watched ranges at risk after the next
+/// boot together (Linux has one list: two drop-ins would overwrite each
+/// other). A range is reserved whole on Linux (the list takes ranges; what
+/// is reserved already is kept); on Windows each of its pieces that is not
+/// yet excluded gets one netsh line per family (netsh refuses an exclusion
+/// that overlaps another); on macOS and FreeBSD the bounds move past its
+/// ports at risk.
+pub fn for_all(os: Os, report: &Report, ports: &[&PortReport], ranges: &[&RangeReport]) -> Vec<String> {
+    let mut risky = port_pieces(ports);
+    risky.extend(ranges.iter().flat_map(|r| r.at_risk_next_boot.iter().copied()));
     let (lines, reserves) = match os {
-        Os::Windows => (windows(at_risk), true),
-        Os::Linux => (linux(report, at_risk), true),
-        Os::Macos | Os::Freebsd => (bsd(report, at_risk), false),
+        Os::Windows => {
+            let mut lines = windows(ports);
+            lines.extend(ranges.iter().flat_map(|r| windows_range(r)));
+            (lines, true)
+        }
+        Os::Linux => {
+            let mut pieces = port_pieces(ports);
+            pieces.extend(ranges.iter().map(|r| r.range));
+            (linux_pieces(report, &pieces), true)
+        }
+        Os::Macos | Os::Freebsd => (bsd_pieces(report, &risky), false),
         Os::Other => (Vec::new(), false),
     };
-    match range_warning(report, at_risk) {
+    match range_warning_pieces(report, &risky) {
         Some(w) if !lines.is_empty() && reserves => std::iter::once(w).chain(lines).collect(),
         _ => lines,
     }
+}
+
+/// netsh lines for a watched range's pieces at risk: a start and a count each, per family.
+pub fn windows_range(r: &RangeReport) -> Vec<String> {
+    r.at_risk_next_boot
+        .iter()
+        .flat_map(|p| Family::ALL.map(|f| netsh_exclude_n(f, r.protocol.as_str(), &p.start.to_string(), &p.count().to_string())))
+        .collect()
 }
 
 /// How to give the exporter the rights to see every socket's owner.
@@ -193,6 +245,7 @@ pub fn alert_fixes() -> Vec<(&'static str, String)> {
         ("winnat", format!("Run `net stop winnat`, then `{netsh}` so the next block avoids it, then `net start winnat`.")),
         ("sysctlSyntax", SYSCTL_SYNTAX.to_string()),
         ("rangeDrift", per_os(range_fix)),
+        ("rangeExclude", per_os(watched_range_fix)),
         ("rights", per_os(|os| Some(rights_hint(os).to_string()))),
     ]);
     out.sort();
@@ -216,6 +269,25 @@ fn alert_fix(os: Os) -> Option<String> {
             Some(format!(
                 "`{now}` and `{at_boot}` with N one above {PORT_LABEL} (or move `last` below it, whichever leaves the larger range: there is no exclusion list)"
             ))
+        }
+        Os::Other => None,
+    }
+}
+
+/// The fix for a watched range at risk, with Prometheus label templates
+/// (the bounds are values, not labels: START and END stand for them).
+fn watched_range_fix(os: Os) -> Option<String> {
+    match os {
+        Os::Linux => Some(format!(
+            "add the range START-END to {RESERVED_KEY} in {DROP_IN} (keep the ports already listed there; the list takes ranges) and run `{SYSCTL_APPLY}`"
+        )),
+        Os::Windows => Some(format!(
+            "`{}` for each piece of the range not yet excluded, N its number of ports (and the same for ipv6)",
+            netsh_exclude_n(Family::Ipv4, PROTOCOL_LABEL, "S", "N")
+        )),
+        Os::Macos | Os::Freebsd => {
+            let [now, at_boot] = bsd_set("first", "N");
+            Some(format!("`{now}` and `{at_boot}` with N one above END (or move `last` below START, whichever leaves the larger range)"))
         }
         Os::Other => None,
     }
@@ -258,7 +330,12 @@ fn per_os(text: impl Fn(Os) -> Option<String>) -> String {
 pub fn runbook_commands(os: Os) -> Vec<String> {
     match os {
         Os::Linux => vec![drop_in_line("PORTS"), SYSCTL_APPLY.to_string()],
-        Os::Windows => vec![netsh_exclude(Family::Ipv4, "tcp", "PORT"), "net stop winnat".into(), "net start winnat".into()],
+        Os::Windows => vec![
+            netsh_exclude(Family::Ipv4, "tcp", "PORT"),
+            "net stop winnat".into(),
+            "net start winnat".into(),
+            netsh_exclude_n(Family::Ipv4, "tcp", "START", "COUNT"),
+        ],
         Os::Macos | Os::Freebsd => bsd_set("first", "PORT+1").to_vec(),
         Os::Other => Vec::new(),
     }

@@ -153,7 +153,8 @@ impl Scraper {
             Learning::Learn(l) => l.ports(),
             Learning::ReadOnly(b, _) => crate::baseline::learner::learned_ports(b),
         };
-        Request { ports, also, collectors, table: self.collect.table, destinations: self.collect.destinations, deadline }
+        let ranges = self.config.ranges.iter().map(|r| (r.protocol, r.range)).collect();
+        Request { ports, also, ranges, collectors, table: self.collect.table, destinations: self.collect.destinations, deadline }
     }
 
     /// The collectors the flags enable.

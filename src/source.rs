@@ -4,7 +4,7 @@
 
 mod collector;
 
-use crate::model::{CollectorName, CollectorSet, Os, Protocol, Snapshot};
+use crate::model::{CollectorName, CollectorSet, Os, PortRange, Protocol, Snapshot};
 pub(crate) use collector::{Collector, Run};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -55,6 +55,9 @@ pub struct Request {
     /// listeners, whoever holds them (the learned baseline's ports, so a
     /// client's socket on a learned port is seen after a reboot).
     pub also: Vec<(Protocol, u16)>,
+    /// Watched ranges: every socket on one of their ports is listed too (the
+    /// kernel filter takes each range as one comparison, never port by port).
+    pub ranges: Vec<(Protocol, PortRange)>,
     /// The collectors this scrape runs (the flags' set, or a `collect[]`
     /// subset of it). A source skips the others, or, when one it runs needs
     /// their data (the ephemeral count needs the active range), reads it

@@ -134,6 +134,17 @@ fn check_json_has_the_tables_verdicts_and_exit_code() {
     assert_eq!(mssql["reboot_risk"], true);
     assert_eq!(v["next_boot"]["applier"], "systemd-sysctl");
     assert_eq!(v["next_boot"]["rejected"][0]["key"], "net.ipv4.ip_unprivileged_port_start");
+    // The fixture's watched UDP range 50-60: the table's counts, as numbers.
+    let apps = &v["watched_ranges"][0];
+    assert_eq!((apps["name"].as_str(), apps["first_port"].as_u64(), apps["last_port"].as_u64()), (Some("apps"), Some(50), Some(60)));
+    assert_eq!((apps["now"]["in_dynamic_range"].as_u64(), apps["after_reboot"]["at_risk"].as_u64()), (Some(0), Some(0)));
+    assert_eq!((apps["bound"].as_u64(), apps["bound_by_expected"].as_u64(), apps["bound_by_other"].as_u64()), (Some(1), Some(0), Some(1)));
+    assert_eq!(
+        (&apps["offenders"][0]["port"], &apps["offenders"][0]["process"]),
+        (&serde_json::json!(53), &serde_json::json!("systemd-resolve"))
+    );
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.lines().any(|l| l.starts_with("apps") && l.contains("50-60") && l.contains("udp")), "{table}");
 }
 
 /// `check --output textfile` writes a file node_exporter's real textfile

@@ -153,9 +153,10 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     write(&rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
     write(&rootfs.join("run/reboot-required"), "*** System restart required ***\n");
     // `exporter` has no expect: its expected owner is learned (the dashboards' baseline panels read it).
+    // A watched range around the port too: its counts and offenders feed the range alerts and panels.
     write(
         &t.join("portwatch.yml"),
-        "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n  - name: exporter\n    port: 9795\n",
+        "ports:\n  - name: app\n    port: 40000\n    expect: {process: app-server}\n  - name: exporter\n    port: 9795\n  - name: apps\n    port: 40000-40099\n    expect: {process: app-server}\n",
     );
 
     // Rules: the shipped mixin with every `for:` at 0s.
@@ -271,6 +272,11 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     let risk = await_notification(&hook, "PortwatchPortRebootRiskRebootPending", "firing", Duration::from_secs(30));
     assert!(risk["annotations"]["description"].as_str().unwrap_or("").contains("ip_local_reserved_ports"));
 
+    // The range: the client on 40000 is an offender, and the next boot's default range holds it all.
+    let range_held = await_notification(&hook, "PortwatchRangeHeldByOther", "firing", Duration::from_secs(30));
+    assert_eq!(range_held["labels"]["name"], "apps");
+    let range_risk = await_notification(&hook, "PortwatchRangeRebootRisk", "firing", Duration::from_secs(30));
+    assert!(range_risk["annotations"]["description"].as_str().unwrap_or("").contains("START-END"), "{range_risk}");
     // The pod behind the client is named, through the recording rule.
     wait_for("the pod holder recorded", Duration::from_secs(30), || {
         let v = query(&ns, "pod:portwatch_port_socket_info:kube_pod_info{port=\"40000\"}");

@@ -293,7 +293,8 @@ fn linter_finds_each_broken_dashboard_rule() {
 }
 
 fn alert<'a>(r: &'a mut Rendered, name: &str) -> &'a mut Value {
-    r.rule_groups[0].1[0]["rules"].as_array_mut().expect("rules").iter_mut().find(|x| x["alert"] == name).expect("alert")
+    let groups = r.rule_groups[0].1.as_array_mut().expect("groups");
+    groups.iter_mut().flat_map(|g| g["rules"].as_array_mut().expect("rules").iter_mut()).find(|x| x["alert"] == name).expect("alert")
 }
 
 fn edit_alert_expr(r: &mut Rendered, name: &str, from: &str, to: &str) {

@@ -62,6 +62,7 @@ fuzz_target!(|data: &[u8]| {
     let config = Config {
         watches: Watches::Listed(vec![Watch { name, port: 5432, protocol: Protocol::Tcp, address: None, expect: None }]),
         socket_info_limit: 10,
+        ..Config::discover()
     };
     let mut snap = Snapshot { owners_resolvable: true, ..Snapshot::default() };
     snap.sockets.push(Socket {

@@ -162,6 +162,28 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'The exporter on {{ $labels.instance }} could not write its learned baseline (portwatch_baseline_last_write_success 0: read-only or full disk, wrong --storage.path or permissions), or found it unreadable, corrupt or from a newer version at start (portwatch_baseline_load_success 0; the file was set aside as baseline.json.bad-TIME and learning started over). Until it is fixed, what was learned does not survive a restart, so the outage after a reboot goes unnoticed. The exporter logs say which.',
         ),
         alert(
+          'PortwatchRangeRebootRisk', 'warning',
+          'portwatch_watched_range_ports_at_risk{%s, store="persistent"} > 0' % sel,
+          c.rebootRiskFor,
+          'Ports of watched range {{ $labels.name }} ({{ $labels.protocol }}) on {{ $labels.instance }} can be taken by a client after the next reboot',
+          'After the next boot some ports of the watched range {{ $labels.name }} ({{ $labels.protocol }}) on {{ $labels.instance }} lie inside the dynamic (ephemeral) range and are not excluded, so a client starting before the service can be handed one (the count is the value; START and END are portwatch_watched_range_first_port and last_port). Reserve the whole range: %s. %s' % [remedies.rangeExclude, checkHint],
+        ),
+        alert(
+          'PortwatchRangeHeldByOther', 'warning',
+          |||
+            max by (%s, name, protocol) (portwatch_watched_range_offender_info{%s, state!="time_wait"})
+            %s
+          ||| % [host, sel, ownersVisible],
+          c.heldByOtherFor,
+          'A port of watched range {{ $labels.name }} ({{ $labels.protocol }}) on {{ $labels.instance }} is held by another owner',
+          'A socket on a port of the watched range {{ $labels.name }} ({{ $labels.protocol }}) on {{ $labels.instance }} belongs to a process other than the expected one. portwatch_watched_range_offender_info names the first (port, pid, process, state) and portwatch_watched_range_ports_bound_by_other counts the ports. Stop or move a listener; a client whose source port lies in the range means the range is in the dynamic range: %s, then restart the client. %s' % [remedies.rangeExclude, checkHint],
+        ),
+      ],
+    }, {
+      // The exporter's own health: what it cannot see, cannot read, or cannot keep.
+      name: 'portwatch-exporter',
+      rules: [
+        alert(
           'PortwatchCollectorFailing', 'warning',
           'portwatch_scrape_collector_success{%s} == 0' % sel,
           c.collectorFailingFor,

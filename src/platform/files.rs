@@ -83,6 +83,11 @@ pub fn read_in_root(root: &Path, rel: &Path, cap: u64) -> io::Result<Vec<u8>> {
     read_open(file, &root.join(rel), cap)
 }
 
+/// The first read(2) of a file that reports no size: above the longest
+/// `ip_local_reserved_ports` the kernel prints (every other port listed,
+/// about 190 KiB).
+const FIRST_READ: u64 = 512 << 10;
+
 /// Reads at most `cap` bytes of a regular file; anything else, or more, is an error.
 pub fn read_bytes(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     read_open(open_nonblocking(path)?, path, cap)
@@ -97,8 +102,18 @@ fn read_open(file: File, path: &Path, cap: u64) -> io::Result<Vec<u8>> {
         return Err(too_big(path, cap));
     }
     let mut buf = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
-    // /proc files report a size of 0: the cap holds on what is read, too.
-    file.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
+    let mut file = file.take(cap.saturating_add(1));
+    if meta.len() == 0 {
+        // /proc files report a size of 0, and some sysctl handlers print
+        // their whole value in the first read(2) and nothing at a later
+        // offset (ip_local_reserved_ports, a large bitmap, does): read
+        // that first chunk in one call, with room for any such value.
+        buf.resize(usize::try_from(cap.saturating_add(1).min(FIRST_READ)).unwrap_or(4096), 0);
+        let n = file.read(&mut buf)?;
+        buf.truncate(n);
+    }
+    // The cap holds on what is read, too.
+    file.read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
         return Err(too_big(path, cap));
     }

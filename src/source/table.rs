@@ -61,8 +61,9 @@ pub(crate) fn fill(run: &mut Run, req: &Request, rows: Option<Vec<(Socket, Pid)>
     if !req.wants(CollectorName::Sockets) {
         return pids;
     }
+    let in_ranges = |s: &Socket| req.ranges.iter().any(|(p, r)| *p == s.protocol && r.contains(s.port));
     for (id, s) in sockets {
-        if !watched.contains(&(s.protocol, s.port)) {
+        if !watched.contains(&(s.protocol, s.port)) && !in_ranges(&s) {
             continue;
         }
         if let Some(o) = owners.remove(&id) {
@@ -90,7 +91,7 @@ mod tests {
     }
 
     fn req(ports: Option<Vec<(Protocol, u16)>>) -> Request {
-        Request { ports, also: vec![], collectors: all(), table: super::super::SocketTable::Netlink, destinations: 0, deadline: Instant::now() }
+        Request { ports, also: vec![], ranges: vec![], collectors: all(), table: super::super::SocketTable::Netlink, destinations: 0, deadline: Instant::now() }
     }
 
     fn run() -> Run {
@@ -122,6 +123,24 @@ mod tests {
         assert_eq!(run.snap.owners.get(&0xa1), Some(&BTreeSet::from([100, 101])));
         assert_eq!(run.snap.owners.get(&0xa3), None, "pid 0 is no owner");
         assert_eq!(run.snap.dynamic_in_use.get(&(Protocol::Tcp, Family::Ipv4)), Some(&2), "two distinct sockets in the range");
+    }
+
+    #[test]
+    fn sockets_on_a_watched_range_are_listed_for_its_protocol_only() {
+        let rows = vec![
+            (sock(Protocol::Tcp, 29999, SockState::Listen, 1), 10),
+            (sock(Protocol::Tcp, 30000, SockState::Listen, 2), 11),
+            (sock(Protocol::Tcp, 32767, SockState::Established, 3), 12),
+            (sock(Protocol::Udp, 31000, SockState::Close, 4), 13),
+            (sock(Protocol::Tcp, 32768, SockState::Listen, 5), 14),
+        ];
+        let mut run = run();
+        let r = Request { ranges: vec![(Protocol::Tcp, PortRange { start: 30000, end: 32767 })], ..req(Some(vec![])) };
+        assert_eq!(fill(&mut run, &r, Some(rows), &range()), BTreeSet::from([11, 12]));
+        assert_eq!(
+            run.snap.sockets.iter().map(|s| (s.protocol, s.port)).collect::<Vec<_>>(),
+            vec![(Protocol::Tcp, 30000), (Protocol::Tcp, 32767)]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 // Expected annotations are the rule's templates with the labels filled in, so
 // a template naming a missing label fails here.
 local mixin = import '../../grafana/mixin/mixin.libsonnet';
-local rules = { [r.alert]: r for r in mixin.prometheusAlerts.groups[0].rules };
+local rules = { [r.alert]: r for g in mixin.prometheusAlerts.groups for r in g.rules };
 
 local expand(text, labels) = std.foldl(function(t, k) std.strReplace(t, '{{ $labels.%s }}' % k, labels[k]), std.objectFields(labels), text);
 local fire(name, labels, value_text=null) = {
@@ -278,6 +278,45 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
         at('3m', 'PortwatchSysctlRejectedAtBoot', []),
         at('7m', 'PortwatchSysctlRejectedAtBoot', [fire('PortwatchSysctlRejectedAtBoot', h + rej)]),
       ],
+    },
+    {
+      name: 'a watched range at risk after the next boot warns after 15m; one safe at boot or only at risk now never',
+      interval: '1m',
+      local np = { name: 'nodeports', protocol: 'tcp' },
+      input_series: [
+        series('portwatch_watched_range_ports_at_risk', np { store: 'persistent' }, '2668x20'),
+        series('portwatch_watched_range_ports_at_risk', np { name: 'rtp', store: 'persistent' }, '0x20'),
+        series('portwatch_watched_range_ports_at_risk', np { name: 'rtp', store: 'active' }, '500x20'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchRangeRebootRisk', []),
+        at('17m', 'PortwatchRangeRebootRisk', [fire('PortwatchRangeRebootRisk', h + np { store: 'persistent' })]),
+      ],
+    },
+    {
+      name: 'a range port held by another process fires after 2m; TIME_WAIT leftovers and hidden owners never',
+      interval: '1m',
+      local np = { name: 'nodeports', protocol: 'tcp' },
+      local off(port, state, pid, process) = np { port: port, state: state, pid: pid, process: process },
+      input_series: [
+        series('portwatch_watched_range_offender_info', off('30080', 'established', '77', 'curl'), '1x10'),
+        series('portwatch_watched_range_offender_info', off('30081', 'listen', '78', 'nc'), '1x10'),
+        series('portwatch_watched_range_offender_info', off('30000', 'time_wait', '', '') { name: 'rtp' }, '1x10'),
+        series('portwatch_owners_resolvable', {}, '1x10'),
+      ],
+      alert_rule_test: [
+        at('1m', 'PortwatchRangeHeldByOther', []),
+        at('3m', 'PortwatchRangeHeldByOther', [fire('PortwatchRangeHeldByOther', h + np)]),
+      ],
+    },
+    {
+      name: 'range offenders are silenced while owners cannot be seen',
+      interval: '1m',
+      input_series: [
+        series('portwatch_watched_range_offender_info', { name: 'nodeports', protocol: 'tcp', port: '30080', state: 'listen', pid: '', process: '' }, '1x10'),
+        series('portwatch_owners_resolvable', {}, '0x10'),
+      ],
+      alert_rule_test: [at('5m', 'PortwatchRangeHeldByOther', [])],
     },
     {
       name: 'exporter down, then absent',

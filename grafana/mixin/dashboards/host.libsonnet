@@ -167,6 +167,41 @@ local g = import 'lib.libsonnet';
     ) + {
       transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
     };
+    // Watched ranges: one row per range, counts only (no series per port).
+    local byRange(metric, extra='') = 'max by (name, protocol) (%s{%s%s})' % [metric, s, extra];
+    local rangeCols = [
+      ['portwatch_watched_range_first_port', '', 'First port'],
+      ['portwatch_watched_range_last_port', '', 'Last port'],
+      ['portwatch_watched_range_ports_in_dynamic_range', ', store="active"', 'In dynamic range now'],
+      ['portwatch_watched_range_ports_excluded', ', store="active"', 'Excluded now'],
+      ['portwatch_watched_range_ports_at_risk', ', store="persistent"', 'At risk after reboot'],
+      ['portwatch_watched_range_ports_bound_by_expected', '', 'Held by expected'],
+      ['portwatch_watched_range_ports_bound_by_other', '', 'Held by other'],
+    ];
+    local ranges = g.panel(
+      'table', 'Watched ranges',
+      [g.target(byRange(col[0], col[1]), instant=true, format='table', refId=std.char(65 + i)) for i in std.range(0, std.length(rangeCols) - 1) for col in [rangeCols[i]]],
+      0, 102, 24, 7,
+      'One row per watched range (a config entry written START-END): how many of its ports are inside the dynamic range and excluded now, how many are at risk after the next boot (inside and not excluded), and how many are held by the expected owner and by others. Counts of ports; the first offenders are in portwatch_watched_range_offender_info.',
+      'none',
+    ) + {
+      transformations: [
+        { id: 'merge', options: {} },
+        { id: 'organize', options: {
+          excludeByName: { Time: true },
+          renameByName: { ['Value #' + std.char(65 + i)]: rangeCols[i][2] for i in std.range(0, std.length(rangeCols) - 1) },
+        } },
+      ],
+    };
+    local offenders = g.panel(
+      'table', 'Watched range offenders',
+      [g.target('portwatch_watched_range_offender_info{%s}' % s, instant=true, format='table')],
+      0, 109, 24, 7,
+      'The first unexpected holders of each watched range\'s ports (port, state, pid, process; TIME_WAIT leftovers last), at most range_offender_limit per range; the value is the sockets each stands for. portwatch_watched_range_offenders_omitted counts the rest.',
+      'none',
+    ) + {
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
+    };
     local podHolders = g.panel(
       'table', 'Holders in Kubernetes pods',
       [g.target('pod:portwatch_port_socket_info:kube_pod_info{%s}' % s, instant=true, format='table')],
@@ -245,7 +280,8 @@ local g = import 'lib.libsonnet';
       [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust
       + [g.row('Learned baseline', 58), baselinePorts, baselineChanges] + baselineHealth + [recentChanges]
       + [g.row('Kubernetes', 75), podHolders, namespaces]
-      + [g.row('Ephemeral ports per destination', 92), destinations, timeWait],
+      + [g.row('Ephemeral ports per destination', 92), destinations, timeWait]
+      + [g.row('Watched ranges', 101), ranges, offenders],
       multiInstance=false,
     ),
 }

@@ -16,7 +16,7 @@ pub mod sysctl;
 
 use super::collector::Partial;
 use super::{Collector, OsSource, Paths, Request, Run};
-use crate::model::{CollectorName, Destinations, Family, Os, PortRange, Process, Protocol, RangeView, Socket, Store};
+use crate::model::{CollectorName, Destinations, Family, Os, PortRange, PortSet, Process, Protocol, RangeView, Socket, Store};
 use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
@@ -108,7 +108,7 @@ impl OsSource for LinuxSource {
             run.snap.set_range_everywhere(Store::Active, view);
         }
         let range = if want_count { active.as_ref().map(|(r, _)| *r) } else { None };
-        let ports = if want_sockets { Watched::Ports(req.ports.clone(), req.also.clone()) } else { Watched::Nothing };
+        let ports = if want_sockets { Watched::Ports { ports: req.ports.clone(), also: req.also.clone(), ranges: req.ranges.clone() } } else { Watched::Nothing };
         let table = req.table;
         let k = if want_count { req.destinations } else { 0 };
         let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range, k)));
@@ -163,9 +163,9 @@ impl OsSource for LinuxSource {
 
 /// Which sockets the pass lists.
 enum Watched {
-    /// The watched (protocol, port) pairs; None: the TCP listeners and the
-    /// second list (the learned baseline's ports).
-    Ports(Option<Vec<(Protocol, u16)>>, Vec<(Protocol, u16)>),
+    /// The watched (protocol, port) pairs (None: the TCP listeners, and
+    /// `also`: the learned baseline's ports), and the watched ranges.
+    Ports { ports: Option<Vec<(Protocol, u16)>>, also: Vec<(Protocol, u16)>, ranges: Vec<(Protocol, PortRange)> },
     /// None: the pass only counts the range (the sockets collector is off).
     Nothing,
 }
@@ -191,19 +191,24 @@ fn sockets_pass(
     k: usize,
 ) -> Result<SocketsPass, String> {
     let mut watched: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
-    match ports {
-        Watched::Ports(Some(ports), _) => {
-            for (proto, port) in ports {
-                watched.entry(proto).or_default().push(port);
+    let mut spans: BTreeMap<Protocol, Vec<PortRange>> = BTreeMap::new();
+    if let Watched::Ports { ports, also, ranges } = ports {
+        match ports {
+            Some(ports) => {
+                for (proto, port) in ports {
+                    watched.entry(proto).or_default().push(port);
+                }
+            }
+            None => {
+                watched.insert(Protocol::Tcp, reader.listening_ports(table)?.into_iter().collect());
+                for (proto, port) in also {
+                    watched.entry(proto).or_default().push(port);
+                }
             }
         }
-        Watched::Ports(None, also) => {
-            watched.insert(Protocol::Tcp, reader.listening_ports(table)?.into_iter().collect());
-            for (proto, port) in also {
-                watched.entry(proto).or_default().push(port);
-            }
+        for (proto, r) in ranges {
+            spans.entry(proto).or_default().push(r);
         }
-        Watched::Nothing => {}
     }
     let (mut sockets, mut in_range) = (Vec::new(), BTreeMap::new());
     let mut destinations = (k > 0 && range.is_some()).then(Destinations::default);
@@ -211,7 +216,8 @@ fn sockets_pass(
         let mut ports = watched.remove(&proto).unwrap_or_default();
         ports.sort_unstable();
         ports.dedup();
-        let plan = Plan { watched: ports, range, destinations: destinations.is_some() && proto == Protocol::Tcp };
+        let watched_ranges = PortSet::from_ranges(spans.remove(&proto).unwrap_or_default());
+        let plan = Plan { watched: ports, watched_ranges, range, destinations: destinations.is_some() && proto == Protocol::Tcp };
         let mut pass = reader.pass(table, proto, &plan)?;
         if let (Some(tally), Some(into)) = (pass.destinations.take(), destinations.as_mut()) {
             tally.finish(k, into);

@@ -147,7 +147,7 @@ fn read_inside(f: &Found, procfs: &Path, state: &mut NetnsState, view: &mut Netn
     let reader = state.readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
     let mut in_use = 0;
     for protocol in Protocol::ALL {
-        let plan = Plan { watched: Vec::new(), range: Some(range), destinations: false };
+        let plan = Plan { watched: Vec::new(), range: Some(range), ..Plan::default() };
         let pass = reader.pass(SocketTable::Netlink, protocol, &plan)?;
         in_use += pass.in_range.values().sum::<u64>();
     }

@@ -20,6 +20,8 @@ use std::path::PathBuf;
 pub struct Plan {
     /// Sorted, deduplicated.
     pub watched: Vec<u16>,
+    /// Watched ranges: each socket on one of their ports is listed.
+    pub watched_ranges: PortSet,
     /// Count sockets whose local port is in this range.
     pub range: Option<PortRange>,
     /// Also tally the range's sockets by destination (needs `range`).
@@ -36,13 +38,18 @@ pub struct Pass {
 
 impl Plan {
     fn is_empty(&self) -> bool {
-        self.watched.is_empty() && self.range.is_none()
+        self.watched.is_empty() && self.watched_ranges.is_empty() && self.range.is_none()
     }
 
+    /// The kernel filter: every watched port, watched range and the counted
+    /// range, merged; past [`MAX_FILTER_RANGES`] pieces, the closest pieces
+    /// are joined (the filter lets through a few more sockets, which
+    /// `record` drops), so the bytecode's u16 lengths and jumps always fit.
     fn bytecode(&self) -> Vec<u8> {
         let mut ranges: Vec<PortRange> = self.watched.iter().map(|&p| PortRange { start: p, end: p }).collect();
+        ranges.extend(self.watched_ranges.ranges().iter().copied());
         ranges.extend(self.range);
-        ranges_filter(PortSet::from_ranges(ranges).ranges())
+        ranges_filter(&coarsen(PortSet::from_ranges(ranges).ranges(), MAX_FILTER_RANGES))
     }
 
     /// Counts a socket in the range by port and family (and by destination
@@ -63,10 +70,38 @@ impl Plan {
                 tally.add(state, port, address, peer_port);
             }
         }
-        if self.watched.binary_search(&port).is_ok() {
+        if self.watched.binary_search(&port).is_ok() || self.watched_ranges.contains(port) {
             pass.sockets.push(socket());
         }
     }
+}
+
+/// Most (start, end) comparisons in one filter: 20 bytes each, so the
+/// bytecode stays well inside a netlink attribute (u16 length) and the
+/// kernel's u16 jump offsets.
+pub const MAX_FILTER_RANGES: usize = 1024;
+
+/// Sorted, disjoint `ranges` cut to at most `max` pieces by joining the
+/// pieces across the smallest gaps: a superset, never fewer ports.
+pub fn coarsen(ranges: &[PortRange], max: usize) -> Vec<PortRange> {
+    let max = max.max(1);
+    if ranges.len() <= max {
+        return ranges.to_vec();
+    }
+    // Keep the widest (len - 1) - (len - max) = max - 1 gaps; join across the rest.
+    let mut gaps: Vec<(u16, usize)> = ranges.windows(2).enumerate().map(|(i, w)| (w[1].start - w[0].end, i)).collect();
+    gaps.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut kept: Vec<usize> = gaps.iter().take(max - 1).map(|g| g.1).collect();
+    kept.sort_unstable();
+    let mut out = Vec::with_capacity(max);
+    let mut start = 0;
+    for cut in kept.into_iter().chain(std::iter::once(ranges.len() - 1)) {
+        if let (Some(a), Some(b)) = (ranges.get(start), ranges.get(cut)) {
+            out.push(PortRange { start: a.start, end: b.end });
+        }
+        start = cut + 1;
+    }
+    out
 }
 
 fn family_of(m: &DiagMsg) -> Family {
@@ -229,5 +264,76 @@ impl SocketReader {
             }
         }
         Ok(pass)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Rng;
+
+    /// Generated sets of pieces: the coarsened filter keeps every port, has
+    /// at most `max` disjoint sorted pieces, and joins only across gaps no
+    /// wider than the widest gap it kept.
+    #[test]
+    fn coarsened_filters_cover_every_port_within_the_cap() {
+        let mut rng = Rng::from_env("PORTWATCH_SEED", 0x5eed_c0a5);
+        for _ in 0..300 {
+            let pieces: Vec<PortRange> = (0..rng.below(3000))
+                .map(|_| {
+                    let start = 1 + rng.below(65535) as u16;
+                    let end = start.saturating_add(rng.below(40) as u16);
+                    PortRange { start, end }
+                })
+                .collect();
+            let set = PortSet::from_ranges(pieces);
+            let max = 1 + rng.below(1100) as usize;
+            let out = coarsen(set.ranges(), max);
+            assert!(out.len() <= max, "{} pieces > {max}", out.len());
+            assert!(out.windows(2).all(|w| u32::from(w[0].end) + 1 < u32::from(w[1].start)), "sorted and disjoint");
+            let covered = PortSet::from_ranges(out.clone());
+            assert_eq!(set.difference(&covered).len(), 0, "no port lost");
+            if set.ranges().len() <= max {
+                assert_eq!(out, set.ranges(), "nothing joined under the cap");
+            }
+            let bc = ranges_filter(&out);
+            assert_eq!(bc.len(), 20 * out.len() - 4, "16 bytes a piece and a 4-byte jump between pieces");
+        }
+    }
+
+    #[test]
+    fn the_plan_lists_sockets_on_watched_ranges_and_counts_the_dynamic_range() {
+        let plan = Plan {
+            watched: vec![22],
+            watched_ranges: PortSet::from_ranges(vec![PortRange { start: 30000, end: 32767 }]),
+            range: Some(PortRange { start: 32000, end: 60999 }),
+            destinations: false,
+        };
+        let mut pass = Pass::default();
+        for port in [22, 29999, 30000, 32000, 32767, 32768, 61000] {
+            let s = Socket {
+                protocol: Protocol::Tcp,
+                family: Family::Ipv4,
+                local: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port,
+                state: crate::model::SockState::Listen,
+                inode: 1,
+            };
+            let peer = || (crate::model::SockState::Listen, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+            plan.record(port, Family::Ipv4, peer, || s, &mut pass);
+        }
+        assert_eq!(pass.sockets.iter().map(|s| s.port).collect::<Vec<_>>(), vec![22, 30000, 32000, 32767]);
+        assert_eq!(pass.in_range.get(&Family::Ipv4), Some(&3), "32000, 32767, 32768");
+        // One comparison pair for the whole range, not 2768 ports.
+        assert_eq!(plan.bytecode().len(), 20 * 2 - 4, "22, 30000-60999 merged: two groups");
+        // However many ranges are watched, the filter stays within its cap.
+        let many = Plan {
+            watched: (1..=20000).map(|p| p * 3).collect(),
+            watched_ranges: PortSet::from_ranges((0..3000).map(|i| PortRange { start: 2 + i * 20, end: 3 + i * 20 }).collect()),
+            range: None,
+            destinations: false,
+        };
+        assert_eq!(many.bytecode().len(), 20 * MAX_FILTER_RANGES - 4);
+        assert!(20 * MAX_FILTER_RANGES < usize::from(u16::MAX) - 4, "fits the attribute's u16 length");
     }
 }
