@@ -50,6 +50,8 @@ bash scripts/fuzz.sh 15
 echo "== benchmark, smoke size (figures printed, not asserted)"
 if [ "$(id -u)" = 0 ]; then
   cargo bench --locked --bench scrape -- --sockets 2000 --procs 20 --scrapes 20 --rounds 2
+  # --collector.netns across many namespaces, beside `ip netns exec NS ss -tanp` in each
+  cargo bench --locked --bench netns -- --namespaces 20 --scrapes 5
 else
   echo "benchmark NOT RUN: it needs root for its network namespace" >&2
   [ "${CI:-}" != true ] || exit 1

@@ -91,7 +91,15 @@ mod tests {
     }
 
     fn req(ports: Option<Vec<(Protocol, u16)>>) -> Request {
-        Request { ports, also: vec![], ranges: vec![], collectors: all(), table: super::super::SocketTable::Netlink, destinations: 0, deadline: Instant::now() }
+        Request {
+            ports,
+            also: vec![],
+            ranges: vec![],
+            collectors: all(),
+            table: super::super::SocketTable::Netlink,
+            destinations: 0,
+            deadline: Instant::now(),
+        }
     }
 
     fn run() -> Run {

@@ -6,8 +6,28 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A loopback port nothing listens on, never the same twice in one test
+/// binary, and below the dynamic range. Found without opening a listening
+/// socket: one made here (bind(0), or bind to check) would be copied into
+/// any child another test thread forks at that moment and live on until that
+/// child's exec, so a test could find "its" exporter listening there before
+/// the exporter even started, then have its first request refused or cut.
+/// bind(0) also hands a port just given up to the next caller.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // A start per test binary (by pid), so binaries run one after another rarely meet.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(0, 20_000 + (std::process::id() % 500) as u16 * 20, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..2000 {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = if port >= 32_000 { 20_000 + port % 12_000 } else { port };
+        let refused = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+        if refused {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000");
 }
 
 pub struct Exporter {

@@ -108,7 +108,11 @@ impl OsSource for LinuxSource {
             run.snap.set_range_everywhere(Store::Active, view);
         }
         let range = if want_count { active.as_ref().map(|(r, _)| *r) } else { None };
-        let ports = if want_sockets { Watched::Ports { ports: req.ports.clone(), also: req.also.clone(), ranges: req.ranges.clone() } } else { Watched::Nothing };
+        let ports = if want_sockets {
+            Watched::Ports { ports: req.ports.clone(), also: req.also.clone(), ranges: req.ranges.clone() }
+        } else {
+            Watched::Nothing
+        };
         let table = req.table;
         let k = if want_count { req.destinations } else { 0 };
         let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range, k)));
