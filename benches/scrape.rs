@@ -41,6 +41,17 @@ struct Args {
     /// Other exporter binaries (earlier builds) measured beside this one,
     /// warm, on the same sockets, their scrapes interleaved with ours.
     baselines: Vec<String>,
+    /// Features turned on in this build's exporter (`--with learning,range`):
+    /// `learning` (a storage directory, learning at once), `range` (a watched
+    /// NodePort-style range in the config). Earlier builds run without them.
+    with: Vec<String>,
+}
+
+/// `--with`, for the helpers that start the exporter and write its config.
+static WITH: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+fn with(feature: &str) -> bool {
+    WITH.get().is_some_and(|w| w.iter().any(|f| f == feature))
 }
 
 fn parse_args() -> Args {
@@ -51,6 +62,7 @@ fn parse_args() -> Args {
         scrapes: 40,
         rounds: 3,
         baselines: Vec::new(),
+        with: Vec::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -59,7 +71,7 @@ fn parse_args() -> Args {
         match argv[i].as_str() {
             "--scenario" => a.scenarios = val.split(',').map(String::from).collect(),
             "--help" => {
-                println!("options: --scenario spread,busy --sockets 1000,10000,40000,80000 --procs 400 --scrapes 40 --rounds 3 [--baseline OTHER_BINARY,...]");
+                println!("options: --scenario spread,busy --sockets 1000,10000,40000,80000 --procs 400 --scrapes 40 --rounds 3 [--baseline OTHER_BINARY,...] [--with learning,range]");
                 std::process::exit(0);
             }
             "--sockets" => a.sockets = val.split(',').filter_map(|s| s.parse().ok()).collect(),
@@ -67,6 +79,7 @@ fn parse_args() -> Args {
             "--scrapes" => a.scrapes = val.parse().unwrap_or(a.scrapes),
             "--rounds" => a.rounds = val.parse().unwrap_or(a.rounds),
             "--baseline" => a.baselines = val.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
+            "--with" => a.with = val.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
             _ => {
                 i += 1;
                 continue; // cargo passes --bench; ignore what is not ours
@@ -75,6 +88,8 @@ fn parse_args() -> Args {
         i += 2;
     }
     assert!(a.scenarios.iter().all(|s| s == "spread" || s == "busy"), "--scenario takes spread and/or busy");
+    assert!(a.with.iter().all(|w| w == "learning" || w == "range"), "--with takes learning and/or range");
+    let _ = WITH.set(a.with.clone());
     assert!(!a.scenarios.is_empty() && !a.sockets.is_empty() && a.procs > 0 && a.scrapes > 0 && a.rounds > 0, "bad arguments");
     a
 }
@@ -222,8 +237,17 @@ fn scrape_at(port: u16) -> Duration {
 }
 
 fn start_exporter(config: &str, extra: &[&str]) -> Child {
-    // Learning off: the bench never writes the host's /var/lib (and the previous binaries have no such flag).
-    let extra: Vec<&str> = extra.iter().copied().chain(["--storage.path="]).collect();
+    // Learning off unless asked for: the bench never writes the host's /var/lib
+    // (and the previous binaries have no such flag).
+    let state = std::env::temp_dir().join(format!("pwbench-state-{}", std::process::id()));
+    let storage = if with("learning") {
+        let _ = std::fs::create_dir_all(&state);
+        format!("--storage.path={}", state.display())
+    } else {
+        "--storage.path=".to_string()
+    };
+    let extra: Vec<&str> =
+        extra.iter().copied().chain([storage.as_str()]).chain(with("learning").then_some("--baseline.learn-after=0s")).collect();
     start_binary(EXPORTER, 9795, config, &extra)
 }
 
@@ -516,6 +540,9 @@ fn main() {
     let spread = if scenario == "busy" { WATCHED - 1 } else { WATCHED };
     for i in 0..spread {
         yaml.push_str(&format!("  - name: p{i}\n    port: {}\n    expect: {{process: svc}}\n", WATCHED_FIRST + i));
+    }
+    if with("range") {
+        yaml.push_str("  - name: nodeports\n    port: 30000-32767\n    expect: {process: svc}\n");
     }
     std::fs::write(&config, yaml).expect("config");
     let config = config.display().to_string();
