@@ -12,6 +12,9 @@
 #[path = "common/cgroups.rs"]
 mod cgroups;
 mod common;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 #[path = "common/netns.rs"]
 mod netns;
 
@@ -19,24 +22,6 @@ use cgroups::Cgroups;
 use common::{has_series, require_root, require_tool, write_config};
 use netns::Netns;
 use std::path::Path;
-
-/// A tiny seeded generator (xorshift), so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from_digit((self.next() % 16) as u32, 16).unwrap_or('0')).collect()
-    }
-    fn pod_uid(&mut self) -> String {
-        format!("{}-{}-{}-{}-{}", self.hex(8), self.hex(4), self.hex(4), self.hex(4), self.hex(12))
-    }
-}
 
 /// The pid `ss -tlnp` names as the listener on `port` in the namespace.
 fn ss_listener_pid(ns: &Netns, port: u16) -> u32 {

@@ -5,23 +5,12 @@
 //! collating elements, a final backslash) are left out: glibc's answers on
 //! those depend on the name in ways no config should rely on, and configs refuse them.
 
+#[path = "common/rng.rs"]
+mod rng;
+
 use portwatch_exporter::parse::glob::{fnmatch, well_formed};
+use rng::Rng;
 use std::ffi::CString;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-    fn text(&mut self, alphabet: &[u8], max: usize) -> Vec<u8> {
-        let len = self.below(max + 1);
-        (0..len).map(|_| alphabet[self.below(alphabet.len())]).collect()
-    }
-}
 
 fn libc_fnmatch(pattern: &[u8], name: &[u8]) -> bool {
     let (p, n) = (CString::new(pattern).expect("no NUL"), CString::new(name).expect("no NUL"));
@@ -51,12 +40,12 @@ fn matches_as_the_c_library_does_on_generated_patterns() {
     }
     // Cgroup-shaped cases: the pattern is a path with some parts starred.
     for _ in 0..5_000 {
-        let parts: Vec<Vec<u8>> = (0..1 + rng.below(4)).map(|_| rng.text(b"abk-_.0123456789", 8)).collect();
+        let parts: Vec<Vec<u8>> = (0..1 + rng.below(4) as usize).map(|_| rng.text(b"abk-_.0123456789", 8)).collect();
         let name = [b"/".as_slice(), &parts.join(&b'/')].concat();
         let mut pattern = name.clone();
         for _ in 0..rng.below(3) {
-            let at = rng.below(pattern.len() + 1);
-            let end = (at + rng.below(6)).min(pattern.len());
+            let at = rng.below(pattern.len() as u64 + 1) as usize;
+            let end = (at + rng.below(6) as usize).min(pattern.len());
             pattern.splice(at..end, *b"*");
         }
         let want = libc_fnmatch(&pattern, &name);

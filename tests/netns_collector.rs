@@ -11,6 +11,9 @@
 #[path = "common/cgroups.rs"]
 mod cgroups;
 mod common;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 #[path = "common/exporter.rs"]
 mod exporter;
 #[path = "common/netns.rs"]
@@ -21,17 +24,6 @@ use exporter::Exporter;
 use netns::Netns;
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn sh_in(ns: &Netns, script: &str) -> String {
     let out = ns.cmd("sh").arg("-c").arg(script).output().expect("ip netns exec");

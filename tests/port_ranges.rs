@@ -12,6 +12,9 @@
 //! rules port by port over those.
 
 mod common;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 #[path = "common/netns.rs"]
 mod netns;
 
@@ -22,21 +25,6 @@ use std::collections::{BTreeMap, BTreeSet};
 const START: u16 = 30000;
 const END: u16 = 32767;
 const CASES: u64 = 4;
-
-/// xorshift, seeded from PORTWATCH_SEED when set.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-    fn between(&mut self, lo: u16, hi: u16) -> u16 {
-        lo + self.below(u64::from(hi - lo) + 1) as u16
-    }
-}
 
 /// `sysctl -n KEY` inside a namespace, as the kernel prints it.
 fn read_sysctl(ns: &Netns, key: &str) -> String {
