@@ -16,8 +16,8 @@
 //! Sockets always come from sock_diag here: `/proc/net` follows the process's
 //! first thread, not the thread that entered the namespace.
 
-use super::sockets::{Plan, SocketReader};
-use super::sysctl;
+use super::sockets::SocketReader;
+use super::{sockets_pass, sysctl, Watched};
 use crate::model::{NetnsView, Pid, Protocol};
 use crate::parse::container::parse_cgroup_container;
 use crate::platform::files::{self, cap};
@@ -105,7 +105,9 @@ pub struct Namespaces {
 /// Reads every other namespace. Fails as a whole only when the namespaces
 /// cannot be listed or the thread cannot come back to its own; a namespace
 /// that cannot be entered or read carries its own error.
-pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path) -> Result<Namespaces, String> {
+/// `watched` is what the host's pass lists, applied inside each namespace
+/// (without a config file: each namespace's own TCP listeners).
+pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &Watched) -> Result<Namespaces, String> {
     let own_link = procfs.join("thread-self/ns/net");
     let own_link = if own_link.exists() { own_link } else { procfs.join("self/ns/net") };
     let own = ns_inode(&own_link).ok_or_else(|| format!("reading {}", own_link.display()))?;
@@ -121,7 +123,7 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path) -> Result<N
             let text = files::read_text(&procfs.join(pid.to_string()).join("cgroup"), cap::PROC_SMALL).ok()?;
             parse_cgroup_container(&text)
         });
-        if let Err(e) = read_inside(&f, procfs, state, &mut view, &mut moved) {
+        if let Err(e) = read_inside(&f, procfs, state, watched, &mut view, &mut moved) {
             log::debug!(target: "portwatch_exporter::source", "network namespace {}: {e}", f.inode);
             state.readers.remove(&f.inode);
             view.error = Some(e);
@@ -135,7 +137,14 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path) -> Result<N
 }
 
 /// Enters the namespace (`moved` says this thread left its own) and reads it.
-fn read_inside(f: &Found, procfs: &Path, state: &mut NetnsState, view: &mut NetnsView, moved: &mut bool) -> Result<(), String> {
+fn read_inside(
+    f: &Found,
+    procfs: &Path,
+    state: &mut NetnsState,
+    watched: &Watched,
+    view: &mut NetnsView,
+    moved: &mut bool,
+) -> Result<(), String> {
     let handle = File::open(&f.handle).map_err(|e| format!("opening {}: {e}", f.handle.display()))?;
     // The namespace may have gone since it was listed: its file is then gone too, or names another.
     if handle.metadata().map(|m| m.ino()).ok() != Some(f.inode) {
@@ -145,15 +154,21 @@ fn read_inside(f: &Found, procfs: &Path, state: &mut NetnsState, view: &mut Netn
     *moved = true;
     let (range, reserved) = sysctl::active(procfs).map_err(|e| e.to_string())?;
     let reader = state.readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
-    let mut in_use = 0;
-    for protocol in Protocol::ALL {
-        let plan = Plan { watched: Vec::new(), range: Some(range), ..Plan::default() };
-        let pass = reader.pass(SocketTable::Netlink, protocol, &plan)?;
-        in_use += pass.in_range.values().sum::<u64>();
-    }
-    view.listeners = reader.listening_ports(SocketTable::Netlink)?.into_iter().collect();
+    let listeners: Vec<u16> = reader.listening_ports(SocketTable::Netlink)?.into_iter().collect();
+    // The watched ports (without a config file: the namespace's own
+    // listeners); watched ranges are the host's alone.
+    let inside = match watched {
+        Watched::Ports { ports, .. } => {
+            let ports = ports.clone().unwrap_or_else(|| listeners.iter().map(|p| (Protocol::Tcp, *p)).collect());
+            Watched::Ports { ports: Some(ports), also: Vec::new(), ranges: Vec::new() }
+        }
+        Watched::Nothing => Watched::Nothing,
+    };
+    let pass = sockets_pass(reader, inside, SocketTable::Netlink, Some(range), 0)?;
+    view.sockets = pass.sockets;
+    view.listeners = listeners;
     view.range = Some(range);
     view.reserved = Some(reserved);
-    view.in_use = Some(in_use);
+    view.in_use = Some(pass.in_range.values().sum());
     Ok(())
 }
