@@ -47,27 +47,17 @@ struct Case {
 
 fn cases(rng: &mut Rng, top: &str) -> Vec<Case> {
     let mut out = Vec::new();
-    let (id, uid) = (rng.hex(64), rng.pod_uid());
-    let path = format!(
-        "{top}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{id}.scope",
-        uid.replace('-', "_")
-    );
-    out.push(Case { name: "app-containerd", port: 8081, path, v1_only: false, want: Some(("containerd", id, Some(uid))) });
-    let (id, uid) = (rng.hex(64), rng.pod_uid());
-    let path = format!("{top}/kubepods/besteffort/pod{uid}/{id}");
-    out.push(Case { name: "app-cgroupfs", port: 8082, path, v1_only: false, want: Some(("cri", id, Some(uid))) });
-    let (id, uid) = (rng.hex(64), rng.pod_uid());
-    let path = format!("{top}/kubepods.slice/kubepods-pod{}.slice/crio-{id}.scope", uid.replace('-', "_"));
-    out.push(Case { name: "app-crio", port: 8083, path, v1_only: false, want: Some(("cri-o", id, Some(uid))) });
-    let id = rng.hex(64);
-    let path = format!("{top}/system.slice/docker-{id}.scope");
-    out.push(Case { name: "app-docker", port: 8084, path, v1_only: false, want: Some(("docker", id, None)) });
+    for (kind, (name, port)) in
+        [("app-containerd", 8081), ("app-cgroupfs", 8082), ("app-crio", 8083), ("app-docker", 8084)].into_iter().enumerate()
+    {
+        let c = rng.container_cgroup(top, kind);
+        out.push(Case { name, port, path: c.path, v1_only: false, want: Some((c.runtime, c.id, c.pod_uid)) });
+    }
     let id = rng.hex(64);
     let path = format!("{top}/docker/{id}");
     out.push(Case { name: "app-docker-v1", port: 8085, path, v1_only: true, want: Some(("docker", id, None)) });
-    let id = rng.hex(64);
-    let path = format!("{top}/machine.slice/libpod-{id}.scope");
-    out.push(Case { name: "app-podman", port: 8086, path, v1_only: false, want: Some(("podman", id, None)) });
+    let c = rng.container_cgroup(top, 4);
+    out.push(Case { name: "app-podman", port: 8086, path: c.path, v1_only: false, want: Some((c.runtime, c.id, c.pod_uid)) });
     let path = format!("{top}/system.slice/pwtest-host.service");
     out.push(Case { name: "app-host", port: 8087, path, v1_only: false, want: None });
     out

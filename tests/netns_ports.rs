@@ -6,11 +6,15 @@
 //! program, another program, nobody, or a sidecar-style client whose
 //! outgoing connection was handed the app's port as its source port (the
 //! namespace's range narrowed to that one port while it connects, then
-//! widened). The exporter runs in the host's namespace; for every namespace
+//! widened). Each app-port holder runs in a real cgroup named as the kubelet
+//! (both drivers, with containerd), CRI-O, docker or podman name theirs.
+//! The exporter runs in the host's namespace; for every namespace
 //! its `portwatch_netns_port_*` series must say what `ss -tanp`/`ss -uanp`
 //! and `/proc/sys`, run inside that namespace, say. A second exporter
 //! without a config file must watch each namespace's own TCP listeners.
 
+#[path = "common/cgroups.rs"]
+mod cgroups;
 mod common;
 #[path = "common/exporter.rs"]
 mod exporter;
@@ -25,7 +29,7 @@ use common::{require_root, require_tool, value, write_config};
 use exporter::Exporter;
 use netns::Netns;
 use rng::Rng;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const APP: u16 = 8080;
 const DNS: u16 = 5353;
@@ -67,8 +71,11 @@ fn series(metric: &str, inode: &str, name: &str, port: u16, proto: &str) -> Stri
     format!(r#"{metric}{{netns="{inode}",name="{name}",port="{port}",protocol="{proto}"}}"#)
 }
 
+/// Processes moved into a container's cgroup, by pid.
+type Containers = BTreeMap<u32, rng::Container>;
+
 /// One namespace's watched port against the kernel.
-fn check_port(m: &str, ns: &Netns, rows: &[ss::SsRow], (name, port, proto, expected): (&str, u16, &str, &str)) {
+fn check_port(m: &str, ns: &Netns, rows: &[ss::SsRow], containers: &Containers, (name, port, proto, expected): (&str, u16, &str, &str)) {
     let inode = inode_of(ns);
     let what = format!("namespace {} ({inode}) {proto}/{port}", ns.name);
     let (start, end, reserved) = range_in(ns);
@@ -84,13 +91,19 @@ fn check_port(m: &str, ns: &Netns, rows: &[ss::SsRow], (name, port, proto, expec
     for r in rows.iter().filter(|r| r.port == port) {
         for (process, pid) in &r.owners {
             let needle = format!(r#"netns="{inode}",name="{name}",port="{port}",protocol="{proto}","#);
+            // The holder's container, as the test named its cgroup.
+            let container = containers.get(pid).map_or(String::new(), |c| {
+                let uid = c.pod_uid.as_ref().map_or(String::new(), |u| format!(r#",pod_uid="{u}""#));
+                format!(r#"container_runtime="{}",container_id="{}"{uid}}}"#, c.runtime, c.id)
+            });
             let found = m.lines().any(|l| {
                 l.starts_with("portwatch_netns_port_socket_info{")
                     && l.contains(&needle)
                     && l.contains(&format!(r#"pid="{pid}""#))
                     && l.contains(&format!(r#"process="{process}""#))
+                    && (container.is_empty() && !l.contains("container_runtime=") || l.contains(&container))
             });
-            assert!(found, "{what}: no socket_info for {process} ({pid})");
+            assert!(found, "{what}: no socket_info for {process} ({pid}) {container}");
         }
     }
     // A namespace has no next boot of its own: no verdict is pretended.
@@ -114,20 +127,29 @@ fn watched_ports_in_every_namespace_match_ss_inside_it_needs_root() {
     );
     let mut spaces = Vec::new();
     let mut sidecars = 0;
+    let mut groups = cgroups::Cgroups::find();
+    let mut containers = Containers::new();
+    let top = format!("/pwtest-{}-np.slice", std::process::id());
     for i in 0..10 {
         let mut ns = Netns::new(&format!("np{i}"));
         let server = ns.peer("upstream", "serve-tcp", "127.0.0.1", 1500).port;
         // The app's port: its program, another, nobody, or a sidecar's source port.
-        match if i == 0 { 3 } else { rng.below(4) } {
-            0 => drop(ns.peer("app", "listen-tcp", "0.0.0.0", APP)),
-            1 => drop(ns.peer("intruder", "listen-tcp", "127.0.0.1", APP)),
-            2 => {}
+        let holder = match if i == 0 { 3 } else { rng.below(4) } {
+            0 => Some(ns.peer("app", "listen-tcp", "0.0.0.0", APP)),
+            1 => Some(ns.peer("intruder", "listen-tcp", "127.0.0.1", APP)),
+            2 => None,
             _ => {
                 ns.sysctl("net.ipv4.ip_local_port_range", &format!("{APP} {APP}"));
                 let sidecar = ns.peer("sidecar", "connect-tcp", "127.0.0.1", server);
                 assert_eq!(sidecar.port, APP, "the kernel handed the sidecar the app's port");
                 sidecars += 1;
+                Some(sidecar)
             }
+        };
+        if let Some(h) = holder.filter(|_| i % 3 != 2) {
+            let c = rng.container_cgroup(&top, i);
+            groups.enter(h.pid, &c.path, false);
+            containers.insert(h.pid, c);
         }
         // The namespace's range afterwards: the default, or seeded (some widened over the app's port).
         if i == 0 || rng.below(3) > 0 {
@@ -144,7 +166,7 @@ fn watched_ports_in_every_namespace_match_ss_inside_it_needs_root() {
         }
         spaces.push(ns);
     }
-    assert!(sidecars > 0);
+    assert!(sidecars > 0 && !containers.is_empty());
 
     let exp = Exporter::start(&["--collector.netns", "--config.file", &cfg]);
     let (status, m) = exp.get("/metrics", "");
@@ -153,9 +175,9 @@ fn watched_ports_in_every_namespace_match_ss_inside_it_needs_root() {
     for ns in &spaces {
         let tcp = ss::rows(ns, "-tanpH");
         let udp = ss::rows(ns, "-uanpH");
-        check_port(&m, ns, &tcp, ("app", APP, "tcp", "app"));
-        check_port(&m, ns, &udp, ("dns", DNS, "udp", "dns"));
-        check_port(&m, ns, &tcp, ("idle", IDLE, "tcp", "-"));
+        check_port(&m, ns, &tcp, &containers, ("app", APP, "tcp", "app"));
+        check_port(&m, ns, &udp, &containers, ("dns", DNS, "udp", "dns"));
+        check_port(&m, ns, &tcp, &containers, ("idle", IDLE, "tcp", "-"));
     }
     // The sidecar's namespace: the app's port taken by another, inside the widened range.
     let inode = inode_of(&spaces[0]);
@@ -185,4 +207,5 @@ fn watched_ports_in_every_namespace_match_ss_inside_it_needs_root() {
     }
     drop(exp);
     drop(spaces);
+    drop(groups);
 }

@@ -30,4 +30,31 @@ impl Rng {
         let len = self.below(max as u64 + 1) as usize;
         (0..len).map(|_| alphabet[self.below(alphabet.len() as u64) as usize]).collect()
     }
+    /// A container's cgroup path under `top`, named as one runtime names it
+    /// (`kind` picks which, cycling): the kubelet's systemd driver with
+    /// containerd, its cgroupfs driver, CRI-O, docker, podman.
+    pub fn container_cgroup(&mut self, top: &str, kind: usize) -> Container {
+        let (id, uid) = (self.hex(64), self.pod_uid());
+        let slice_uid = uid.replace('-', "_");
+        let (path, runtime, pod) = match kind % 5 {
+            0 => (
+                format!("{top}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{slice_uid}.slice/cri-containerd-{id}.scope"),
+                "containerd",
+                true,
+            ),
+            1 => (format!("{top}/kubepods/besteffort/pod{uid}/{id}"), "cri", true),
+            2 => (format!("{top}/kubepods.slice/kubepods-pod{slice_uid}.slice/crio-{id}.scope"), "cri-o", true),
+            3 => (format!("{top}/system.slice/docker-{id}.scope"), "docker", false),
+            _ => (format!("{top}/machine.slice/libpod-{id}.scope"), "podman", false),
+        };
+        Container { path, runtime, id, pod_uid: pod.then_some(uid) }
+    }
+}
+
+/// A generated container cgroup and what the exporter must report for a process in it.
+pub struct Container {
+    pub path: String,
+    pub runtime: &'static str,
+    pub id: String,
+    pub pod_uid: Option<String>,
 }
