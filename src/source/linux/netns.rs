@@ -64,10 +64,14 @@ fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Foun
         found.entry(inode).or_insert_with(|| Found { inode, handle: link.clone(), pids: Vec::new(), name: None }).pids.push(pid);
     }
     // Named namespaces (ip netns add) may have no process at all.
+    // Every namespace file lives on nsfs: a file under /run/netns on another
+    // device is no namespace (yet, or any more: `ip netns add` makes the file
+    // before it mounts the namespace on it, `ip netns del` unmounts first).
+    let nsfs = std::fs::metadata(procfs.join("self/ns/net")).map(|m| m.dev()).ok();
     if let Ok(named) = std::fs::read_dir(rootfs.join("run/netns")) {
         for entry in named.flatten() {
             let (Some(name), Ok(meta)) = (entry.file_name().to_str().map(str::to_string), entry.metadata()) else { continue };
-            if meta.ino() == own {
+            if meta.ino() == own || nsfs.is_some_and(|dev| dev != meta.dev()) {
                 continue;
             }
             let f =
