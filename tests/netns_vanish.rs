@@ -9,6 +9,9 @@
 //! another inode, and show any namespace it could not read as vanished, for
 //! that namespace alone. The vanished path must be taken at least once by a
 //! namespace the churn removed, or the test says it was not exercised.
+//!
+//! An exporter that may enter no namespace warns once per namespace, not on
+//! every scrape.
 
 mod common;
 #[path = "common/exporter.rs"]
@@ -39,7 +42,7 @@ fn named_inode(name: &str) -> Option<String> {
 /// An `unshare -n` process, once it is in its new namespace: (child, inode).
 fn unshared() -> (Child, String) {
     let host = ns_of(std::process::id()).expect("own namespace");
-    let mut child = Command::new("unshare")
+    let child = Command::new("unshare")
         .args(["-n", "sleep", "300"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -325,4 +328,60 @@ fn namespaces_that_vanish_mid_scrape_fail_alone_and_are_said_to_have_vanished_ne
     drop(exp);
     drop(holders);
     drop(named);
+}
+
+#[test]
+fn an_exporter_that_may_not_enter_warns_once_per_namespace_not_every_scrape_needs_root() {
+    if !require_root("an_exporter_that_may_not_enter_warns_once_per_namespace_not_every_scrape_needs_root") {
+        return;
+    }
+    let spaces: Vec<Netns> = (0..3).map(|i| Netns::new(&format!("nw{i}"))).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("stderr");
+    let port = exporter::free_port();
+    // As nobody, without capabilities: setns(2) is refused for every namespace.
+    let child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", env!("CARGO_BIN_EXE_portwatch_exporter")])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "warn", "--storage.path=", "--collector.netns"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("exporter starts");
+    exporter::wait_listening(port, "unprivileged exporter");
+    let exp = Exporter { port, child };
+    let mut failing = BTreeSet::new();
+    for scrape in 1..=4 {
+        let (status, m) = exp.get("/metrics", "");
+        assert_eq!(status, 200);
+        assert_eq!(value(&m, "portwatch_scrape_collector_success{collector=\"netns\"}"), Some(1.0), "scrape {scrape}: {m}");
+        let all = seen(&m);
+        for ns in &spaces {
+            let inode = named_inode(&ns.name).expect("namespace");
+            assert_eq!(
+                all.get(&inode).map(|s| s.reasons.clone()),
+                Some(vec!["permission_denied".to_string()]),
+                "scrape {scrape}: {}",
+                ns.name
+            );
+        }
+        failing.extend(all.into_iter().filter(|(_, s)| s.reasons.iter().any(|r| r != "vanished")).map(|(inode, _)| inode));
+    }
+    drop(exp);
+    let text = std::fs::read_to_string(&log).expect("log");
+    let warned: Vec<usize> = text
+        .lines()
+        .filter(|l| l.contains("could not be read"))
+        .map(|l| {
+            let n = l
+                .split(" network namespace(s) could not be read")
+                .next()
+                .and_then(|h| h.rsplit(' ').next())
+                .map(|w| w.trim_start_matches("msg=\""));
+            n.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("a count in {l:?}"))
+        })
+        .collect();
+    assert!(!warned.is_empty(), "a warning, at level warn: {text}");
+    assert_eq!(warned.iter().sum::<usize>(), failing.len(), "each failing namespace warned of once in 4 scrapes: {text}");
+    assert!(text.contains("permission denied") || text.contains("Operation not permitted"), "the cause is in the warning: {text}");
+    drop(spaces);
 }
