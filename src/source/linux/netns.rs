@@ -291,6 +291,27 @@ mod tests {
         assert!(state.readers.is_empty() && state.warned.is_empty(), "a vanished namespace is not warned of");
     }
 
+    /// `ip netns add` makes the file under /run/netns before it mounts the
+    /// namespace there, `ip netns del` unmounts before it removes it: such a
+    /// plain file is no namespace, and is not listed as one.
+    #[test]
+    fn a_plain_file_under_run_netns_is_no_namespace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let procfs = dir.path().join("proc");
+        std::fs::create_dir_all(&procfs).expect("procfs");
+        symlink("/proc/thread-self", procfs.join("thread-self")).expect("thread-self");
+        symlink("/proc/self", procfs.join("self")).expect("self");
+        std::fs::create_dir_all(dir.path().join("run/netns")).expect("run/netns");
+        std::fs::write(dir.path().join("run/netns/half-made"), "").expect("file");
+        let found = collect(&mut NetnsState::new(), &procfs, dir.path()).expect("listing works");
+        assert!(found.views.is_empty(), "{:?}", found.views);
+        // Without a way to tell nsfs (no procfs self), the file is listed, and found to be no namespace.
+        std::fs::remove_file(procfs.join("self")).expect("rm");
+        let found = collect(&mut NetnsState::new(), &procfs, dir.path()).expect("listing works");
+        let got: Vec<_> = found.views.iter().map(|v| (v.name.as_deref(), v.failure)).collect();
+        assert_eq!(got, [(Some("half-made"), Some(NetnsFailure::Vanished))], "{:?}", found.views);
+    }
+
     #[test]
     fn a_failing_namespace_is_warned_of_once_while_it_keeps_failing() {
         let failing = |inode: u64, failure: NetnsFailure| NetnsView {
