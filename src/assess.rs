@@ -24,6 +24,9 @@ use std::net::IpAddr;
 #[path = "assess_ranges.rs"]
 pub mod ranges;
 pub use ranges::{Offender, RangeCounts, RangeReport};
+#[path = "assess_netns.rs"]
+pub mod netns;
+pub use netns::NetnsPorts;
 
 /// (socket, owner) pairs on a watched port that share every label: one per
 /// distinct (family, address, state, pid, expected); `pid` is None for
@@ -166,6 +169,8 @@ pub struct Report {
     /// Linux, `netns` collector: the other network namespaces as read, and how many were not read (the limit).
     pub netns: Vec<crate::model::NetnsView>,
     pub netns_omitted: usize,
+    /// The watched ports inside each other network namespace that has any.
+    pub netns_ports: Vec<NetnsPorts>,
     /// The learned baseline's status, when learning is on (filled by the scraper).
     pub baseline: Option<crate::baseline::learner::Status>,
     /// Listening ports shared by two or more different processes (SO_REUSEPORT or an inherited
@@ -450,6 +455,7 @@ pub fn assess_with(config: &Config, snap: &Snapshot, baseline: Option<&Baseline>
         watched_ranges: config.ranges.iter().map(|w| ranges::assess_range(w, snap, config.range_offender_limit)).collect(),
         netns: snap.netns.clone(),
         netns_omitted: snap.netns_omitted,
+        netns_ports: netns::assess_namespaces(config, snap),
         baseline: None,
         shared_listeners: shared_listeners(snap),
     }

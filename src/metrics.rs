@@ -141,6 +141,17 @@ pub const NETNS_AVAILABLE: &str = "portwatch_netns_dynamic_ports_available";
 pub const NETNS_LISTENERS_IN_RANGE: &str = "portwatch_netns_listeners_in_dynamic_range";
 pub const NETNS_LISTENER_INFO: &str = "portwatch_netns_listener_in_dynamic_range_info";
 pub const NETNS_NEXT_BOOT_KNOWN: &str = "portwatch_netns_next_boot_known";
+// The watched ports inside each other namespace, by the host's rules (`netns` label).
+pub const NETNS_PORT_BOUND_BY_EXPECTED: &str = "portwatch_netns_port_bound_by_expected";
+pub const NETNS_PORT_BOUND_BY_OTHER: &str = "portwatch_netns_port_bound_by_other";
+pub const NETNS_PORT_SOCKET_INFO: &str = "portwatch_netns_port_socket_info";
+pub const NETNS_PORT_SOCKET_INFO_OMITTED: &str = "portwatch_netns_port_socket_info_omitted";
+pub const NETNS_PORT_IN_DYNAMIC_RANGE: &str = "portwatch_netns_port_in_dynamic_range";
+pub const NETNS_PORT_EXCLUDED: &str = "portwatch_netns_port_excluded_from_dynamic_range";
+pub const NETNS_PORT_VERDICT_UNKNOWN: &str = "portwatch_netns_port_verdict_unknown";
+pub const NETNS_PORTS_OMITTED: &str = "portwatch_netns_ports_omitted";
+/// Watched ports reported over all other namespaces together.
+pub const NETNS_PORT_TOTAL_LIMIT: usize = 4000;
 pub const NETNS_READ_FAILURE: &str = "portwatch_netns_read_failure_info";
 /// Listener info series per namespace, and over all namespaces.
 pub const NETNS_LISTENER_LIMIT: usize = 10;
@@ -381,16 +392,24 @@ fn port_labels(p: &PortReport) -> Labels {
     vec![("name", p.name.clone()), ("port", p.port.to_string()), ("protocol", p.protocol.as_str().to_string())]
 }
 
-/// One series per port, left out where `unknown` says the verdict cannot be given.
-fn per_port(ports: &[PortReport], unknown: &[Verdict], f: impl Fn(&PortReport) -> i64) -> Vec<(Labels, i64)> {
-    ports.iter().filter(|p| !unknown.iter().any(|v| p.unknown(*v))).map(|p| (port_labels(p), f(p))).collect()
+/// Ports with the labels their series carry (the host's: name, port and
+/// protocol; another namespace's: `netns` too).
+type Labelled<'a> = Vec<(Labels, &'a PortReport)>;
+
+fn host_ports(r: &Report) -> Labelled<'_> {
+    r.ports.iter().map(|p| (port_labels(p), p)).collect()
 }
 
-fn verdicts_unknown(ports: &[PortReport]) -> Vec<(Labels, i64)> {
+/// One series per port, left out where `unknown` says the verdict cannot be given.
+fn per_port(ports: &Labelled, unknown: &[Verdict], f: impl Fn(&PortReport) -> i64) -> Vec<(Labels, i64)> {
+    ports.iter().filter(|(_, p)| !unknown.iter().any(|v| p.unknown(*v))).map(|(l, p)| (l.clone(), f(p))).collect()
+}
+
+fn verdicts_unknown(ports: &Labelled) -> Vec<(Labels, i64)> {
     let mut out = Vec::new();
-    for p in ports {
+    for (labels, p) in ports {
         for u in &p.unknown {
-            let mut l = port_labels(p);
+            let mut l = labels.clone();
             l.extend([("verdict", u.verdict.as_str().to_string()), ("reason", u.reason.clone())]);
             out.push((l, 1));
         }
@@ -422,11 +441,11 @@ fn next_boot_series(r: &Report) -> (Series, Series, Series) {
     (info, rejected, start)
 }
 
-fn per_store(ports: &[PortReport], pick: impl Fn(&PortReport) -> &std::collections::BTreeMap<Store, bool>) -> Vec<(Labels, i64)> {
+fn per_store(ports: &Labelled, pick: impl Fn(&PortReport) -> &std::collections::BTreeMap<Store, bool>) -> Vec<(Labels, i64)> {
     let mut out = Vec::new();
-    for p in ports {
+    for (labels, p) in ports {
         for (store, v) in pick(p) {
-            let mut l = port_labels(p);
+            let mut l = labels.clone();
             l.push(("store", store.as_str().into()));
             out.push((l, i64::from(*v)));
         }
@@ -437,13 +456,13 @@ fn per_store(ports: &[PortReport], pick: impl Fn(&PortReport) -> &std::collectio
 /// socket_info series (value: the sockets each stands for), at most
 /// `socket_info_limit` per port and SOCKET_INFO_TOTAL_LIMIT in all, and per
 /// port the (socket, owner) pairs the left-out series stood for.
-fn socket_info(r: &Report) -> (Series, Series) {
+fn socket_info(ports: &Labelled, limit: usize) -> (Series, Series) {
     let (mut out, mut omitted) = (Vec::new(), Vec::new());
-    for p in &r.ports {
+    for (labels, p) in ports {
         let room = SOCKET_INFO_TOTAL_LIMIT.saturating_sub(out.len());
-        let keep = r.socket_info_limit.min(room);
+        let keep = limit.min(room);
         for h in p.holders.iter().take(keep) {
-            let mut l = port_labels(p);
+            let mut l = labels.clone();
             let proc_ = h.process.as_ref();
             l.extend([
                 ("family", h.family.as_str().to_string()),
@@ -465,7 +484,7 @@ fn socket_info(r: &Report) -> (Series, Series) {
         // Who holds the port unknown: nothing was left out, and 0 would say otherwise.
         if !p.unknown(Verdict::Holders) {
             let left: usize = p.holders.iter().skip(keep).map(|h| h.sockets).sum();
-            omitted.push((port_labels(p), left as i64));
+            omitted.push((labels.clone(), left as i64));
         }
     }
     (out, omitted)
@@ -594,7 +613,7 @@ fn watched_ranges(e: &mut DescriptorEncoder, ranges: &[RangeReport]) -> Result<(
 impl Collector for Exposition {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let r = &self.report;
-        let ports = &r.ports;
+        let ports = &host_ports(r);
         gauge(
             &mut e,
             PORT_BOUND,
@@ -619,7 +638,7 @@ impl Collector for Exposition {
             "Number of sockets holding the watched port.",
             per_port(ports, &[Verdict::Holders], |p| p.sockets as i64),
         )?;
-        let (info, omitted) = socket_info(r);
+        let (info, omitted) = socket_info(ports, r.socket_info_limit);
         gauge(
             &mut e,
             PORT_SOCKET_INFO,
@@ -644,12 +663,12 @@ impl Collector for Exposition {
             "1 if the port is excluded (reserved) from automatic assignment; store=active is now, store=persistent is after the next boot.",
             per_store(ports, |p| &p.excluded),
         )?;
-        gauge(&mut e, PORT_REBOOT_RISK, "1 if after the next boot the port lies in the dynamic range and is not excluded, so a client can be handed it before the service starts.", ports.iter().filter_map(|p| p.reboot_risk().map(|v| (port_labels(p), i64::from(v)))))?;
+        gauge(&mut e, PORT_REBOOT_RISK, "1 if after the next boot the port lies in the dynamic range and is not excluded, so a client can be handed it before the service starts.", ports.iter().filter_map(|(l, p)| p.reboot_risk().map(|v| (l.clone(), i64::from(v)))))?;
         gauge(
             &mut e,
             PORT_RESERVED_BY_SYSTEM,
             "Windows: 1 if the port lies in an exclusion no administrator made (WinNAT/Hyper-V), so it cannot be bound at all.",
-            ports.iter().filter_map(|p| p.reserved_by_system.map(|v| (port_labels(p), i64::from(v)))),
+            ports.iter().filter_map(|(l, p)| p.reserved_by_system.map(|v| (l.clone(), i64::from(v)))),
         )?;
         gauge(
             &mut e,
@@ -770,6 +789,7 @@ impl Collector for Exposition {
         // Only from a run that listed the namespaces: a failed one says nothing, not "none".
         if collector_ok(&r.collectors, CollectorName::Netns) == Some(true) {
             netns(&mut e, r)?;
+            netns_ports(&mut e, r)?;
         }
         let m = &self.meta;
         let build = vec![
@@ -907,6 +927,69 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
     Ok(())
 }
 
+/// The watched ports inside other namespaces: the host's per-port families
+/// under `portwatch_netns_port_*`, with `netns`, now only (a namespace has no
+/// next boot of its own), at most NETNS_PORT_TOTAL_LIMIT ports.
+fn netns_ports(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
+    let all = r.netns_ports.iter().flat_map(|n| n.ports.iter().map(move |p| (n.inode, p)));
+    let ports: Labelled = all
+        .clone()
+        .take(NETNS_PORT_TOTAL_LIMIT)
+        .map(|(inode, p)| {
+            let mut l = vec![("netns", inode.to_string())];
+            l.extend(port_labels(p));
+            (l, p)
+        })
+        .collect();
+    let omitted = all.count() - ports.len();
+    let both = [Verdict::Holders, Verdict::Owners];
+    gauge(
+        e,
+        NETNS_PORT_BOUND_BY_EXPECTED,
+        "1 if at least one socket on the watched port in the namespace belongs to a process matching 'expect' (without a config file: the namespace's listeners).",
+        per_port(&ports, &both, |p| i64::from(p.bound_by_expected)),
+    )?;
+    gauge(
+        e,
+        NETNS_PORT_BOUND_BY_OTHER,
+        "1 if at least one socket on the watched port in the namespace is held by another process, by none (TIME_WAIT) or by an unidentified owner: e.g. a sidecar's outgoing connection on the app's port.",
+        per_port(&ports, &both, |p| i64::from(p.bound_by_other)),
+    )?;
+    let (info, info_omitted) = socket_info(&ports, r.socket_info_limit);
+    gauge(e, NETNS_PORT_SOCKET_INFO, "Sockets on the watched port in the namespace, as portwatch_port_socket_info.", info)?;
+    gauge(
+        e,
+        NETNS_PORT_SOCKET_INFO_OMITTED,
+        "Pairs on the watched port in the namespace that no socket_info series stands for.",
+        info_omitted,
+    )?;
+    gauge(
+        e,
+        NETNS_PORT_IN_DYNAMIC_RANGE,
+        "1 if the port lies inside the namespace's own dynamic range now.",
+        per_store(&ports, |p| &p.in_range).into_iter().map(|(l, v)| (without_store(l), v)),
+    )?;
+    gauge(
+        e,
+        NETNS_PORT_EXCLUDED,
+        "1 if the namespace's own ip_local_reserved_ports excludes the port now.",
+        per_store(&ports, |p| &p.excluded).into_iter().map(|(l, v)| (without_store(l), v)),
+    )?;
+    gauge(
+        e,
+        NETNS_PORT_VERDICT_UNKNOWN,
+        "1 for each verdict the exporter cannot give for the port in the namespace (its series are then absent): verdict and reason say which and why.",
+        verdicts_unknown(&ports),
+    )?;
+    gauge(e, NETNS_PORTS_OMITTED, "Watched ports in other namespaces beyond the limit, not reported.", [(Labels::new(), omitted as i64)])
+}
+
+/// A namespace has one store (now): its per-store series drop the label.
+fn without_store(mut l: Labels) -> Labels {
+    l.retain(|(k, _)| *k != "store");
+    l
+}
+
 /// The `reason` label of [`NETNS_READ_FAILURE`]: a fixed set.
 fn netns_failure(f: crate::model::NetnsFailure) -> &'static str {
     use crate::model::NetnsFailure::*;
@@ -936,6 +1019,14 @@ pub const OS_SPECIFIC: &[&str] = &[
     NETNS_LISTENERS_IN_RANGE,
     NETNS_LISTENER_INFO,
     NETNS_NEXT_BOOT_KNOWN,
+    NETNS_PORT_BOUND_BY_EXPECTED,
+    NETNS_PORT_BOUND_BY_OTHER,
+    NETNS_PORT_SOCKET_INFO,
+    NETNS_PORT_SOCKET_INFO_OMITTED,
+    NETNS_PORT_IN_DYNAMIC_RANGE,
+    NETNS_PORT_EXCLUDED,
+    NETNS_PORT_VERDICT_UNKNOWN,
+    NETNS_PORTS_OMITTED,
     NETNS_READ_FAILURE,
     WATCHED_RANGE_VERDICT_UNKNOWN,
 ];
@@ -1027,6 +1118,14 @@ pub const ALL: &[&str] = &[
     NETNS_LISTENERS_IN_RANGE,
     NETNS_LISTENER_INFO,
     NETNS_NEXT_BOOT_KNOWN,
+    NETNS_PORT_BOUND_BY_EXPECTED,
+    NETNS_PORT_BOUND_BY_OTHER,
+    NETNS_PORT_SOCKET_INFO,
+    NETNS_PORT_SOCKET_INFO_OMITTED,
+    NETNS_PORT_IN_DYNAMIC_RANGE,
+    NETNS_PORT_EXCLUDED,
+    NETNS_PORT_VERDICT_UNKNOWN,
+    NETNS_PORTS_OMITTED,
     NETNS_READ_FAILURE,
     PROCESS_CPU,
     PROCESS_MAX_FDS,

@@ -590,6 +590,10 @@ pub struct NetnsView {
     pub in_use: Option<u64>,
     /// Its TCP listening ports.
     pub listeners: Vec<u16>,
+    /// Its sockets on the watched ports and ranges (without a config file:
+    /// on its TCP listeners' ports), sorted; their owners are resolved with
+    /// the host's (socket inodes are unique across namespaces).
+    pub sockets: Vec<Socket>,
     pub error: Option<String>,
     /// Why it could not be read, when `error` is set (a small fixed set; the
     /// text with its detail is in `error`).

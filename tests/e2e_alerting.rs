@@ -221,6 +221,13 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     std::fs::create_dir_all(t.join("ksm")).expect("mkdir");
     write(&t.join("ksm/kube.prom"), &format!("kube_pod_info{{namespace=\"shop\",pod=\"cart-7d9\",uid=\"{POD_UID}\",node=\"n1\"}} 1\n"));
     ns.sysctl("net.ipv4.ip_local_port_range", "40000 49999");
+    // A pod's namespace where another program holds the watched port 40000.
+    let mut pod = Netns::new("e2epod");
+    pod.peer("intruder", "listen-tcp", "127.0.0.1", 40000);
+    let pod_inode = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", pod.name)).expect("namespace file").ino().to_string()
+    };
     let root = rootfs.display().to_string();
     // --collector.netns: from inside this namespace the host's own is another one, so its panel has data.
     let state = t.join("state").display().to_string();
@@ -277,6 +284,9 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
     assert_eq!(range_held["labels"]["name"], "apps");
     let range_risk = await_notification(&hook, "PortwatchRangeRebootRisk", "firing", Duration::from_secs(30));
     assert!(range_risk["annotations"]["description"].as_str().unwrap_or("").contains("START-END"), "{range_risk}");
+    // Inside the pod's namespace, by the same config.
+    let in_pod = await_notification(&hook, "PortwatchPodPortHeldByOther", "firing", Duration::from_secs(30));
+    assert_eq!((&in_pod["labels"]["netns"], &in_pod["labels"]["port"]), (&pod_inode.as_str().into(), &"40000".into()), "{in_pod}");
     // The pod behind the client is named, through the recording rule.
     wait_for("the pod holder recorded", Duration::from_secs(30), || {
         let v = query(&ns, "pod:portwatch_port_socket_info:kube_pod_info{port=\"40000\"}");

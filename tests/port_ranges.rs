@@ -17,6 +17,8 @@ mod rng;
 use rng::Rng;
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/ss.rs"]
+mod ss;
 
 use common::{require_root, require_tool, value, write_config};
 use netns::Netns;
@@ -76,40 +78,6 @@ fn pieces(rng: &mut Rng) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// One TCP socket from `ss -tanpH`: local port, state, and (process, pid) owners.
-struct SsRow {
-    port: u16,
-    state: String,
-    owners: Vec<(String, u32)>,
-}
-
-fn ss_tcp(ns: &Netns) -> Vec<SsRow> {
-    let out = ns.cmd("ss").args(["-tanpH"]).output().expect("ss runs");
-    assert!(out.status.success(), "ss failed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut rows = Vec::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 5 {
-            continue;
-        }
-        let port: u16 = f[3].rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("local port in {line}"));
-        let mut owners = Vec::new();
-        // users:(("name",pid=N,fd=M),("name2",pid=K,fd=L))
-        for part in line.split("((").skip(1).chain(line.split("),(").skip(1)) {
-            let Some(name) = part.strip_prefix('"').and_then(|r| r.split('"').next()) else { continue };
-            let Some(pid) = part.split("pid=").nth(1).and_then(|r| r.split([',', ')']).next()).and_then(|p| p.parse().ok()) else {
-                continue;
-            };
-            owners.push((name.to_string(), pid));
-        }
-        owners.sort();
-        owners.dedup();
-        rows.push(SsRow { port, state: f[0].to_ascii_lowercase(), owners });
-    }
-    rows
 }
 
 fn v(m: &str, series: &str) -> f64 {
@@ -209,7 +177,7 @@ fn one_case(rng: &mut Rng, case: u64) -> usize {
 
     ns.exporter(&["--config.file", &cfg, "--path.rootfs", &root]);
     let m = ns.get("/metrics");
-    let rows = ss_tcp(&ns);
+    let rows = ss::rows(&ns, "-tanpH");
 
     assert_store(&m, "active", counts(active_range, &active_reserved), case);
     assert_store(&m, "persistent", counts(boot_range, &boot_reserved), case);

@@ -219,6 +219,16 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'In network namespace {{ $labels.netns }} on {{ $labels.instance }} (a pod or container: portwatch_netns_info names it), a server listens on a port inside the namespace\'s own ip_local_port_range that is not reserved there (portwatch_netns_listener_in_dynamic_range_info lists them). A new namespace starts with the kernel\'s range and no reserved ports, whatever the host\'s sysctl.d says, so when the server restarts an outgoing connection of a sidecar can hold its port. Reserve the port in the pod: securityContext.sysctls net.ipv4.ip_local_reserved_ports (a safe sysctl since Kubernetes 1.27), or move the port below the range.',
         ),
         alert(
+          'PortwatchPodPortHeldByOther', 'critical',
+          |||
+            max by (%s, netns, name, port, protocol, pod_uid) (portwatch_netns_port_socket_info{%s, expected="false", state!="time_wait"})
+            %s
+          ||| % [host, sel, ownersVisible],
+          c.heldByOtherFor,
+          'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) in network namespace {{ $labels.netns }} on {{ $labels.instance }} is held by another owner',
+          'Inside network namespace {{ $labels.netns }} on {{ $labels.instance }} (pod UID {{ $labels.pod_uid }}; portwatch_netns_info names its container), a socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the pod\'s own server cannot bind it. portwatch_netns_port_socket_info names the holder (pid, process, state). When it is a sidecar\'s outgoing connection whose source port is {{ $labels.port }}, the port lies in the namespace\'s own dynamic range: reserve it in the pod (securityContext.sysctls net.ipv4.ip_local_reserved_ports), then restart the pod.',
+        ),
+        alert(
           'PortwatchExporterDown', 'critical',
           'up{%s} == 0' % sel,
           c.exporterDownFor,

@@ -347,6 +347,21 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
+      name: 'a pod port held by another owner fires after 2m with the pod UID; the expected holder, TIME_WAIT and hidden owners do not',
+      interval: '1m',
+      local pod = { netns: '4026532500', name: 'app', port: '8080', protocol: 'tcp' },
+      input_series: [
+        series('portwatch_netns_port_socket_info', pod { family: 'ipv4', address: '127.0.0.1', state: 'close_wait', pid: '4242', process: 'sidecar', user: 'root', expected: 'false', container_runtime: 'containerd', container_id: 'abc', pod_uid: 'u-1' }, '1x10'),
+        series('portwatch_netns_port_socket_info', pod { netns: '4026532501', family: 'ipv4', address: '0.0.0.0', state: 'listen', pid: '7', process: 'app', user: 'root', expected: 'true' }, '1x10'),
+        series('portwatch_netns_port_socket_info', pod { netns: '4026532502', family: 'ipv4', address: '127.0.0.1', state: 'time_wait', pid: '', process: '', user: '', expected: 'false' }, '1x10'),
+        series('portwatch_owners_resolvable', {}, '1x10'),
+      ],
+      alert_rule_test: [
+        at('1m', 'PortwatchPodPortHeldByOther', []),
+        at('4m', 'PortwatchPodPortHeldByOther', [fire('PortwatchPodPortHeldByOther', h { netns: '4026532500', name: 'app', port: '8080', protocol: 'tcp', pod_uid: 'u-1' })]),
+      ],
+    },
+    {
       name: 'holders in pods are named from kube_pod_info; host holders and other pods are not',
       interval: '1m',
       local uid = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',

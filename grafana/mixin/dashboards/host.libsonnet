@@ -181,7 +181,7 @@ local g = import 'lib.libsonnet';
     local ranges = g.panel(
       'table', 'Watched ranges',
       [g.target(byRange(col[0], col[1]), instant=true, format='table', refId=std.char(65 + i)) for i in std.range(0, std.length(rangeCols) - 1) for col in [rangeCols[i]]],
-      0, 102, 24, 7,
+      0, 110, 24, 7,
       'One row per watched range (a config entry written START-END): how many of its ports are inside the dynamic range and excluded now, how many are at risk after the next boot (inside and not excluded), and how many are held by the expected owner and by others. Counts of ports; the first offenders are in portwatch_watched_range_offender_info.',
       'none',
     ) + {
@@ -196,7 +196,7 @@ local g = import 'lib.libsonnet';
     local offenders = g.panel(
       'table', 'Watched range offenders',
       [g.target('portwatch_watched_range_offender_info{%s}' % s, instant=true, format='table')],
-      0, 109, 24, 7,
+      0, 117, 24, 7,
       'The first unexpected holders of each watched range\'s ports (port, state, pid, process; TIME_WAIT leftovers last), at most range_offender_limit per range; the value is the sockets each stands for. portwatch_watched_range_offenders_omitted counts the rest.',
       'none',
     ) + {
@@ -235,6 +235,16 @@ local g = import 'lib.libsonnet';
         } },
       ],
     };
+    // Holders on watched ports inside pods' namespaces, with the namespace's container and pod UID.
+    local podPorts = g.panel(
+      'table', 'Watched ports inside pods',
+      [g.target('portwatch_netns_port_socket_info{%s}' % s, instant=true, format='table')],
+      0, 92, 24, 8,
+      'With --collector.netns: the sockets on watched ports inside every other network namespace (pods, containers), by the same config as the host (without one: each namespace\'s own listeners): namespace, port, holder (pid, process, state, container, pod UID) and whether it is the expected owner. expected=false on a listening port\'s namespace is PortwatchPodPortHeldByOther, e.g. a sidecar whose outgoing connection took the app\'s port.',
+      'none',
+    ) + {
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
+    };
     local destLabels = 'protocol, family, destination_address, destination_port';
     local destCols = [
       ['max by (%s) (portwatch_ephemeral_destination_ports_in_use{%s})' % [destLabels, s], 'In use'],
@@ -248,7 +258,7 @@ local g = import 'lib.libsonnet';
     local destinations = g.panel(
       'table', 'Top destinations by ephemeral ports',
       [g.target(col[0], instant=true, format='table') for col in destCols],
-      0, 93, 12, 8,
+      0, 101, 12, 8,
       'The destinations (remote address and port) that take the most ports of the dynamic range on this host (--collector.ephemeral.destinations, Linux): sockets in use, in TIME_WAIT, and both as a share of the ports the range leaves each destination (portwatch_dynamic_ports_available). Linux picks an ephemeral port per destination, so one destination can run out while the host has ports to spare.',
       'none',
     ) + {
@@ -270,7 +280,7 @@ local g = import 'lib.libsonnet';
         g.target('portwatch_ephemeral_destination_ports_time_wait{%s}' % s, 'TIME_WAIT {{destination_address}}:{{destination_port}}'),
         g.target('portwatch_ephemeral_destination_ports_in_use{%s}' % s, 'in use {{destination_address}}:{{destination_port}}'),
       ],
-      12, 93, 12, 8,
+      12, 101, 12, 8,
       'Per top destination, sockets of the dynamic range in TIME_WAIT and in use (portwatch_ephemeral_destination_ports_time_wait, _in_use). A TIME_WAIT wave that grows with the request rate points at connections opened and closed per request.',
       'none',
     ) + { fieldConfig+: { defaults+: { decimals: 0 } } };
@@ -279,9 +289,9 @@ local g = import 'lib.libsonnet';
       'Who holds each watched port on one host, and will it still be free after a reboot.',
       [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust
       + [g.row('Learned baseline', 58), baselinePorts, baselineChanges] + baselineHealth + [recentChanges]
-      + [g.row('Kubernetes', 75), podHolders, namespaces]
-      + [g.row('Ephemeral ports per destination', 92), destinations, timeWait]
-      + [g.row('Watched ranges', 101), ranges, offenders],
+      + [g.row('Kubernetes', 75), podHolders, namespaces, podPorts]
+      + [g.row('Ephemeral ports per destination', 100), destinations, timeWait]
+      + [g.row('Watched ranges', 109), ranges, offenders],
       multiInstance=false,
     ),
 }

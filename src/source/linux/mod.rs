@@ -99,9 +99,6 @@ impl OsSource for LinuxSource {
             self.reboot.spawn(move |_| Ok(["run/reboot-required", "var/run/reboot-required"].iter().any(|p| root.join(p).exists())))
         });
 
-        let (proc_, root) = (self.paths.procfs.clone(), rootfs.clone());
-        let namespaces = req.wants(CollectorName::Netns).then(|| self.netns.spawn(move |state| netns::collect(state, &proc_, &root)));
-
         let active = sysctl.and_then(|s| run.wait_until(s, range_wait));
         if let (Some((range, reserved)), true) = (&active, req.wants(CollectorName::Sysctl)) {
             let view = RangeView { range: Some(*range), excluded: Some(reserved.clone()), system_excluded: None, high: None };
@@ -113,6 +110,10 @@ impl OsSource for LinuxSource {
         } else {
             Watched::Nothing
         };
+        // Other namespaces are read meanwhile, each with the host's watched ports.
+        let (proc_, root, inside) = (self.paths.procfs.clone(), rootfs.clone(), ports.clone());
+        let namespaces =
+            req.wants(CollectorName::Netns).then(|| self.netns.spawn(move |state| netns::collect(state, &proc_, &root, &inside)));
         let table = req.table;
         let k = if want_count { req.destinations } else { 0 };
         let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range, k)));
@@ -128,8 +129,14 @@ impl OsSource for LinuxSource {
             run.snap.destinations = pass.destinations;
         }
 
+        // Their sockets' owners are found with the host's, in one look at every process.
+        if let Some(found) = namespaces.and_then(|n| run.wait(n)) {
+            run.snap.netns = found.views;
+            run.snap.netns_omitted = found.omitted;
+        }
         if req.wants(CollectorName::Owners) {
-            let wanted: HashSet<_> = run.snap.sockets.iter().map(|s| s.inode).filter(|i| *i != 0).collect();
+            let inside = run.snap.netns.iter().flat_map(|v| &v.sockets);
+            let wanted: HashSet<_> = run.snap.sockets.iter().chain(inside).map(|s| s.inode).filter(|i| *i != 0).collect();
             let init_fds = self.paths.procfs.join("1/fd");
             let owned = run.run(&self.owners, move |o| {
                 let resolution = o.cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
@@ -158,14 +165,11 @@ impl OsSource for LinuxSource {
         }
 
         run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
-        if let Some(found) = namespaces.and_then(|n| run.wait(n)) {
-            run.snap.netns = found.views;
-            run.snap.netns_omitted = found.omitted;
-        }
     }
 }
 
 /// Which sockets the pass lists.
+#[derive(Clone)]
 enum Watched {
     /// The watched (protocol, port) pairs (None: the TCP listeners, and
     /// `also`: the learned baseline's ports), and the watched ranges.

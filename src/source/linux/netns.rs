@@ -16,8 +16,8 @@
 //! Sockets always come from sock_diag here: `/proc/net` follows the process's
 //! first thread, not the thread that entered the namespace.
 
-use super::sockets::{Plan, SocketReader};
-use super::sysctl;
+use super::sockets::SocketReader;
+use super::{sockets_pass, sysctl, Watched};
 use crate::model::{NetnsFailure, NetnsView, Pid, Protocol};
 use crate::parse::container::parse_cgroup_container;
 use crate::platform::files::{self, cap};
@@ -111,7 +111,9 @@ pub struct Namespaces {
 /// Reads every other namespace. Fails as a whole only when the namespaces
 /// cannot be listed or the thread cannot come back to its own; a namespace
 /// that cannot be entered or read carries its own error.
-pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path) -> Result<Namespaces, String> {
+/// `watched` is what the host's pass lists, applied inside each namespace
+/// (without a config file: each namespace's own TCP listeners).
+pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &Watched) -> Result<Namespaces, String> {
     let own_link = procfs.join("thread-self/ns/net");
     let own_link = if own_link.exists() { own_link } else { procfs.join("self/ns/net") };
     let own = ns_inode(&own_link).ok_or_else(|| format!("reading {}", own_link.display()))?;
@@ -127,7 +129,7 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path) -> Result<N
             let text = files::read_text(&procfs.join(pid.to_string()).join("cgroup"), cap::PROC_SMALL).ok()?;
             parse_cgroup_container(&text)
         });
-        if let Err(Failed { reason, text }) = read_inside(&f, procfs, state, &mut view, &mut moved) {
+        if let Err(Failed { reason, text }) = read_inside(&f, procfs, state, watched, &mut view, &mut moved) {
             log::debug!(target: "portwatch_exporter::source", "network namespace {}: {text}", f.inode);
             state.readers.remove(&f.inode);
             view.error = Some(text);
@@ -226,22 +228,35 @@ fn warn_new_failures(warned: &mut HashSet<u64>, views: &[NetnsView]) -> usize {
 }
 
 /// Enters the namespace (`moved` says this thread left its own) and reads it.
-fn read_inside(f: &Found, procfs: &Path, state: &mut NetnsState, view: &mut NetnsView, moved: &mut bool) -> Result<(), Failed> {
+fn read_inside(
+    f: &Found,
+    procfs: &Path,
+    state: &mut NetnsState,
+    watched: &Watched,
+    view: &mut NetnsView,
+    moved: &mut bool,
+) -> Result<(), Failed> {
     let handle = open_listed(f, procfs)?;
     enter_listed(&handle)?;
     *moved = true;
     let (range, reserved) = sysctl::active(procfs).map_err(|e| e.to_string())?;
     let reader = state.readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
-    let mut in_use = 0;
-    for protocol in Protocol::ALL {
-        let plan = Plan { watched: Vec::new(), range: Some(range), ..Plan::default() };
-        let pass = reader.pass(SocketTable::Netlink, protocol, &plan)?;
-        in_use += pass.in_range.values().sum::<u64>();
-    }
-    view.listeners = reader.listening_ports(SocketTable::Netlink)?.into_iter().collect();
+    let listeners: Vec<u16> = reader.listening_ports(SocketTable::Netlink)?.into_iter().collect();
+    // The watched ports (without a config file: the namespace's own
+    // listeners); watched ranges are the host's alone.
+    let inside = match watched {
+        Watched::Ports { ports, .. } => {
+            let ports = ports.clone().unwrap_or_else(|| listeners.iter().map(|p| (Protocol::Tcp, *p)).collect());
+            Watched::Ports { ports: Some(ports), also: Vec::new(), ranges: Vec::new() }
+        }
+        Watched::Nothing => Watched::Nothing,
+    };
+    let pass = sockets_pass(reader, inside, SocketTable::Netlink, Some(range), 0)?;
+    view.sockets = pass.sockets;
+    view.listeners = listeners;
     view.range = Some(range);
     view.reserved = Some(reserved);
-    view.in_use = Some(in_use);
+    view.in_use = Some(pass.in_range.values().sum());
     Ok(())
 }
 
@@ -275,7 +290,7 @@ mod tests {
         std::fs::write(procfs.join("4245/ns/net:[4294967292]"), "").expect("file");
 
         let mut state = NetnsState::new();
-        let found = collect(&mut state, &procfs, dir.path()).expect("listing works; no namespace fails the run");
+        let found = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("listing works; no namespace fails the run");
         let got: Vec<(u64, Option<NetnsFailure>)> = found.views.iter().map(|v| (v.inode, v.failure)).collect();
         let vanished = Some(NetnsFailure::Vanished);
         assert_eq!(got, [(4294967290, vanished), (4294967291, vanished), (4294967292, vanished)]);
@@ -303,11 +318,11 @@ mod tests {
         symlink("/proc/self", procfs.join("self")).expect("self");
         std::fs::create_dir_all(dir.path().join("run/netns")).expect("run/netns");
         std::fs::write(dir.path().join("run/netns/half-made"), "").expect("file");
-        let found = collect(&mut NetnsState::new(), &procfs, dir.path()).expect("listing works");
+        let found = collect(&mut NetnsState::new(), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
         assert!(found.views.is_empty(), "{:?}", found.views);
         // Without a way to tell nsfs (no procfs self), the file is listed, and found to be no namespace.
         std::fs::remove_file(procfs.join("self")).expect("rm");
-        let found = collect(&mut NetnsState::new(), &procfs, dir.path()).expect("listing works");
+        let found = collect(&mut NetnsState::new(), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
         let got: Vec<_> = found.views.iter().map(|v| (v.name.as_deref(), v.failure)).collect();
         assert_eq!(got, [(Some("half-made"), Some(NetnsFailure::Vanished))], "{:?}", found.views);
     }

@@ -1,0 +1,188 @@
+//! The watched ports inside other network namespaces (`--collector.netns`),
+//! by the host's rules, on a real kernel (root only).
+//!
+//! Each seeded namespace gets its own dynamic range (some widened over the
+//! watched ports), and on the watched TCP and UDP ports: the expected
+//! program, another program, nobody, or a sidecar-style client whose
+//! outgoing connection was handed the app's port as its source port (the
+//! namespace's range narrowed to that one port while it connects, then
+//! widened). The exporter runs in the host's namespace; for every namespace
+//! its `portwatch_netns_port_*` series must say what `ss -tanp`/`ss -uanp`
+//! and `/proc/sys`, run inside that namespace, say. A second exporter
+//! without a config file must watch each namespace's own TCP listeners.
+
+mod common;
+#[path = "common/exporter.rs"]
+mod exporter;
+#[path = "common/netns.rs"]
+mod netns;
+#[path = "common/rng.rs"]
+mod rng;
+#[path = "common/ss.rs"]
+mod ss;
+
+use common::{require_root, require_tool, value, write_config};
+use exporter::Exporter;
+use netns::Netns;
+use rng::Rng;
+use std::collections::BTreeSet;
+
+const APP: u16 = 8080;
+const DNS: u16 = 5353;
+const IDLE: u16 = 9999;
+
+fn inode_of(ns: &Netns) -> String {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/run/netns/{}", ns.name)).expect("namespace file").ino().to_string()
+}
+
+fn read_in(ns: &Netns, key: &str) -> String {
+    let out = ns.cmd("cat").arg(format!("/proc/sys/net/ipv4/{key}")).output().expect("cat");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The namespace's range and reserved ports, as its kernel prints them.
+fn range_in(ns: &Netns) -> (u16, u16, BTreeSet<u16>) {
+    let r: Vec<u16> = read_in(ns, "ip_local_port_range").split_whitespace().map(|v| v.parse().expect("port")).collect();
+    let mut reserved = BTreeSet::new();
+    for piece in read_in(ns, "ip_local_reserved_ports").split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = piece.split_once('-').unwrap_or((piece, piece));
+        reserved.extend(a.parse::<u16>().expect("reserved")..=b.parse::<u16>().expect("reserved"));
+    }
+    (r[0], r[1], reserved)
+}
+
+/// What `ss` says of one port in the namespace: (held by `expected`, held by anyone else or nobody).
+fn holders(rows: &[ss::SsRow], port: u16, expected: &str) -> Option<(bool, bool)> {
+    let on: Vec<_> = rows.iter().filter(|r| r.port == port).collect();
+    if on.is_empty() {
+        return None;
+    }
+    let by_expected = on.iter().any(|r| r.owners.iter().any(|(n, _)| n == expected));
+    let by_other = on.iter().any(|r| !r.owners.iter().any(|(n, _)| n == expected));
+    Some((by_expected, by_other))
+}
+
+fn series(metric: &str, inode: &str, name: &str, port: u16, proto: &str) -> String {
+    format!(r#"{metric}{{netns="{inode}",name="{name}",port="{port}",protocol="{proto}"}}"#)
+}
+
+/// One namespace's watched port against the kernel.
+fn check_port(m: &str, ns: &Netns, rows: &[ss::SsRow], (name, port, proto, expected): (&str, u16, &str, &str)) {
+    let inode = inode_of(ns);
+    let what = format!("namespace {} ({inode}) {proto}/{port}", ns.name);
+    let (start, end, reserved) = range_in(ns);
+    let (by_expected, by_other) = holders(rows, port, expected).unwrap_or((false, false));
+    let get = |metric: &str| value(m, &series(metric, &inode, name, port, proto));
+    assert_eq!(get("portwatch_netns_port_bound_by_expected"), Some(f64::from(u8::from(by_expected))), "{what}");
+    assert_eq!(get("portwatch_netns_port_bound_by_other"), Some(f64::from(u8::from(by_other))), "{what}");
+    let in_range = (start..=end).contains(&port);
+    assert_eq!(get("portwatch_netns_port_in_dynamic_range"), Some(f64::from(u8::from(in_range))), "{what}: range {start}-{end}");
+    let excluded = reserved.contains(&port);
+    assert_eq!(get("portwatch_netns_port_excluded_from_dynamic_range"), Some(f64::from(u8::from(excluded))), "{what}");
+    // Each holder's owner as ss names it, on the socket_info series.
+    for r in rows.iter().filter(|r| r.port == port) {
+        for (process, pid) in &r.owners {
+            let needle = format!(r#"netns="{inode}",name="{name}",port="{port}",protocol="{proto}","#);
+            let found = m.lines().any(|l| {
+                l.starts_with("portwatch_netns_port_socket_info{")
+                    && l.contains(&needle)
+                    && l.contains(&format!(r#"pid="{pid}""#))
+                    && l.contains(&format!(r#"process="{process}""#))
+            });
+            assert!(found, "{what}: no socket_info for {process} ({pid})");
+        }
+    }
+    // A namespace has no next boot of its own: no verdict is pretended.
+    assert!(!m.contains(&format!(r#"netns="{inode}",name="{name}",port="{port}",protocol="{proto}",store="#)), "{what}");
+}
+
+#[test]
+fn watched_ports_in_every_namespace_match_ss_inside_it_needs_root() {
+    if !require_root("watched_ports_in_every_namespace_match_ss_inside_it_needs_root") || !require_tool("ss") {
+        return;
+    }
+    let seed = std::env::var("PORTWATCH_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0f15_u64) | 1;
+    eprintln!("PORTWATCH_TEST_SEED={seed}");
+    let mut rng = Rng(seed);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(
+        tmp.path(),
+        &format!(
+            "ports:\n  - {{name: app, port: {APP}, expect: {{process: app}}}}\n  - {{name: dns, port: {DNS}, protocol: udp, expect: {{process: dns}}}}\n  - {{name: idle, port: {IDLE}}}\n"
+        ),
+    );
+    let mut spaces = Vec::new();
+    let mut sidecars = 0;
+    for i in 0..10 {
+        let mut ns = Netns::new(&format!("np{i}"));
+        let server = ns.peer("upstream", "serve-tcp", "127.0.0.1", 1500).port;
+        // The app's port: its program, another, nobody, or a sidecar's source port.
+        match if i == 0 { 3 } else { rng.below(4) } {
+            0 => drop(ns.peer("app", "listen-tcp", "0.0.0.0", APP)),
+            1 => drop(ns.peer("intruder", "listen-tcp", "127.0.0.1", APP)),
+            2 => {}
+            _ => {
+                ns.sysctl("net.ipv4.ip_local_port_range", &format!("{APP} {APP}"));
+                let sidecar = ns.peer("sidecar", "connect-tcp", "127.0.0.1", server);
+                assert_eq!(sidecar.port, APP, "the kernel handed the sidecar the app's port");
+                sidecars += 1;
+            }
+        }
+        // The namespace's range afterwards: the default, or seeded (some widened over the app's port).
+        if i == 0 || rng.below(3) > 0 {
+            let start = if rng.below(2) == 0 { 1024 + rng.below(7000) as u16 } else { 10_000 + rng.below(20_000) as u16 };
+            ns.sysctl("net.ipv4.ip_local_port_range", &format!("{start} {}", start + 2000 + rng.below(30_000) as u16));
+        }
+        if rng.below(2) == 0 {
+            ns.sysctl("net.ipv4.ip_local_reserved_ports", &format!("{APP},{}", 20_000 + rng.below(100)));
+        }
+        match rng.below(3) {
+            0 => drop(ns.peer("dns", "bind-udp", "0.0.0.0", DNS)),
+            1 => drop(ns.peer("other", "bind-udp", "127.0.0.1", DNS)),
+            _ => {}
+        }
+        spaces.push(ns);
+    }
+    assert!(sidecars > 0);
+
+    let exp = Exporter::start(&["--collector.netns", "--config.file", &cfg]);
+    let (status, m) = exp.get("/metrics", "");
+    assert_eq!(status, 200);
+    assert_eq!(value(&m, r#"portwatch_scrape_collector_success{collector="netns"}"#), Some(1.0), "{m}");
+    for ns in &spaces {
+        let tcp = ss::rows(ns, "-tanpH");
+        let udp = ss::rows(ns, "-uanpH");
+        check_port(&m, ns, &tcp, ("app", APP, "tcp", "app"));
+        check_port(&m, ns, &udp, ("dns", DNS, "udp", "dns"));
+        check_port(&m, ns, &tcp, ("idle", IDLE, "tcp", "-"));
+    }
+    // The sidecar's namespace: the app's port taken by another, inside the widened range.
+    let inode = inode_of(&spaces[0]);
+    assert_eq!(value(&m, &series("portwatch_netns_port_bound_by_other", &inode, "app", APP, "tcp")), Some(1.0));
+    assert_eq!(value(&m, r#"portwatch_netns_ports_omitted"#), Some(0.0));
+    // The host's own series stay the host's: nothing of the namespaces leaks into them.
+    assert!(value(&m, r#"portwatch_port_bound{name="app",port="8080",protocol="tcp"}"#).is_some());
+    drop(exp);
+
+    // Without a config file each namespace's own TCP listeners are watched, expecting their programs.
+    let exp = Exporter::start(&["--collector.netns"]);
+    let (_, m) = exp.get("/metrics", "");
+    for ns in &spaces {
+        let inode = inode_of(ns);
+        let rows = ss::rows(ns, "-tanpH");
+        let listening: BTreeSet<u16> = rows.iter().filter(|r| r.state == "listen").map(|r| r.port).collect();
+        let watched: BTreeSet<u16> = m
+            .lines()
+            .filter(|l| l.starts_with(&format!(r#"portwatch_netns_port_bound_by_expected{{netns="{inode}","#)))
+            .filter_map(|l| l.split("port=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        assert_eq!(watched, listening, "namespace {}: watched ports are its listeners", ns.name);
+        for port in listening {
+            let name = format!("tcp-{port}");
+            assert_eq!(value(&m, &series("portwatch_netns_port_bound_by_expected", &inode, &name, port, "tcp")), Some(1.0));
+        }
+    }
+    drop(exp);
+    drop(spaces);
+}
