@@ -152,6 +152,7 @@ pub const NETNS_PORT_VERDICT_UNKNOWN: &str = "portwatch_netns_port_verdict_unkno
 pub const NETNS_PORTS_OMITTED: &str = "portwatch_netns_ports_omitted";
 /// Watched ports reported over all other namespaces together.
 pub const NETNS_PORT_TOTAL_LIMIT: usize = 4000;
+pub const NETNS_READ_FAILURE: &str = "portwatch_netns_read_failure_info";
 /// Listener info series per namespace, and over all namespaces.
 pub const NETNS_LISTENER_LIMIT: usize = 10;
 pub const NETNS_LISTENER_TOTAL_LIMIT: usize = 2000;
@@ -853,6 +854,16 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
         "1 if the namespace was entered and read; 0 if it could not be (rights, or it vanished): its other series are then absent.",
         r.netns.iter().map(|v| (ns(v), i64::from(v.error.is_none()))),
     )?;
+    gauge(
+        e,
+        NETNS_READ_FAILURE,
+        "Why a namespace with portwatch_netns_read_success 0 could not be read: reason=\"vanished\" (gone between listing and entering: pod churn, once), \"permission_denied\" (no CAP_SYS_ADMIN for setns, or no ptrace access to its process), \"enter_failed\" (opening or joining failed otherwise), \"read_failed\" (entered, but its sysctls or sockets could not be read).",
+        r.netns.iter().filter(|v| v.error.is_some()).map(|v| {
+            let mut l = ns(v);
+            l.push(("reason", netns_failure(v.failure.unwrap_or(crate::model::NetnsFailure::ReadFailed)).to_string()));
+            (l, 1i64)
+        }),
+    )?;
     let range = |v: &&crate::model::NetnsView| v.range;
     gauge(
         e,
@@ -979,6 +990,17 @@ fn without_store(mut l: Labels) -> Labels {
     l
 }
 
+/// The `reason` label of [`NETNS_READ_FAILURE`]: a fixed set.
+fn netns_failure(f: crate::model::NetnsFailure) -> &'static str {
+    use crate::model::NetnsFailure::*;
+    match f {
+        Vanished => "vanished",
+        PermissionDenied => "permission_denied",
+        EnterFailed => "enter_failed",
+        ReadFailed => "read_failed",
+    }
+}
+
 /// Metrics absent from the golden Linux host: those only some systems
 /// provide (absent, not faked, elsewhere), those present only when a
 /// verdict cannot be given, and those of `netns`, a collector off by default.
@@ -1005,6 +1027,7 @@ pub const OS_SPECIFIC: &[&str] = &[
     NETNS_PORT_EXCLUDED,
     NETNS_PORT_VERDICT_UNKNOWN,
     NETNS_PORTS_OMITTED,
+    NETNS_READ_FAILURE,
     WATCHED_RANGE_VERDICT_UNKNOWN,
 ];
 
@@ -1257,5 +1280,55 @@ mod tests {
         assert!(text.contains("portwatch_baseline_load_success 1") && !text.contains("portwatch_baseline_last_write_success"), "{text}");
         let off = render(&Report::default(), &Meta::default(), Format::Text);
         assert!(!off.contains("portwatch_baseline_"), "learning off: no baseline series");
+    }
+
+    #[test]
+    fn a_namespace_that_could_not_be_read_says_why_and_only_for_itself() {
+        use crate::model::{CollectorName, CollectorStatus, NetnsFailure, NetnsView, PortRange, PortSet};
+        let ok = NetnsView {
+            inode: 1,
+            range: Some(PortRange { start: 40_000, end: 40_099 }),
+            reserved: Some(PortSet::default()),
+            in_use: Some(3),
+            ..NetnsView::default()
+        };
+        let failed = |inode: u64, failure: Option<NetnsFailure>| NetnsView {
+            inode,
+            error: Some(format!("detail {inode}")),
+            failure,
+            ..NetnsView::default()
+        };
+        let views = vec![
+            ok,
+            failed(2, Some(NetnsFailure::Vanished)),
+            failed(3, Some(NetnsFailure::PermissionDenied)),
+            failed(4, Some(NetnsFailure::EnterFailed)),
+            failed(5, Some(NetnsFailure::ReadFailed)),
+            failed(6, None),
+        ];
+        let collectors = vec![CollectorStatus { name: CollectorName::Netns, success: true, duration: std::time::Duration::ZERO }];
+        let report = Report { netns: views, collectors, ..Report::default() };
+        let text = render(&report, &Meta::default(), Format::Text);
+        let lines = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(
+            lines("portwatch_netns_read_failure_info{"),
+            [
+                r#"portwatch_netns_read_failure_info{netns="2",reason="vanished"} 1"#,
+                r#"portwatch_netns_read_failure_info{netns="3",reason="permission_denied"} 1"#,
+                r#"portwatch_netns_read_failure_info{netns="4",reason="enter_failed"} 1"#,
+                r#"portwatch_netns_read_failure_info{netns="5",reason="read_failed"} 1"#,
+                r#"portwatch_netns_read_failure_info{netns="6",reason="read_failed"} 1"#,
+            ],
+            "one per failed namespace, the detail text never in a label"
+        );
+        assert!(text.contains("portwatch_netns_read_success{netns=\"1\"} 1\n"), "{text}");
+        for inode in 2..=6 {
+            assert!(text.contains(&format!("portwatch_netns_read_success{{netns=\"{inode}\"}} 0\n")), "{text}");
+            assert!(!text.contains(&format!("portwatch_netns_dynamic_port_range_start{{netns=\"{inode}\"}}")), "{text}");
+        }
+        assert!(text.contains("portwatch_netns_dynamic_port_range_start{netns=\"1\"} 40000\n"), "{text}");
+        let all_read = Report { netns: vec![report.netns[0].clone()], ..report.clone() };
+        let text = render(&all_read, &Meta::default(), Format::Text);
+        assert!(!text.contains("portwatch_netns_read_failure_info{"), "nothing failed, no series: {text}");
     }
 }

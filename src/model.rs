@@ -595,6 +595,26 @@ pub struct NetnsView {
     /// the host's (socket inodes are unique across namespaces).
     pub sockets: Vec<Socket>,
     pub error: Option<String>,
+    /// Why it could not be read, when `error` is set (a small fixed set; the
+    /// text with its detail is in `error`).
+    pub failure: Option<NetnsFailure>,
+}
+
+/// Why a namespace could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NetnsFailure {
+    /// Gone between listing and entering: its last process exited, its
+    /// `/run/netns` file was removed, or every file found for it names
+    /// another namespace now. Expected now and then where pods come and go.
+    Vanished,
+    /// Opening or joining it was refused: no CAP_SYS_ADMIN for setns(2), or
+    /// no ptrace access to the process whose `/proc/PID/ns/net` names it.
+    PermissionDenied,
+    /// Opening or joining it failed for another reason (out of file
+    /// descriptors, say).
+    EnterFailed,
+    /// Entered, but its sysctls or its sockets could not be read.
+    ReadFailed,
 }
 
 impl Snapshot {

@@ -5,8 +5,9 @@
 //! in the host's namespace with `--collector.netns`, must report for each
 //! namespace what the kernel reports from inside it: `/proc/sys` read through
 //! `ip netns exec`, and `ss` run there. Then, as an unprivileged user without
-//! CAP_SYS_ADMIN, it must say per namespace that it could not enter, and
-//! still succeed as a collector.
+//! CAP_SYS_ADMIN, it must say per namespace that it could not enter (the
+//! reason `permission_denied`, one per namespace), and still succeed as a
+//! collector.
 
 #[path = "common/cgroups.rs"]
 mod cgroups;
@@ -137,6 +138,7 @@ fn every_namespace_reports_what_the_kernel_reports_inside_it_needs_root() {
         assert_eq!(v(&m, "portwatch_netns_next_boot_known", &inode), Some(0.0), "{what}: no persistent view for a namespace");
         let info = m.lines().find(|l| l.starts_with(&format!("portwatch_netns_info{{netns=\"{inode}\",name=\"{}\"", ns.name)));
         assert!(info.is_some(), "{what}: no info series");
+        assert!(!m.contains(&format!("portwatch_netns_read_failure_info{{netns=\"{inode}\"")), "{what}: read, so no failure");
     }
     let pod_ns = inode_of(&spaces[1]);
     assert!(
@@ -160,6 +162,10 @@ fn every_namespace_reports_what_the_kernel_reports_inside_it_needs_root() {
     for ns in &spaces {
         let inode = inode_of(ns);
         assert_eq!(v(&m, "portwatch_netns_read_success", &inode), Some(0.0), "namespace {}: not entered", ns.name);
+        let why = format!("portwatch_netns_read_failure_info{{netns=\"{inode}\",reason=\"permission_denied\"}}");
+        assert_eq!(value(&m, &why), Some(1.0), "namespace {}: says it was refused\n{m}", ns.name);
+        let reasons = m.lines().filter(|l| l.starts_with(&format!("portwatch_netns_read_failure_info{{netns=\"{inode}\","))).count();
+        assert_eq!(reasons, 1, "namespace {}: one reason", ns.name);
         assert_eq!(v(&m, "portwatch_netns_dynamic_port_range_start", &inode), None, "namespace {}: nothing read, nothing said", ns.name);
     }
     drop(observer);

@@ -18,11 +18,11 @@
 
 use super::sockets::SocketReader;
 use super::{sockets_pass, sysctl, Watched};
-use crate::model::{NetnsView, Pid, Protocol};
+use crate::model::{NetnsFailure, NetnsView, Pid, Protocol};
 use crate::parse::container::parse_cgroup_container;
 use crate::platform::files::{self, cap};
 use crate::source::SocketTable;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
@@ -64,10 +64,14 @@ fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Foun
         found.entry(inode).or_insert_with(|| Found { inode, handle: link.clone(), pids: Vec::new(), name: None }).pids.push(pid);
     }
     // Named namespaces (ip netns add) may have no process at all.
+    // Every namespace file lives on nsfs: a file under /run/netns on another
+    // device is no namespace (yet, or any more: `ip netns add` makes the file
+    // before it mounts the namespace on it, `ip netns del` unmounts first).
+    let nsfs = std::fs::metadata(procfs.join("self/ns/net")).map(|m| m.dev()).ok();
     if let Ok(named) = std::fs::read_dir(rootfs.join("run/netns")) {
         for entry in named.flatten() {
             let (Some(name), Ok(meta)) = (entry.file_name().to_str().map(str::to_string), entry.metadata()) else { continue };
-            if meta.ino() == own {
+            if meta.ino() == own || nsfs.is_some_and(|dev| dev != meta.dev()) {
                 continue;
             }
             let f =
@@ -88,11 +92,13 @@ fn enter(handle: &File) -> Result<(), String> {
 /// The collector's state: a socket reader per namespace, opened inside it.
 pub struct NetnsState {
     readers: HashMap<u64, SocketReader>,
+    /// Namespaces failing since a warning said so: warned once, not every scrape.
+    warned: HashSet<u64>,
 }
 
 impl NetnsState {
     pub fn new() -> NetnsState {
-        NetnsState { readers: HashMap::new() }
+        NetnsState { readers: HashMap::new(), warned: HashSet::new() }
     }
 }
 
@@ -123,17 +129,102 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
             let text = files::read_text(&procfs.join(pid.to_string()).join("cgroup"), cap::PROC_SMALL).ok()?;
             parse_cgroup_container(&text)
         });
-        if let Err(e) = read_inside(&f, procfs, state, watched, &mut view, &mut moved) {
-            log::debug!(target: "portwatch_exporter::source", "network namespace {}: {e}", f.inode);
+        if let Err(Failed { reason, text }) = read_inside(&f, procfs, state, watched, &mut view, &mut moved) {
+            log::debug!(target: "portwatch_exporter::source", "network namespace {}: {text}", f.inode);
             state.readers.remove(&f.inode);
-            view.error = Some(e);
+            view.error = Some(text);
+            view.failure = Some(reason);
         }
         views.push(view);
     }
+    warn_new_failures(&mut state.warned, &views);
     if moved {
         enter(&home).map_err(|e| format!("returning to the exporter's own namespace: {e}"))?;
     }
     Ok(Namespaces { views, omitted })
+}
+
+/// Why a namespace could not be read, and the detail. Any `String` error
+/// (a read inside the namespace) is a [`NetnsFailure::ReadFailed`].
+struct Failed {
+    reason: NetnsFailure,
+    text: String,
+}
+
+impl From<String> for Failed {
+    fn from(text: String) -> Failed {
+        Failed { reason: NetnsFailure::ReadFailed, text }
+    }
+}
+
+/// Opening a namespace file: gone (the process exited, the file was
+/// removed), refused, or another failure.
+fn open_failure(e: &std::io::Error) -> NetnsFailure {
+    match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ESRCH) => NetnsFailure::Vanished,
+        Some(libc::EACCES | libc::EPERM) => NetnsFailure::PermissionDenied,
+        _ => NetnsFailure::EnterFailed,
+    }
+}
+
+/// A file for the namespace as listed: its handle, or else the
+/// `/proc/PID/ns/net` of another process found in it (the first may have
+/// exited while others live on). The namespace may have gone since it was
+/// listed: its files are then gone too, or name another namespace (an inode
+/// taken again, a `/run/netns` name made anew).
+fn open_listed(f: &Found, procfs: &Path) -> Result<File, Failed> {
+    let others = f.pids.iter().take(CONTAINER_PROBES).map(|pid| procfs.join(pid.to_string()).join("ns/net"));
+    let mut failures = Vec::new();
+    for path in std::iter::once(f.handle.clone()).chain(others.filter(|p| *p != f.handle)) {
+        match File::open(&path) {
+            Ok(file) if file.metadata().map(|m| m.ino()).ok() == Some(f.inode) => return Ok(file),
+            Ok(_) => failures.push((NetnsFailure::Vanished, format!("{} names another namespace now", path.display()))),
+            Err(e) => failures.push((open_failure(&e), format!("opening {}: {e}", path.display()))),
+        }
+    }
+    // A refusal says more than a file that is gone.
+    let weight = |r: &NetnsFailure| match r {
+        NetnsFailure::PermissionDenied => 2,
+        NetnsFailure::EnterFailed => 1,
+        _ => 0,
+    };
+    let reason = failures.iter().map(|(r, _)| *r).max_by_key(weight).unwrap_or(NetnsFailure::Vanished);
+    let text = failures.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("; ");
+    Err(Failed { reason, text: if reason == NetnsFailure::Vanished { format!("the namespace vanished: {text}") } else { text } })
+}
+
+/// Joins the namespace (this thread only); classifies a failure.
+fn enter_listed(handle: &File) -> Result<(), Failed> {
+    super::sys::join_network_namespace(handle.as_raw_fd()).map_err(|e| {
+        let reason = match e.raw_os_error() {
+            Some(libc::EPERM) => NetnsFailure::PermissionDenied,
+            // Not a namespace file any more: a /run/netns file unmounted after it was listed.
+            Some(libc::EINVAL) => NetnsFailure::Vanished,
+            _ => NetnsFailure::EnterFailed,
+        };
+        Failed { reason, text: format!("setns: {e}") }
+    })
+}
+
+/// One warning for the namespaces that began failing in this run (not those
+/// that vanished: that is churn, and the metrics say it), then none while
+/// they keep failing; a namespace that recovers and fails again is warned of
+/// again. Returns how many were warned of.
+fn warn_new_failures(warned: &mut HashSet<u64>, views: &[NetnsView]) -> usize {
+    let failing: Vec<&NetnsView> = views.iter().filter(|v| v.failure.is_some_and(|r| r != NetnsFailure::Vanished)).collect();
+    warned.retain(|inode| failing.iter().any(|v| v.inode == *inode));
+    let new: Vec<&&NetnsView> = failing.iter().filter(|v| !warned.contains(&v.inode)).collect();
+    if let Some(first) = new.first() {
+        log::warn!(
+            target: "portwatch_exporter::source",
+            "{} network namespace(s) could not be read (portwatch_netns_read_success 0, the reason on portwatch_netns_read_failure_info), e.g. {}: {}",
+            new.len(),
+            first.inode,
+            first.error.as_deref().unwrap_or("")
+        );
+    }
+    warned.extend(new.iter().map(|v| v.inode));
+    new.len()
 }
 
 /// Enters the namespace (`moved` says this thread left its own) and reads it.
@@ -144,13 +235,9 @@ fn read_inside(
     watched: &Watched,
     view: &mut NetnsView,
     moved: &mut bool,
-) -> Result<(), String> {
-    let handle = File::open(&f.handle).map_err(|e| format!("opening {}: {e}", f.handle.display()))?;
-    // The namespace may have gone since it was listed: its file is then gone too, or names another.
-    if handle.metadata().map(|m| m.ino()).ok() != Some(f.inode) {
-        return Err("the namespace vanished while it was read".into());
-    }
-    enter(&handle)?;
+) -> Result<(), Failed> {
+    let handle = open_listed(f, procfs)?;
+    enter_listed(&handle)?;
     *moved = true;
     let (range, reserved) = sysctl::active(procfs).map_err(|e| e.to_string())?;
     let reader = state.readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
@@ -171,4 +258,96 @@ fn read_inside(
     view.reserved = Some(reserved);
     view.in_use = Some(pass.in_range.values().sum());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A procfs whose `thread-self` is the real one, with processes whose
+    /// `ns/net` links name namespaces that are gone by the time they are
+    /// opened: the link reads `net:[N]` (as the kernel's does), but opening
+    /// it finds nothing, or a file that is not namespace N.
+    #[test]
+    fn a_namespace_gone_between_listing_and_entering_is_vanished_and_the_run_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let procfs = dir.path().join("proc");
+        std::fs::create_dir_all(&procfs).expect("procfs");
+        symlink("/proc/thread-self", procfs.join("thread-self")).expect("thread-self");
+        // 4242: its process exited (the link target resolves to nothing).
+        std::fs::create_dir_all(procfs.join("4242/ns")).expect("ns");
+        symlink("net:[4294967290]", procfs.join("4242/ns/net")).expect("link");
+        // 4243: the file now names another namespace (another inode).
+        std::fs::create_dir_all(procfs.join("4243/ns")).expect("ns");
+        symlink("net:[4294967291]", procfs.join("4243/ns/net")).expect("link");
+        std::fs::write(procfs.join("4243/ns/net:[4294967291]"), "").expect("file");
+        // 4244 and 4245 share namespace 4294967292: 4244 is gone, 4245 names another too.
+        for pid in ["4244", "4245"] {
+            std::fs::create_dir_all(procfs.join(pid).join("ns")).expect("ns");
+            symlink("net:[4294967292]", procfs.join(pid).join("ns/net")).expect("link");
+        }
+        std::fs::write(procfs.join("4245/ns/net:[4294967292]"), "").expect("file");
+
+        let mut state = NetnsState::new();
+        let found = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("listing works; no namespace fails the run");
+        let got: Vec<(u64, Option<NetnsFailure>)> = found.views.iter().map(|v| (v.inode, v.failure)).collect();
+        let vanished = Some(NetnsFailure::Vanished);
+        assert_eq!(got, [(4294967290, vanished), (4294967291, vanished), (4294967292, vanished)]);
+        for v in &found.views {
+            let text = v.error.as_deref().unwrap_or("");
+            assert!(text.starts_with("the namespace vanished: "), "{text}");
+            assert!(v.range.is_none() && v.in_use.is_none() && v.listeners.is_empty(), "nothing read, nothing said: {v:?}");
+        }
+        assert!(
+            found.views[2].error.as_deref().is_some_and(|t| t.contains("4245/ns/net names another namespace")),
+            "the second process was tried"
+        );
+        assert!(state.readers.is_empty() && state.warned.is_empty(), "a vanished namespace is not warned of");
+    }
+
+    /// `ip netns add` makes the file under /run/netns before it mounts the
+    /// namespace there, `ip netns del` unmounts before it removes it: such a
+    /// plain file is no namespace, and is not listed as one.
+    #[test]
+    fn a_plain_file_under_run_netns_is_no_namespace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let procfs = dir.path().join("proc");
+        std::fs::create_dir_all(&procfs).expect("procfs");
+        symlink("/proc/thread-self", procfs.join("thread-self")).expect("thread-self");
+        symlink("/proc/self", procfs.join("self")).expect("self");
+        std::fs::create_dir_all(dir.path().join("run/netns")).expect("run/netns");
+        std::fs::write(dir.path().join("run/netns/half-made"), "").expect("file");
+        let found = collect(&mut NetnsState::new(), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        assert!(found.views.is_empty(), "{:?}", found.views);
+        // Without a way to tell nsfs (no procfs self), the file is listed, and found to be no namespace.
+        std::fs::remove_file(procfs.join("self")).expect("rm");
+        let found = collect(&mut NetnsState::new(), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        let got: Vec<_> = found.views.iter().map(|v| (v.name.as_deref(), v.failure)).collect();
+        assert_eq!(got, [(Some("half-made"), Some(NetnsFailure::Vanished))], "{:?}", found.views);
+    }
+
+    #[test]
+    fn a_failing_namespace_is_warned_of_once_while_it_keeps_failing() {
+        let failing = |inode: u64, failure: NetnsFailure| NetnsView {
+            inode,
+            error: Some("e".into()),
+            failure: Some(failure),
+            ..NetnsView::default()
+        };
+        let ok = |inode: u64| NetnsView { inode, ..NetnsView::default() };
+        let mut warned = HashSet::new();
+        let run = vec![
+            failing(1, NetnsFailure::PermissionDenied),
+            failing(2, NetnsFailure::ReadFailed),
+            failing(3, NetnsFailure::Vanished),
+            ok(4),
+        ];
+        assert_eq!(warn_new_failures(&mut warned, &run), 2, "the denied and the unreadable one; not the vanished one");
+        assert_eq!(warn_new_failures(&mut warned, &run), 0, "still failing: no new warning");
+        let run = vec![ok(1), failing(2, NetnsFailure::ReadFailed), failing(4, NetnsFailure::EnterFailed)];
+        assert_eq!(warn_new_failures(&mut warned, &run), 1, "only 4 is new");
+        let run = vec![failing(1, NetnsFailure::PermissionDenied)];
+        assert_eq!(warn_new_failures(&mut warned, &run), 1, "1 recovered in between, so failing again is news");
+    }
 }
