@@ -9,7 +9,7 @@
 
 use super::{assess_port, unknowns, PortReport, Verdict};
 use crate::config::Config;
-use crate::model::{CollectorName, CollectorStatus, NetnsView, Owners, RangeView, Snapshot, Store};
+use crate::model::{collector_ok, CollectorName, CollectorStatus, NetnsView, Owners, RangeView, Snapshot, Store};
 use std::collections::BTreeMap;
 
 /// One namespace's watched ports.
@@ -33,6 +33,11 @@ pub fn assess_namespaces(config: &Config, snap: &Snapshot) -> Vec<NetnsPorts> {
                 .map(|w| {
                     let mut p = assess_port(w, None, &inside);
                     p.unknown = unknowns(&p, &inside).into_iter().filter(|u| u.verdict != Verdict::NextBoot).collect();
+                    for u in p.unknown.iter_mut().filter(|u| u.verdict == Verdict::Owners && !snap.netns_owners_resolved) {
+                        if collector_ok(&snap.collectors, CollectorName::Owners) == Some(true) {
+                            u.reason = "the namespace was read after the owners collector looked".into();
+                        }
+                    }
                     p
                 })
                 .collect();
@@ -56,7 +61,9 @@ fn namespace_snapshot(v: &NetnsView, snap: &Snapshot) -> Snapshot {
     }
     let read = |name| CollectorStatus { name, success: true, duration: Default::default() };
     let mut collectors = vec![read(CollectorName::Sockets), read(CollectorName::Sysctl)];
-    collectors.extend(snap.collectors.iter().filter(|c| c.name == CollectorName::Owners).cloned());
+    // The host's owners collector, as far as it looked at the namespace's sockets.
+    let looked = snap.collectors.iter().filter(|c| c.name == CollectorName::Owners);
+    collectors.extend(looked.map(|c| CollectorStatus { success: c.success && snap.netns_owners_resolved, ..c.clone() }));
     let mut inside = Snapshot {
         sockets: v.sockets.clone(),
         owners,

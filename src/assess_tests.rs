@@ -343,3 +343,39 @@ fn a_listening_port_shared_by_different_processes_is_counted() {
     );
     assert!(assess(&Config::discover(), &workers).shared_listeners.is_empty(), "one program's workers are one owner");
 }
+
+#[test]
+fn a_namespace_is_assessed_by_its_own_range_and_its_owners_only_when_they_were_looked_at() {
+    let owners_ok = CollectorStatus { name: CollectorName::Owners, success: true, duration: Default::default() };
+    let app = sock(8080, SockState::Listen, 77, V4_ANY);
+    let view = crate::model::NetnsView {
+        inode: 4026532999,
+        range: Some(PortRange { start: 8000, end: 9000 }),
+        reserved: Some(crate::parse::sysctl::parse_reserved_ports("").expect("empty")),
+        sockets: vec![app],
+        ..Default::default()
+    };
+    let mut snap = Snapshot { netns: vec![view], collectors: vec![owners_ok], owners_resolvable: true, ..Snapshot::default() };
+    snap.owners.insert(77, [5].into_iter().collect());
+    snap.processes.insert(5, proc_named("app", "root", "app.service"));
+    // The host's ranges say nothing of the namespace's.
+    snap.ranges = ranges((30000, 40000, ""), (30000, 40000, ""));
+    let config = watch(8080, expect_process("app"));
+
+    snap.netns_owners_resolved = true;
+    let report = assess(&config, &snap);
+    let p = &report.netns_ports[0].ports[0];
+    assert_eq!((p.bound_by_expected, p.bound_by_other), (true, false));
+    assert_eq!((p.in_range.get(&Store::Active), p.excluded.get(&Store::Active)), (Some(&true), Some(&false)));
+    assert!(!p.in_range.contains_key(&Store::Persistent) && p.unknown.is_empty(), "no next boot, and none pretended: {p:?}");
+
+    snap.netns_owners_resolved = false;
+    let report = assess(&config, &snap);
+    let p = &report.netns_ports[0].ports[0];
+    assert_eq!(
+        p.unknown.iter().map(|u| (u.verdict, u.reason.as_str())).collect::<Vec<_>>(),
+        vec![(Verdict::Owners, "the namespace was read after the owners collector looked")]
+    );
+    // The host's own port (nobody holds it there) keeps its owners verdict.
+    assert!(report.ports[0].unknown.iter().all(|u| u.verdict != Verdict::Owners));
+}

@@ -5,7 +5,7 @@
 //! format `x_total` throughout.
 
 use crate::assess::{PortReport, RangeCounts, RangeReport, Report, Verdict};
-use crate::model::{collector_ok, CollectorName, SelfStats, Store};
+use crate::model::{collector_ok, CollectorName, Family, Protocol, SelfStats, Store};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeCounterValue, EncodeExemplarValue, EncodeGaugeValue, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -824,8 +824,11 @@ impl Collector for Exposition {
 
 /// The `netns` collector's series: each namespace by its inode (`netns`).
 fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
-    let ns = |v: &crate::model::NetnsView| -> Labels { vec![("netns", v.inode.to_string())] };
-    let read: Vec<_> = r.netns.iter().filter(|v| v.error.is_none()).collect();
+    let ns = |v: &crate::model::NetnsView| -> Labels {
+        vec![("netns", if v.inode == HOST_NETNS { "host".to_string() } else { v.inode.to_string() })]
+    };
+    let host = host_view(r);
+    let read: Vec<_> = host.iter().chain(r.netns.iter().filter(|v| v.error.is_none())).collect();
     gauge(
         e,
         NETNS_NAMESPACES,
@@ -851,8 +854,8 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
     gauge(
         e,
         NETNS_READ_OK,
-        "1 if the namespace was entered and read; 0 if it could not be (rights, or it vanished): its other series are then absent.",
-        r.netns.iter().map(|v| (ns(v), i64::from(v.error.is_none()))),
+        "1 if the namespace was entered and read; 0 if it could not be (rights, or it vanished): its other series are then absent. netns=\"host\" is the exporter's own.",
+        host.iter().chain(&r.netns).map(|v| (ns(v), i64::from(v.error.is_none()))),
     )?;
     gauge(
         e,
@@ -905,10 +908,10 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
         e,
         NETNS_LISTENERS_IN_RANGE,
         "TCP ports listened on in the namespace that lie in its own dynamic range and are not reserved there: a restart of the listener can find its port taken by an outgoing connection.",
-        read.iter().map(|v| (ns(v), at_risk(v).len() as i64)),
+        read.iter().filter(|v| v.inode != HOST_NETNS).map(|v| (ns(v), at_risk(v).len() as i64)),
     )?;
     let mut listed = Vec::new();
-    for v in &read {
+    for v in read.iter().filter(|v| v.inode != HOST_NETNS) {
         for port in at_risk(v).into_iter().take(NETNS_LISTENER_LIMIT) {
             if listed.len() < NETNS_LISTENER_TOTAL_LIMIT {
                 let mut l = ns(v);
@@ -921,10 +924,34 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
     gauge(
         e,
         NETNS_NEXT_BOOT_KNOWN,
-        "0: a namespace other than the host's has no persistent view. A new one starts from the kernel's defaults (or what its runtime writes), not from sysctl.d, so the host's next-boot answer does not apply to it.",
-        r.netns.iter().map(|v| (ns(v), 0i64)),
+        "0: a namespace other than the host's has no persistent view. A new one starts from the kernel's defaults (or what its runtime writes), not from sysctl.d, so the host's next-boot answer does not apply to it. netns=\"host\": 1 when the host's next boot was read.",
+        host.iter().map(|_| (vec![("netns", "host".to_string())], i64::from(host_next_boot_known(r)))).chain(r.netns.iter().map(|v| (ns(v), 0i64))),
     )?;
     Ok(())
+}
+
+/// The `inode` that stands for the exporter's own namespace in the
+/// per-namespace families (no namespace has inode 0).
+const HOST_NETNS: u64 = 0;
+
+/// The exporter's own namespace as a row of the per-namespace families
+/// (`netns="host"`): its active range, reserved ports and ephemeral count
+/// from the host's collectors, when they gave them. Its listeners are the
+/// host's `portwatch_port_*` business, so it has no listener row.
+fn host_view(r: &Report) -> Option<crate::model::NetnsView> {
+    let active = r.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Active))?;
+    let in_use = (!r.dynamic_in_use.is_empty()).then(|| r.dynamic_in_use.values().sum());
+    Some(crate::model::NetnsView {
+        inode: HOST_NETNS,
+        range: active.range,
+        reserved: active.excluded.clone(),
+        in_use,
+        ..Default::default()
+    })
+}
+
+fn host_next_boot_known(r: &Report) -> bool {
+    r.ranges.get(&(Protocol::Tcp, Family::Ipv4, Store::Persistent)).is_some_and(|v| v.range.is_some())
 }
 
 /// The watched ports inside other namespaces: the host's per-port families

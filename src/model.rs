@@ -569,6 +569,9 @@ pub struct Snapshot {
     /// were found beyond the limit (not read).
     pub netns: Vec<NetnsView>,
     pub netns_omitted: usize,
+    /// The namespaces' sockets were in the owners collector's look (their
+    /// read was done by then); otherwise their owners are unknown.
+    pub netns_owners_resolved: bool,
 }
 
 /// One network namespace other than the exporter's own, read from inside it.

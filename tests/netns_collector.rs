@@ -140,6 +140,16 @@ fn every_namespace_reports_what_the_kernel_reports_inside_it_needs_root() {
         assert!(info.is_some(), "{what}: no info series");
         assert!(!m.contains(&format!("portwatch_netns_read_failure_info{{netns=\"{inode}\"")), "{what}: read, so no failure");
     }
+    // The exporter's own namespace is the row netns="host", as its kernel says.
+    let own: Vec<f64> = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .expect("host range")
+        .split_whitespace()
+        .map(|p| p.parse().expect("port"))
+        .collect();
+    assert_eq!(v(&m, "portwatch_netns_dynamic_port_range_start", "host"), Some(own[0]), "{m}");
+    assert_eq!(v(&m, "portwatch_netns_dynamic_port_range_end", "host"), Some(own[1]));
+    assert_eq!(v(&m, "portwatch_netns_read_success", "host"), Some(1.0));
+    assert_eq!(v(&m, "portwatch_netns_listeners_in_dynamic_range", "host"), None, "the host's listeners are portwatch_port_*'s");
     let pod_ns = inode_of(&spaces[1]);
     assert!(
         m.lines().any(|l| l.starts_with(&format!(

@@ -178,6 +178,23 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'A port of watched range {{ $labels.name }} ({{ $labels.protocol }}) on {{ $labels.instance }} is held by another owner',
           'A socket on a port of the watched range {{ $labels.name }} ({{ $labels.protocol }}) on {{ $labels.instance }} belongs to a process other than the expected one. portwatch_watched_range_offender_info names the first (port, pid, process, state) and portwatch_watched_range_ports_bound_by_other counts the ports. Stop or move a listener; a client whose source port lies in the range means the range is in the dynamic range: %s, then restart the client. %s' % [remedies.rangeExclude, checkHint],
         ),
+        alert(
+          'PortwatchPodPortInDynamicRange', 'warning',
+          'portwatch_netns_listeners_in_dynamic_range{%s} > 0' % sel,
+          c.podPortInRangeFor,
+          'A port listened on in network namespace {{ $labels.netns }} on {{ $labels.instance }} lies in its own dynamic range',
+          'In network namespace {{ $labels.netns }} on {{ $labels.instance }} (a pod or container: portwatch_netns_info names it), a server listens on a port inside the namespace\'s own ip_local_port_range that is not reserved there (portwatch_netns_listener_in_dynamic_range_info lists them). A new namespace starts with the kernel\'s range and no reserved ports, whatever the host\'s sysctl.d says, so when the server restarts an outgoing connection of a sidecar can hold its port. Reserve the port in the pod: securityContext.sysctls net.ipv4.ip_local_reserved_ports (a safe sysctl since Kubernetes 1.27), or move the port below the range.',
+        ),
+        alert(
+          'PortwatchPodPortHeldByOther', 'critical',
+          |||
+            max by (%s, netns, name, port, protocol, pod_uid) (portwatch_netns_port_socket_info{%s, expected="false", state!="time_wait"})
+            %s
+          ||| % [host, sel, ownersVisible],
+          c.heldByOtherFor,
+          'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) in network namespace {{ $labels.netns }} on {{ $labels.instance }} is held by another owner',
+          'Inside network namespace {{ $labels.netns }} on {{ $labels.instance }} (pod UID {{ $labels.pod_uid }}; portwatch_netns_info names its container), a socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the pod\'s own server cannot bind it. portwatch_netns_port_socket_info names the holder (pid, process, state). When it is a sidecar\'s outgoing connection whose source port is {{ $labels.port }}, the port lies in the namespace\'s own dynamic range: reserve it in the pod (securityContext.sysctls net.ipv4.ip_local_reserved_ports), then restart the pod.',
+        ),
       ],
     }, {
       // The exporter's own health: what it cannot see, cannot read, or cannot keep.
@@ -212,21 +229,11 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'The exporter on {{ $labels.instance }} lacks the rights to read other processes\' file descriptors, so owner-based alerts are silenced on this host: %s. The shipped systemd unit, DaemonSet and Windows service do.' % remedies.rights,
         ),
         alert(
-          'PortwatchPodPortInDynamicRange', 'warning',
-          'portwatch_netns_listeners_in_dynamic_range{%s} > 0' % sel,
-          c.podPortInRangeFor,
-          'A port listened on in network namespace {{ $labels.netns }} on {{ $labels.instance }} lies in its own dynamic range',
-          'In network namespace {{ $labels.netns }} on {{ $labels.instance }} (a pod or container: portwatch_netns_info names it), a server listens on a port inside the namespace\'s own ip_local_port_range that is not reserved there (portwatch_netns_listener_in_dynamic_range_info lists them). A new namespace starts with the kernel\'s range and no reserved ports, whatever the host\'s sysctl.d says, so when the server restarts an outgoing connection of a sidecar can hold its port. Reserve the port in the pod: securityContext.sysctls net.ipv4.ip_local_reserved_ports (a safe sysctl since Kubernetes 1.27), or move the port below the range.',
-        ),
-        alert(
-          'PortwatchPodPortHeldByOther', 'critical',
-          |||
-            max by (%s, netns, name, port, protocol, pod_uid) (portwatch_netns_port_socket_info{%s, expected="false", state!="time_wait"})
-            %s
-          ||| % [host, sel, ownersVisible],
-          c.heldByOtherFor,
-          'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) in network namespace {{ $labels.netns }} on {{ $labels.instance }} is held by another owner',
-          'Inside network namespace {{ $labels.netns }} on {{ $labels.instance }} (pod UID {{ $labels.pod_uid }}; portwatch_netns_info names its container), a socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the pod\'s own server cannot bind it. portwatch_netns_port_socket_info names the holder (pid, process, state). When it is a sidecar\'s outgoing connection whose source port is {{ $labels.port }}, the port lies in the namespace\'s own dynamic range: reserve it in the pod (securityContext.sysctls net.ipv4.ip_local_reserved_ports), then restart the pod.',
+          'PortwatchNetnsUnreadable', 'warning',
+          'count by (%s) (portwatch_netns_read_failure_info{%s, reason!="vanished"}) > 0' % [host, sel],
+          c.netnsUnreadableFor,
+          'portwatch on {{ $labels.instance }} cannot read some network namespaces',
+          'The netns collector on {{ $labels.instance }} could not enter or read other network namespaces (the alert\'s value counts them; portwatch_netns_read_failure_info gives each one\'s reason), so their ports, ranges and pods go unwatched. permission_denied: the exporter needs CAP_SYS_ADMIN for setns(2) and ptrace access to the namespace\'s processes (the DaemonSet grants both, with hostPID). A namespace that vanished is pod churn and never counts here.',
         ),
         alert(
           'PortwatchExporterDown', 'critical',

@@ -22,6 +22,7 @@
     rejectedAtBootFor: '5m',
     exporterDownFor: '5m',
     podPortInRangeFor: '15m',
+    netnsUnreadableFor: '15m',
     listenerSplitFor: '5m',
     baselineStorageFor: '15m',
     // Share of the dynamic range in use above which ports are "nearly exhausted".

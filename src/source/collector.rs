@@ -110,6 +110,22 @@ impl Run {
         out.value
     }
 
+    /// Like [`Run::wait_until`], but a collector still running at `until`
+    /// is handed back, neither failed nor recorded, to be waited for later.
+    pub(crate) fn ready_by<T>(&mut self, pending: Pending<T>, until: Instant) -> Result<Option<T>, Pending<T>> {
+        if let Ok(rx) = &pending.rx {
+            match rx.recv_timeout(until.min(self.deadline).saturating_duration_since(Instant::now())) {
+                Ok(out) => {
+                    self.push(pending.name, out.status, pending.start.elapsed());
+                    return Ok(out.value);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(pending),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
+            }
+        }
+        Ok(self.wait(pending))
+    }
+
     /// Runs a collector that either produces its data or fails, until the deadline.
     pub(crate) fn run<S: Send + 'static, T: Send + 'static>(
         &mut self,
@@ -180,6 +196,25 @@ mod tests {
             vec![(CollectorName::Owners, false), (CollectorName::Sockets, false)],
             "a collector never reported fails; the declared order wins"
         );
+    }
+
+    #[test]
+    fn a_collector_not_ready_by_the_time_is_handed_back_unrecorded_then_waited_for() {
+        let slow = Collector::new(CollectorName::Netns, ());
+        let all: CollectorSet = CollectorName::ALL.into_iter().collect();
+        let mut run = Run::new(Instant::now() + Duration::from_secs(10), all);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let pending = slow.spawn(move |_| {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+            Ok(7)
+        });
+        let Err(pending) = run.ready_by(pending, Instant::now() + Duration::from_millis(20)) else { panic!("ready too soon") };
+        assert!(run.snap.collectors.is_empty(), "nothing recorded while it runs");
+        drop(tx);
+        assert_eq!(run.wait(pending), Some(7));
+        assert_eq!(run.snap.collectors.iter().map(|c| (c.name, c.success)).collect::<Vec<_>>(), vec![(CollectorName::Netns, true)]);
+        let quick = run.ready_by(slow.spawn(|_| Ok(8)), Instant::now() + Duration::from_secs(5));
+        assert!(matches!(quick, Ok(Some(8))));
     }
 
     #[test]

@@ -362,6 +362,20 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
+      name: 'namespaces the exporter cannot enter fire after 15m with their count; vanished ones never do',
+      interval: '1m',
+      input_series: [
+        series('portwatch_netns_read_failure_info', { netns: '4026532600', reason: 'permission_denied' }, '1x30'),
+        series('portwatch_netns_read_failure_info', { netns: '4026532601', reason: 'permission_denied' }, '1x30'),
+        series('portwatch_netns_read_failure_info', { netns: '4026532602', reason: 'vanished' }, '1x30'),
+        series('portwatch_netns_read_failure_info', h { instance: 'h2', netns: '4026532603', reason: 'vanished' }, '1x30'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchNetnsUnreadable', []),
+        at('20m', 'PortwatchNetnsUnreadable', [fire('PortwatchNetnsUnreadable', h)]),
+      ],
+    },
+    {
       name: 'holders in pods are named from kube_pod_info; host holders and other pods are not',
       interval: '1m',
       local uid = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',

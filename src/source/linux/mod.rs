@@ -129,11 +129,21 @@ impl OsSource for LinuxSource {
             run.snap.destinations = pass.destinations;
         }
 
-        // Their sockets' owners are found with the host's, in one look at every process.
-        if let Some(found) = namespaces.and_then(|n| run.wait(n)) {
-            run.snap.netns = found.views;
-            run.snap.netns_omitted = found.omitted;
-        }
+        // Their sockets' owners are found with the host's, in one look at
+        // every process, when the namespaces are read by then; the host's
+        // owners never wait longer for them.
+        let namespaces = match namespaces.map(|n| run.ready_by(n, range_wait)) {
+            Some(Ok(found)) => {
+                run.snap.netns_owners_resolved = req.wants(CollectorName::Owners);
+                if let Some(found) = found {
+                    run.snap.netns = found.views;
+                    run.snap.netns_omitted = found.omitted;
+                }
+                None
+            }
+            Some(Err(pending)) => Some(pending),
+            None => None,
+        };
         if req.wants(CollectorName::Owners) {
             let inside = run.snap.netns.iter().flat_map(|v| &v.sockets);
             let wanted: HashSet<_> = run.snap.sockets.iter().chain(inside).map(|s| s.inode).filter(|i| *i != 0).collect();
@@ -165,6 +175,11 @@ impl OsSource for LinuxSource {
         }
 
         run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
+        // Read after the owners looked: their sockets' owners stay unknown this scrape.
+        if let Some(found) = namespaces.and_then(|n| run.wait(n)) {
+            run.snap.netns = found.views;
+            run.snap.netns_omitted = found.omitted;
+        }
     }
 }
 
