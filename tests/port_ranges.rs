@@ -337,7 +337,7 @@ fn reserved_lists_of_any_length_are_read_whole_needs_root() {
     if !require_root("reserved_lists_of_any_length_are_read_whole_needs_root") {
         return;
     }
-    let seed = std::env::var("PORTWATCH_SEED").ok().and_then(|s| s.parse().ok()).filter(|s| *s != 0).unwrap_or(0x4e5e_7ed);
+    let seed = std::env::var("PORTWATCH_SEED").ok().and_then(|s| s.parse().ok()).filter(|s| *s != 0).unwrap_or(0x04e5_e7ed);
     let mut rng = Rng(seed);
     let ns = Netns::new("rlen");
     let path = "/proc/sys/net/ipv4/ip_local_reserved_ports";
