@@ -23,10 +23,12 @@ struct Args {
     namespaces: usize,
     sockets: usize,
     scrapes: usize,
+    /// Another exporter binary (an earlier build) to time instead of this one.
+    exporter: Option<String>,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { namespaces: 200, sockets: 4, scrapes: 10 };
+    let mut a = Args { namespaces: 200, sockets: 4, scrapes: 10, exporter: None };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
@@ -35,8 +37,9 @@ fn parse_args() -> Args {
             ("--namespaces", Some(v)) => a.namespaces = v,
             ("--sockets", Some(v)) => a.sockets = v,
             ("--scrapes", Some(v)) => a.scrapes = v,
+            ("--exporter", _) if i + 1 < argv.len() => a.exporter = Some(argv[i + 1].clone()),
             ("--help", _) => {
-                println!("options: --namespaces 200 --sockets 4 --scrapes 10");
+                println!("options: --namespaces 200 --sockets 4 --scrapes 10 [--exporter OTHER_BINARY (an earlier build, timed instead of this one)]");
                 std::process::exit(0);
             }
             _ => {
@@ -93,8 +96,8 @@ impl Drop for Namespaces {
     }
 }
 
-fn start_exporter(port: u16, extra: &[&str]) -> Running {
-    let child = Command::new(EXPORTER)
+fn start_exporter(exporter: &str, port: u16, extra: &[&str]) -> Running {
+    let child = Command::new(exporter)
         .args(["--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "error", "--storage.path="])
         .args(extra)
         .stdout(Stdio::null())
@@ -140,17 +143,18 @@ fn main() {
         held.push(sockets_in(n, args.sockets));
     }
     println!(
-        "{} namespaces, {} sockets each (held by this process), {} warm scrapes each",
+        "{} namespaces, {} sockets each (held by this process), {} warm scrapes each, exporter {}",
         args.namespaces,
         args.sockets + 1,
-        args.scrapes
+        args.scrapes,
+        args.exporter.as_deref().unwrap_or(EXPORTER)
     );
 
     let mut rows = Vec::new();
     for (label, port, extra) in
         [("exporter, host namespace only", 19801u16, &[][..]), ("exporter --collector.netns", 19802, &["--collector.netns"][..])]
     {
-        let c = start_exporter(port, extra);
+        let c = start_exporter(args.exporter.as_deref().unwrap_or(EXPORTER), port, extra);
         let (_, body) = scrape(port); // the first (cold) scrape opens the per-namespace readers
         let found = body.lines().find_map(|l| l.strip_prefix("portwatch_netns_namespaces ")).unwrap_or("-").to_string();
         let times: Vec<Duration> = (0..args.scrapes).map(|_| scrape(port).0).collect();

@@ -262,3 +262,83 @@ fn one_case(rng: &mut Rng, case: u64) -> usize {
     assert_eq!(v(&m, &series("portwatch_watched_range_ports_excluded", Some("persistent"))), f64::from(END - START + 1), "case {case}");
     reserved_text.len()
 }
+
+/// Single reserved ports, none adjacent (so the kernel prints each alone),
+/// whose printed list ("p,q,...\n") is exactly `len` bytes: 3-, 4- and
+/// 5-digit ports take 4, 5 and 6 bytes each with their comma or newline.
+fn reserved_list_of_length(len: usize, rng: &mut Rng) -> Option<Vec<u16>> {
+    let pools: [Vec<u16>; 3] = [(100..999).step_by(2).collect(), (1000..9999).step_by(2).collect(), (10000..65535).step_by(2).collect()];
+    for _ in 0..64 {
+        let c = rng.below(5) as usize;
+        let b_max = len.saturating_sub(4 * c) / 6;
+        let b = if b_max == 0 { 0 } else { rng.below(b_max as u64 + 1) as usize };
+        let rest = len.checked_sub(4 * c + 6 * b)?;
+        if rest % 5 != 0 {
+            continue;
+        }
+        let a = rest / 5;
+        if c > pools[0].len() || a > pools[1].len() || b > pools[2].len() {
+            continue;
+        }
+        let mut ports: Vec<u16> = Vec::new();
+        for (pool, k) in pools.iter().zip([c, a, b]) {
+            let start = rng.below((pool.len() - k + 1) as u64) as usize;
+            ports.extend(&pool[start..start + k]);
+        }
+        return Some(ports);
+    }
+    None
+}
+
+/// The exporter's bounded read of a size-0 /proc file asks for a small first
+/// chunk and asks again, larger, from offset 0 while a read fills it; the
+/// kernel prints `ip_local_reserved_ports` in one read(2) and nothing past
+/// offset 0. Reserved lists of generated lengths, at and around the read
+/// sizes (4 KiB, 32 KiB) and up to every other port (~190 KiB), written into
+/// a throwaway namespace and read back there through `platform::files`:
+/// the ports read are the ports written, and the text is what one 1 MiB
+/// read(2) by `dd` gets.
+#[test]
+fn reserved_lists_of_any_length_are_read_whole_needs_root() {
+    use portwatch_exporter::platform::files;
+    use std::os::fd::AsRawFd;
+    if !require_root("reserved_lists_of_any_length_are_read_whole_needs_root") {
+        return;
+    }
+    let seed = std::env::var("PORTWATCH_SEED").ok().and_then(|s| s.parse().ok()).filter(|s| *s != 0).unwrap_or(0x04e5_e7ed);
+    let mut rng = Rng(seed);
+    let ns = Netns::new("rlen");
+    let path = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+    let mut lengths = vec![10, 4095, 4096, 4097, 32767, 32768, 32769, 8 * 4096, 8 * 32768 / 2];
+    lengths.extend((0..6).map(|_| 20 + rng.below(150_000) as usize));
+    let mut every_other: Vec<u16> = (10000..65535).step_by(2).collect();
+    every_other.extend((1000..9999).step_by(2));
+    let mut cases: Vec<Vec<u16>> = lengths.iter().filter_map(|&l| reserved_list_of_length(l, &mut rng)).collect();
+    cases.push(every_other);
+    assert!(cases.len() >= 12, "too few lengths could be built: {}", cases.len());
+    let handle = std::fs::File::open(format!("/run/netns/{}", ns.name)).expect("namespace file");
+    for (i, ports) in cases.iter().enumerate() {
+        let list = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+        // Written from a thread inside the namespace (a list this long is over a command line's argument limit).
+        let in_ns = |f: &(dyn Fn() -> std::io::Result<String> + Sync)| {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // SAFETY: joins this scoped thread only; the fd is valid.
+                    assert_eq!(unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+                    f()
+                })
+                .join()
+                .expect("namespace thread")
+            })
+        };
+        in_ns(&|| std::fs::write(path, format!("{list}\n")).map(|()| String::new())).unwrap_or_else(|e| panic!("case {i}: writing: {e}"));
+        let dd = ns.cmd("dd").args([&format!("if={path}"), "bs=1M", "count=1", "status=none"]).output().expect("dd");
+        assert!(dd.status.success(), "dd");
+        let read =
+            in_ns(&|| files::read_text(std::path::Path::new(path), files::cap::PROC_SMALL)).unwrap_or_else(|e| panic!("case {i}: {e}"));
+        assert_eq!(read.as_bytes(), dd.stdout.as_slice(), "case {i} ({} bytes): the text one large read(2) gets", dd.stdout.len());
+        let got = parse_reserved(read.trim());
+        let want: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(got, want, "case {i} ({} bytes): seed {seed}", read.len());
+    }
+}

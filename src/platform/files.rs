@@ -5,7 +5,7 @@
 //! passwd and `/proc` files.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::Path;
 
 /// Caps by kind of file, in bytes.
@@ -83,10 +83,17 @@ pub fn read_in_root(root: &Path, rel: &Path, cap: u64) -> io::Result<Vec<u8>> {
     read_open(file, &root.join(rel), cap)
 }
 
-/// The first read(2) of a file that reports no size: above the longest
-/// `ip_local_reserved_ports` the kernel prints (every other port listed,
-/// about 190 KiB).
+/// The most the first read of a file that reports no size may take: above
+/// the longest `ip_local_reserved_ports` the kernel prints (every other port
+/// listed, about 190 KiB).
 const FIRST_READ: u64 = 512 << 10;
+
+/// The first read(2) of a file that reports no size asks for this much, and
+/// asks again from offset 0 for eight times more while a read fills what it
+/// asked for. Most `/proc` files (stat, status, cgroup, a sysctl value) fit
+/// in it: asking for 256 KiB at once cost a 256 KiB zero-filled buffer here
+/// and, for a sysctl file, a zeroed kernel buffer of that size, at every read.
+const FIRST_ASK: usize = 4 << 10;
 
 /// Reads at most `cap` bytes of a regular file; anything else, or more, is an error.
 pub fn read_bytes(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
@@ -101,23 +108,65 @@ fn read_open(file: File, path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     if meta.len() > cap {
         return Err(too_big(path, cap));
     }
-    let mut buf = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
-    let mut file = file.take(cap.saturating_add(1));
-    if meta.len() == 0 {
-        // /proc files report a size of 0, and some sysctl handlers print
-        // their whole value in the first read(2) and nothing at a later
-        // offset (ip_local_reserved_ports, a large bitmap, does): read
-        // that first chunk in one call, with room for any such value.
-        buf.resize(usize::try_from(cap.saturating_add(1).min(FIRST_READ)).unwrap_or(4096), 0);
-        let n = file.read(&mut buf)?;
-        buf.truncate(n);
-    }
+    let mut buf = Vec::new();
+    let mut file = if meta.len() == 0 {
+        // /proc files report a size of 0, and sysctl handlers print their
+        // whole value in the first read(2) and nothing at a later offset
+        // (ip_local_reserved_ports, a large bitmap, does, and so does every
+        // integer sysctl): the first chunk must hold the whole value.
+        buf = first_chunk(&file, cap)?;
+        let mut file = file;
+        file.seek(io::SeekFrom::Start(buf.len() as u64))?;
+        file.take(cap.saturating_add(1).saturating_sub(buf.len() as u64))
+    } else {
+        buf.reserve_exact(usize::try_from(meta.len().min(cap)).unwrap_or(0));
+        file.take(cap.saturating_add(1))
+    };
     // The cap holds on what is read, too.
     file.read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
         return Err(too_big(path, cap));
     }
     Ok(buf)
+}
+
+/// The first chunk of a file that reports no size, read from offset 0 in
+/// one read(2): [`FIRST_ASK`] bytes, and while a read fills what it asked
+/// for (the value may go on), again from offset 0 with eight times more, up
+/// to the smaller of `cap + 1` and [`FIRST_READ`]. A sysctl handler cut short prints
+/// the start of its value and fills the buffer, so a value that fits is
+/// never cut; a file that continues at later offsets (a seq_file such as
+/// `/proc/PID/status`) is read on from where the chunk ends.
+fn first_chunk(file: &File, cap: u64) -> io::Result<Vec<u8>> {
+    let most = usize::try_from(cap.saturating_add(1).min(FIRST_READ)).unwrap_or(FIRST_ASK);
+    let mut ask = FIRST_ASK.min(most);
+    loop {
+        let mut buf = vec![0u8; ask];
+        let n = read_at_start(file, &mut buf)?;
+        if n < ask || ask >= most {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        ask = ask.saturating_mul(8).min(most);
+    }
+}
+
+#[cfg(unix)]
+fn read_at_start(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    loop {
+        match file.read_at(buf, 0) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn read_at_start(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut file = file;
+    file.seek(io::SeekFrom::Start(0))?;
+    file.read(buf)
 }
 
 /// As [`read_bytes`], as UTF-8 text.

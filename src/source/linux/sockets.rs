@@ -228,6 +228,31 @@ impl SocketReader {
         Ok(ports)
     }
 
+    /// One TCP dump of every socket, unfiltered, for a network namespace
+    /// with few sockets: how many have their local port in `range`, per
+    /// family (as [`Self::pass`] counts them), and the ports with a listener
+    /// (as [`Self::listening_ports`] finds them). Each TCP dump walks the
+    /// kernel's hash tables, and a namespace made without tables of its own
+    /// (`net.ipv4.tcp_child_ehash_entries` 0, the default) shares the host's:
+    /// a dump in a near-empty namespace cost 1.5-2.5 ms here, listeners only
+    /// or all states alike, so one walk instead of those two halves it.
+    // Not called yet outside the tests: for the netns collector, whose own
+    // change is kept apart (it is being edited elsewhere).
+    #[allow(dead_code)]
+    pub fn tcp_census(&mut self, range: PortRange) -> Result<(BTreeMap<Family, u64>, BTreeSet<u16>), String> {
+        let mut in_range: BTreeMap<Family, u64> = Family::ALL.iter().map(|f| (*f, 0)).collect();
+        let mut listening = BTreeSet::new();
+        self.dump_tcp(ALL_STATES, &[], |m| {
+            if range.contains(m.sport) {
+                *in_range.entry(family_of(&m)).or_default() += 1;
+            }
+            if SockState::from_kernel(m.state) == SockState::Listen {
+                listening.insert(m.sport);
+            }
+        })?;
+        Ok((in_range, listening))
+    }
+
     /// One protocol's pass.
     pub fn pass(&mut self, table: SocketTable, protocol: Protocol, plan: &Plan) -> Result<Pass, String> {
         let mut pass = Pass::default();
@@ -298,6 +323,81 @@ mod tests {
             }
             let bc = ranges_filter(&out);
             assert_eq!(bc.len(), 20 * out.len() - 4, "16 bytes a piece and a 4-byte jump between pieces");
+        }
+    }
+
+    /// Brings up `lo` in this thread's network namespace.
+    fn loopback_up() {
+        // SAFETY: a plain socket and the SIOC[GS]IFFLAGS ioctls on a zeroed ifreq naming "lo".
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket");
+            let mut ifr: libc::ifreq = std::mem::zeroed();
+            ifr.ifr_name[0] = b'l' as libc::c_char;
+            ifr.ifr_name[1] = b'o' as libc::c_char;
+            assert_eq!(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr), 0, "SIOCGIFFLAGS");
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            assert_eq!(libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr), 0, "SIOCSIFFLAGS");
+            libc::close(fd);
+        }
+    }
+
+    /// In private network namespaces (root): generated listeners and
+    /// connections on loopback, some of their ports in a generated range.
+    /// The one unfiltered dump (`tcp_census`) gives what the range's
+    /// filtered pass and the listeners-only dump give, and what this test
+    /// opened: the ports of every socket it holds, counted in the range, and
+    /// its listeners.
+    #[test]
+    fn one_census_dump_matches_the_range_pass_and_the_listener_dump_needs_root() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false" || v == "0"), "needs root in CI");
+            eprintln!("\n*** one_census_dump_matches_the_range_pass_and_the_listener_dump_needs_root: NOT RUN: needs root ***\n");
+            return;
+        }
+        let mut rng = Rng::from_env("PORTWATCH_SEED", 0xce45_0500);
+        for case in 0..6 {
+            let start = 20000 + rng.below(20000) as u16;
+            let range = PortRange { start, end: start + 100 + rng.below(3000) as u16 };
+            let wanted: Vec<u16> = (0..1 + rng.below(6)).map(|_| 10000 + rng.below(40000) as u16).collect();
+            let connections = rng.below(12) as usize;
+            let picks: Vec<usize> = (0..connections).map(|_| rng.below(64) as usize).collect();
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    // SAFETY: moves this scoped thread only into a new network namespace.
+                    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
+                    loopback_up();
+                    let listeners: Vec<std::net::TcpListener> =
+                        wanted.iter().filter_map(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).ok()).collect();
+                    let mut held = Vec::new();
+                    for pick in &picks {
+                        let l = &listeners[pick % listeners.len()];
+                        let c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+                        held.push(l.accept().expect("accept").0);
+                        held.push(c);
+                    }
+                    let ports: Vec<u16> = listeners
+                        .iter()
+                        .map(|l| l.local_addr().expect("addr").port())
+                        .chain(held.iter().map(|c| c.local_addr().expect("addr").port()))
+                        .collect();
+                    let opened: BTreeSet<u16> = listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect();
+                    let in_range = ports.iter().filter(|p| range.contains(**p)).count() as u64;
+
+                    let mut reader = SocketReader::new(PathBuf::from("/proc"));
+                    let (census, listening) = reader.tcp_census(range).expect("census");
+                    let plan = Plan { range: Some(range), ..Plan::default() };
+                    let pass = reader.pass(SocketTable::Netlink, Protocol::Tcp, &plan).expect("pass");
+                    let listeners_only = reader.listening_ports(SocketTable::Netlink).expect("listeners");
+                    assert_eq!(census, pass.in_range, "case {case}: the census counts as the filtered pass does");
+                    assert_eq!(census.values().sum::<u64>(), in_range, "case {case}: the sockets this test holds, in {range:?}");
+                    assert_eq!(listening, listeners_only, "case {case}: listeners as the listeners-only dump finds them");
+                    assert_eq!(listening, opened, "case {case}: the listeners this test opened");
+                })
+                .join()
+                .expect("namespace thread");
+            });
         }
     }
 
