@@ -16,8 +16,8 @@
 //! Sockets always come from sock_diag here: `/proc/net` follows the process's
 //! first thread, not the thread that entered the namespace.
 
-use super::sockets::SocketReader;
-use super::{sockets_pass, sysctl, Watched};
+use super::sockets::{Plan, SocketReader};
+use super::{sysctl, Watched};
 use crate::model::{NetnsFailure, NetnsView, Pid, Protocol};
 use crate::parse::container::parse_cgroup_container;
 use crate::platform::files::{self, cap};
@@ -241,22 +241,28 @@ fn read_inside(
     *moved = true;
     let (range, reserved) = sysctl::active(procfs).map_err(|e| e.to_string())?;
     let reader = state.readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
-    let listeners: Vec<u16> = reader.listening_ports(SocketTable::Netlink)?.into_iter().collect();
-    // The watched ports (without a config file: the namespace's own
-    // listeners); watched ranges are the host's alone.
-    let inside = match watched {
-        Watched::Ports { ports, .. } => {
-            let ports = ports.clone().unwrap_or_else(|| listeners.iter().map(|p| (Protocol::Tcp, *p)).collect());
-            Watched::Ports { ports: Some(ports), also: Vec::new(), ranges: Vec::new() }
+    // The watched ports (without a config file: the namespace's own TCP
+    // listeners); watched ranges are the host's alone. TCP in one walk.
+    let (tcp, mut udp): (Option<Vec<u16>>, Vec<u16>) = match watched {
+        Watched::Ports { ports: Some(ports), .. } => {
+            let of = |p: Protocol| ports.iter().filter(|(q, _)| *q == p).map(|(_, port)| *port).collect();
+            (Some(of(Protocol::Tcp)), of(Protocol::Udp))
         }
-        Watched::Nothing => Watched::Nothing,
+        Watched::Ports { ports: None, .. } => (None, Vec::new()),
+        Watched::Nothing => (Some(Vec::new()), Vec::new()),
     };
-    let pass = sockets_pass(reader, inside, SocketTable::Netlink, Some(range), 0)?;
-    view.sockets = pass.sockets;
-    view.listeners = listeners;
+    let census = reader.tcp_census(range, tcp.as_deref())?;
+    udp.sort_unstable();
+    udp.dedup();
+    let plan = Plan { watched: udp, range: Some(range), ..Plan::default() };
+    let udp = reader.pass(SocketTable::Netlink, Protocol::Udp, &plan)?;
+    view.in_use = Some(census.in_range.values().sum::<u64>() + udp.in_range.values().sum::<u64>());
+    view.sockets = census.sockets;
+    view.sockets.extend(udp.sockets);
+    view.sockets.sort_unstable();
+    view.listeners = census.listening.into_iter().collect();
     view.range = Some(range);
     view.reserved = Some(reserved);
-    view.in_use = Some(pass.in_range.values().sum());
     Ok(())
 }
 

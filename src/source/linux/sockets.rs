@@ -28,6 +28,15 @@ pub struct Plan {
     pub destinations: bool,
 }
 
+/// What [`SocketReader::tcp_census`] finds in one walk.
+#[derive(Debug)]
+pub struct Census {
+    pub in_range: BTreeMap<Family, u64>,
+    pub listening: BTreeSet<u16>,
+    /// Sorted.
+    pub sockets: Vec<Socket>,
+}
+
 #[derive(Debug, Default)]
 pub struct Pass {
     pub sockets: Vec<Socket>,
@@ -230,27 +239,35 @@ impl SocketReader {
 
     /// One TCP dump of every socket, unfiltered, for a network namespace
     /// with few sockets: how many have their local port in `range`, per
-    /// family (as [`Self::pass`] counts them), and the ports with a listener
-    /// (as [`Self::listening_ports`] finds them). Each TCP dump walks the
-    /// kernel's hash tables, and a namespace made without tables of its own
+    /// family (as [`Self::pass`] counts them), the ports with a listener
+    /// (as [`Self::listening_ports`] finds them), and the sockets on the
+    /// `watched` ports, or with None on the listened ports (the kernel dumps
+    /// every listener before any other socket, so each later socket on a
+    /// listened port is kept). Each TCP dump walks the kernel's hash tables,
+    /// and a namespace made without tables of its own
     /// (`net.ipv4.tcp_child_ehash_entries` 0, the default) shares the host's:
     /// a dump in a near-empty namespace cost 1.5-2.5 ms here, listeners only
-    /// or all states alike, so one walk instead of those two halves it.
-    // Not called yet outside the tests: for the netns collector, whose own
-    // change is kept apart (it is being edited elsewhere).
-    #[allow(dead_code)]
-    pub fn tcp_census(&mut self, range: PortRange) -> Result<(BTreeMap<Family, u64>, BTreeSet<u16>), String> {
-        let mut in_range: BTreeMap<Family, u64> = Family::ALL.iter().map(|f| (*f, 0)).collect();
-        let mut listening = BTreeSet::new();
+    /// or all states alike, so one walk instead of two halves it.
+    pub fn tcp_census(&mut self, range: PortRange, watched: Option<&[u16]>) -> Result<Census, String> {
+        let mut census =
+            Census { in_range: Family::ALL.iter().map(|f| (*f, 0)).collect(), listening: BTreeSet::new(), sockets: Vec::new() };
         self.dump_tcp(ALL_STATES, &[], |m| {
             if range.contains(m.sport) {
-                *in_range.entry(family_of(&m)).or_default() += 1;
+                *census.in_range.entry(family_of(&m)).or_default() += 1;
             }
             if SockState::from_kernel(m.state) == SockState::Listen {
-                listening.insert(m.sport);
+                census.listening.insert(m.sport);
+            }
+            let keep = match watched {
+                Some(ports) => ports.contains(&m.sport),
+                None => census.listening.contains(&m.sport),
+            };
+            if keep {
+                census.sockets.push(to_socket(Protocol::Tcp, &m));
             }
         })?;
-        Ok((in_range, listening))
+        census.sockets.sort_unstable();
+        Ok(census)
     }
 
     /// One protocol's pass.
@@ -386,14 +403,30 @@ mod tests {
                     let in_range = ports.iter().filter(|p| range.contains(**p)).count() as u64;
 
                     let mut reader = SocketReader::new(PathBuf::from("/proc"));
-                    let (census, listening) = reader.tcp_census(range).expect("census");
-                    let plan = Plan { range: Some(range), ..Plan::default() };
-                    let pass = reader.pass(SocketTable::Netlink, Protocol::Tcp, &plan).expect("pass");
+                    let census = reader.tcp_census(range, None).expect("census");
+                    let listening = census.listening.clone();
+                    let listened: Vec<u16> = listening.iter().copied().collect();
+                    let plan = Plan { range: Some(range), watched: listened.clone(), ..Plan::default() };
+                    let mut pass = reader.pass(SocketTable::Netlink, Protocol::Tcp, &plan).expect("pass");
+                    pass.sockets.sort_unstable();
                     let listeners_only = reader.listening_ports(SocketTable::Netlink).expect("listeners");
-                    assert_eq!(census, pass.in_range, "case {case}: the census counts as the filtered pass does");
-                    assert_eq!(census.values().sum::<u64>(), in_range, "case {case}: the sockets this test holds, in {range:?}");
+                    assert_eq!(census.in_range, pass.in_range, "case {case}: the census counts as the filtered pass does");
+                    assert_eq!(census.in_range.values().sum::<u64>(), in_range, "case {case}: the sockets this test holds, in {range:?}");
                     assert_eq!(listening, listeners_only, "case {case}: listeners as the listeners-only dump finds them");
                     assert_eq!(listening, opened, "case {case}: the listeners this test opened");
+                    assert_eq!(census.sockets, pass.sockets, "case {case}: without a watch list, the listened ports' sockets");
+                    assert_eq!(
+                        census.sockets.len(),
+                        listeners.len() + picks.len(),
+                        "case {case}: the listeners and what they accepted, not the clients"
+                    );
+                    let some = &listened[..listened.len() / 2];
+                    let watched = reader.tcp_census(range, Some(some)).expect("census");
+                    assert!(watched.sockets.iter().all(|s| some.contains(&s.port)), "case {case}: only the watched ports");
+                    let plan = Plan { watched: some.to_vec(), ..Plan::default() };
+                    let mut pass = reader.pass(SocketTable::Netlink, Protocol::Tcp, &plan).expect("pass");
+                    pass.sockets.sort_unstable();
+                    assert_eq!(watched.sockets, pass.sockets, "case {case}: a watch list, as the filtered pass lists it");
                 })
                 .join()
                 .expect("namespace thread");
