@@ -246,7 +246,7 @@ fn range_verdicts_stay_unknown_when_their_sources_failed() {
 /// it, and a failed sockets collector, change nothing.
 #[test]
 fn generated_nodeport_counts_match_the_restatement_and_ignore_holders() {
-    let mut rng = Rng::from_env("PORTWATCH_SEED", 0x0de9_0a7);
+    let mut rng = Rng::from_env("PORTWATCH_SEED", 0x00de_90a7);
     for case in 0..300 {
         let r = ranges(&mut rng);
         let range = span(&mut rng, 5000);

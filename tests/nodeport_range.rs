@@ -16,64 +16,24 @@ mod common;
 #[path = "common/rng.rs"]
 mod rng;
 use rng::Rng;
+#[path = "common/kernel_ports.rs"]
+mod kernel_ports;
 #[path = "common/netns.rs"]
 mod netns;
+use kernel_ports::{counts, parse_range, parse_reserved, read_sysctl, reserved_list};
 
 use common::{require_root, value, write_config};
 use netns::Netns;
-use std::collections::BTreeSet;
 
 const CASES: u64 = 6;
 
-fn read_sysctl(ns: &Netns, key: &str) -> String {
-    let out = ns.cmd("cat").arg(format!("/proc/sys/{}", key.replace('.', "/"))).output().expect("cat");
-    assert!(out.status.success(), "reading {key}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// The kernel's printed range, "LOW\tHIGH".
-fn parse_range(text: &str) -> (u16, u16) {
-    let v: Vec<u16> = text.split_whitespace().map(|n| n.parse().expect("number")).collect();
-    (v[0], v[1])
-}
-
-/// The kernel's printed reserved list, "a-b,c" (empty when none).
-fn parse_reserved(text: &str) -> BTreeSet<u16> {
-    let mut out = BTreeSet::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        out.extend(a.parse::<u16>().expect("port")..=b.parse::<u16>().expect("port"));
-    }
-    out
-}
-
-/// (in the dynamic range, reserved, at risk) over the NodePort range, port by port.
-fn counts(nodeport: (u16, u16), range: (u16, u16), reserved: &BTreeSet<u16>) -> (u32, u32, u32) {
-    let (mut inside, mut excluded, mut risk) = (0, 0, 0);
-    for p in nodeport.0..=nodeport.1 {
-        let i = range.0 <= p && p <= range.1;
-        let e = reserved.contains(&p);
-        inside += u32::from(i);
-        excluded += u32::from(e);
-        risk += u32::from(i && !e);
-    }
-    (inside, excluded, risk)
-}
-
 /// A few random pieces, mostly on and around the NodePort range, as the kernel takes them.
 fn pieces(rng: &mut Rng, near: (u16, u16)) -> String {
-    (0..rng.between(1, 5))
-        .map(|_| {
-            let a = if rng.below(4) == 0 { rng.between(2000, 65000) } else { rng.between(near.0.saturating_sub(300), near.1) };
-            let b = a.saturating_add(rng.between(0, 1500));
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let n = rng.between(1, 5);
+    reserved_list((0..n).map(|_| {
+        let a = if rng.below(4) == 0 { rng.between(2000, 65000) } else { rng.between(near.0.saturating_sub(300), near.1) };
+        (a, a.saturating_add(rng.between(0, 1500)))
+    }))
 }
 
 /// A dynamic range that often overlaps the NodePort range, sometimes not at all.

@@ -219,6 +219,13 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'In network namespace {{ $labels.netns }} on {{ $labels.instance }} (a pod or container: portwatch_netns_info names it), a server listens on a port inside the namespace\'s own ip_local_port_range that is not reserved there (portwatch_netns_listener_in_dynamic_range_info lists them). A new namespace starts with the kernel\'s range and no reserved ports, whatever the host\'s sysctl.d says, so when the server restarts an outgoing connection of a sidecar can hold its port. Reserve the port in the pod: securityContext.sysctls net.ipv4.ip_local_reserved_ports (a safe sysctl since Kubernetes 1.27), or move the port below the range.',
         ),
         alert(
+          'PortwatchNodePortRangeInDynamicRange', 'warning',
+          'max by (%s, store) (portwatch_nodeport_range_ports_at_risk{%s}) > 0' % [host, sel],
+          c.rebootRiskFor,
+          'The Kubernetes NodePort range on {{ $labels.instance }} overlaps the dynamic port range (store {{ $labels.store }})',
+          'Ports of the NodePort range (portwatch_nodeport_range_first_port to last_port, from --collector.nodeport.range) on {{ $labels.instance }} lie inside the dynamic (ephemeral) port range and are not reserved (store {{ $labels.store }}: active is now, persistent is after the next boot), so the kernel can hand one to an outgoing connection as its source port, and a NodePort service on that port then collides with it. Reserve the whole range: %s. For now: %s. %s' % [remedies.rangeExclude, remedies.nodeportNow, checkHint],
+        ),
+        alert(
           'PortwatchExporterDown', 'critical',
           'up{%s} == 0' % sel,
           c.exporterDownFor,
