@@ -972,6 +972,13 @@ pub const OS_SPECIFIC: &[&str] = &[
     NETNS_LISTENER_INFO,
     NETNS_NEXT_BOOT_KNOWN,
     WATCHED_RANGE_VERDICT_UNKNOWN,
+    // `nodeport`, off by default.
+    NODEPORT_FIRST_PORT,
+    NODEPORT_LAST_PORT,
+    NODEPORT_IN_DYNAMIC,
+    NODEPORT_EXCLUDED,
+    NODEPORT_AT_RISK,
+    NODEPORT_VERDICT_UNKNOWN,
 ];
 
 /// Metrics present only while learning is on (`--storage.path` set), or
@@ -1068,6 +1075,12 @@ pub const ALL: &[&str] = &[
     PROCESS_START_TIME,
     PROCESS_VIRTUAL_MEMORY,
     PROCESS_VIRTUAL_MEMORY_MAX,
+    NODEPORT_FIRST_PORT,
+    NODEPORT_LAST_PORT,
+    NODEPORT_IN_DYNAMIC,
+    NODEPORT_EXCLUDED,
+    NODEPORT_AT_RISK,
+    NODEPORT_VERDICT_UNKNOWN,
 ];
 
 #[cfg(test)]

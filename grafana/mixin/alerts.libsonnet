@@ -220,9 +220,9 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
         ),
         alert(
           'PortwatchNodePortRangeInDynamicRange', 'warning',
-          'max by (%s, store) (portwatch_nodeport_range_ports_at_risk{%s}) > 0' % [host, sel],
+          'max by (%s, protocol, store) (portwatch_nodeport_range_ports_at_risk{%s}) > 0' % [host, sel],
           c.rebootRiskFor,
-          'The Kubernetes NodePort range on {{ $labels.instance }} overlaps the dynamic port range (store {{ $labels.store }})',
+          'The Kubernetes NodePort range on {{ $labels.instance }} overlaps the dynamic port range ({{ $labels.protocol }}, store {{ $labels.store }})',
           'Ports of the NodePort range (portwatch_nodeport_range_first_port to last_port, from --collector.nodeport.range) on {{ $labels.instance }} lie inside the dynamic (ephemeral) port range and are not reserved (store {{ $labels.store }}: active is now, persistent is after the next boot), so the kernel can hand one to an outgoing connection as its source port, and a NodePort service on that port then collides with it. Reserve the whole range: %s. For now: %s. %s' % [remedies.rangeExclude, remedies.nodeportNow, checkHint],
         ),
         alert(

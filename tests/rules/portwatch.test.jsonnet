@@ -347,7 +347,7 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
-      name: 'the NodePort range at risk warns after 15m, once per store whatever the protocols; reserved ranges never',
+      name: 'the NodePort range at risk warns after 15m, per protocol and store; reserved ranges never',
       interval: '1m',
       input_series: [
         series('portwatch_nodeport_range_ports_at_risk', { protocol: 'tcp', store: 'persistent' }, '2768x20'),
@@ -359,10 +359,14 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
       alert_rule_test: [
         at('10m', 'PortwatchNodePortRangeInDynamicRange', []),
-        at('17m', 'PortwatchNodePortRangeInDynamicRange', [fire('PortwatchNodePortRangeInDynamicRange', h { store: 'persistent' })]),
+        at('17m', 'PortwatchNodePortRangeInDynamicRange', [
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'tcp', store: 'persistent' }),
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'udp', store: 'persistent' }),
+        ]),
         at('21m', 'PortwatchNodePortRangeInDynamicRange', [
-          fire('PortwatchNodePortRangeInDynamicRange', h { store: 'persistent' }),
-          fire('PortwatchNodePortRangeInDynamicRange', h { instance: 'h2', store: 'active' }),
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'tcp', store: 'persistent' }),
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'udp', store: 'persistent' }),
+          fire('PortwatchNodePortRangeInDynamicRange', h { instance: 'h2', protocol: 'tcp', store: 'active' }),
         ]),
       ],
     },
