@@ -604,4 +604,39 @@ mod tests {
         let (text, _) = render(&report(vec![port(&long, 81, None)]), Os::Linux);
         assert!(text.lines().all(|l| l.chars().count() < 1_000), "a long name is cut");
     }
+
+    /// The NodePort range at risk now only: its counts per protocol, the
+    /// `sysctl -w` that keeps what is reserved now and adds the range, no
+    /// drop-in (the next boot already reserves it), exit 1; reserved now too: fine.
+    #[test]
+    fn nodeport_at_risk_now_gets_sysctl_w_and_no_drop_in() {
+        use crate::model::{PortRange, PortSet, RangeView, Snapshot};
+        let view = |excluded: Vec<PortRange>| RangeView {
+            range: Some(PortRange { start: 1024, end: 65535 }),
+            excluded: Some(PortSet::from_ranges(excluded)),
+            system_excluded: None,
+            high: None,
+        };
+        let nodeport = PortRange { start: 30000, end: 32767 };
+        let mut snap = Snapshot::default();
+        snap.set_range_everywhere(Store::Active, view(vec![PortRange { start: 8080, end: 8081 }]));
+        snap.set_range_everywhere(Store::Persistent, view(vec![nodeport]));
+        let mut r = report(vec![]);
+        r.ranges = snap.ranges.clone();
+        r.nodeport = crate::assess::ranges::assess_nodeport(nodeport, &snap);
+        let (text, code) = render(&r, Os::Linux);
+        assert_eq!(code, PROBLEM, "{text}");
+        assert!(text.contains("NodePort range 30000-32767 (--collector.nodeport.range)"), "{text}");
+        let now = "now 2768 in the dynamic range, 0 reserved, 2768 at risk; after the next reboot 2768 in the dynamic range, 2768 reserved, 0 at risk";
+        assert!(text.contains(&format!("tcp: {now}")) && text.contains(&format!("udp: {now}")), "{text}");
+        assert!(text.contains("    sysctl -w net.ipv4.ip_local_reserved_ports=8080-8081,30000-32767\n"), "{text}");
+        assert!(!text.contains("echo '"), "nothing at risk after the reboot: {text}");
+
+        snap.set_range_everywhere(Store::Active, view(vec![nodeport]));
+        r.ranges = snap.ranges.clone();
+        r.nodeport = crate::assess::ranges::assess_nodeport(nodeport, &snap);
+        let (text, code) = render(&r, Os::Linux);
+        assert_eq!(code, OK, "{text}");
+        assert!(!text.contains("sysctl -w"), "{text}");
+    }
 }
