@@ -176,6 +176,9 @@ pub struct Report {
     /// Listening ports shared by two or more different processes (SO_REUSEPORT or an inherited
     /// socket): (protocol, port) -> distinct owner processes (by name, user and unit).
     pub shared_listeners: BTreeMap<(Protocol, u16), usize>,
+    /// The NodePort range per protocol, when the `nodeport` collector ran
+    /// (filled by the scraper from `--collector.nodeport.range`, see [`ranges::assess_nodeport`]).
+    pub nodeport: Vec<RangeReport>,
 }
 
 /// The watches in force for this snapshot.
@@ -458,6 +461,7 @@ pub fn assess_with(config: &Config, snap: &Snapshot, baseline: Option<&Baseline>
         netns_ports: netns::assess_namespaces(config, snap),
         baseline: None,
         shared_listeners: shared_listeners(snap),
+        nodeport: Vec::new(),
     }
 }
 

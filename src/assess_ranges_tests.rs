@@ -239,3 +239,47 @@ fn range_verdicts_stay_unknown_when_their_sources_failed() {
     assert_eq!(report.watched_ranges.len(), 1);
     assert_eq!(report.watched_ranges[0].bound, 1);
 }
+
+/// The NodePort range, per protocol, gets the watched range's counts over the
+/// same random views, the unknowns of missing views (with the disabled
+/// collector named), and never a holder count or holder verdict: sockets on
+/// it, and a failed sockets collector, change nothing.
+#[test]
+fn generated_nodeport_counts_match_the_restatement_and_ignore_holders() {
+    let mut rng = Rng::from_env("PORTWATCH_SEED", 0x00de_90a7);
+    for case in 0..300 {
+        let r = ranges(&mut rng);
+        let range = span(&mut rng, 5000);
+        let mut snap = Snapshot { ranges: r.clone(), ..Snapshot::default() };
+        snap.collectors = vec![CollectorStatus { name: CollectorName::Sockets, success: false, duration: Duration::ZERO }];
+        if rng.below(3) == 0 {
+            snap.disabled.insert(CollectorName::Sysctld);
+        }
+        snap.sockets.push(Socket {
+            protocol: Protocol::Tcp,
+            family: Family::Ipv4,
+            local: "0.0.0.0".parse().expect("ip"),
+            port: range.start,
+            state: SockState::Listen,
+            inode: 0,
+        });
+        let got = assess_nodeport(range, &snap);
+        assert_eq!(got.iter().map(|g| g.protocol).collect::<Vec<_>>(), Protocol::ALL.to_vec(), "case {case}");
+        for g in &got {
+            let w = RangeWatch { name: NODEPORT.into(), range, protocol: g.protocol, address: None, expect: None };
+            let as_watched = assess_range(&w, &snap, 0);
+            for store in Store::ALL {
+                assert_eq!(g.stores.get(&store).copied(), restated(&r, g.protocol, store, range), "case {case} {store:?}");
+            }
+            assert_eq!((&g.stores, &g.at_risk_next_boot), (&as_watched.stores, &as_watched.at_risk_next_boot), "case {case}");
+            assert_eq!((g.bound, g.held_by_expected, g.held_by_other, g.offenders.len()), (0, 0, 0, 0), "case {case}");
+            assert!(!g.unknown(Verdict::Holders) && !g.unknown(Verdict::Owners), "case {case}: {:?}", g.unknown);
+            assert_eq!(g.unknown(Verdict::Active), !g.stores.contains_key(&Store::Active), "case {case}");
+            assert_eq!(g.unknown(Verdict::NextBoot), !g.stores.contains_key(&Store::Persistent), "case {case}");
+            if let Some(u) = g.unknown.iter().find(|u| u.verdict == Verdict::NextBoot) {
+                let disabled = snap.disabled.contains(CollectorName::Sysctld);
+                assert_eq!(u.reason == "the sysctld collector is disabled", disabled, "case {case}: {}", u.reason);
+            }
+        }
+    }
+}

@@ -137,6 +137,7 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     ranges_table(&mut out, &report.watched_ranges);
+    let nodeport_now = nodeport_lines(&mut out, report, os);
     let failed: Vec<&str> = report.collectors.iter().filter(|c| !c.success).map(|c| c.name.as_str()).collect();
     if !failed.is_empty() {
         let _ = writeln!(out, "\nwarning: collectors failed: {} (run with --log.level=debug for details)", failed.join(", "));
@@ -179,8 +180,13 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
     for r in &range_others {
         let _ = writeln!(out, "\n{}", range_offenders(r));
     }
-    let range_risk: Vec<&RangeReport> =
-        report.watched_ranges.iter().filter(|r| r.stores.get(&Store::Persistent).is_some_and(|c| c.at_risk > 0)).collect();
+    // The NodePort range joins the watched ranges' remedy: Linux has one reserved list, so one drop-in.
+    let range_risk: Vec<&RangeReport> = report
+        .watched_ranges
+        .iter()
+        .chain(&report.nodeport)
+        .filter(|r| r.stores.get(&Store::Persistent).is_some_and(|c| c.at_risk > 0))
+        .collect();
     let reserved: Vec<&PortReport> = report.ports.iter().filter(|p| p.reserved_by_system == Some(true)).collect();
     if !reserved.is_empty() {
         let names: Vec<String> = reserved.iter().map(|p| format!("{}/{}", p.protocol, p.port)).collect();
@@ -210,7 +216,13 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
     let sockets_ok = collector_ok(&report.collectors, CollectorName::Sockets) == Some(true);
     let code = if !sockets_ok {
         CANNOT_RUN
-    } else if !others.is_empty() || !at_risk.is_empty() || !reserved.is_empty() || !range_others.is_empty() || !range_risk.is_empty() {
+    } else if !others.is_empty()
+        || !at_risk.is_empty()
+        || !reserved.is_empty()
+        || !range_others.is_empty()
+        || !range_risk.is_empty()
+        || nodeport_now
+    {
         PROBLEM
     } else if unknown {
         CANNOT_RUN
@@ -310,6 +322,37 @@ fn ranges_table(out: &mut String, ranges: &[RangeReport]) {
     }
 }
 
+/// The NodePort range (the `nodeport` collector) against the dynamic range,
+/// per protocol, now and after the next boot, and the fix for now when it is
+/// at risk now (the fix for the next boot joins the other ranges' remedy).
+/// True when it is at risk now.
+fn nodeport_lines(out: &mut String, report: &Report, os: Os) -> bool {
+    let Some(first) = report.nodeport.first() else { return false };
+    let (s, e) = (first.range.start, first.range.end);
+    let _ = writeln!(out, "\nNodePort range {s}-{e} (--collector.nodeport.range) against the dynamic range:");
+    for r in &report.nodeport {
+        let store = |st: Store| {
+            let c = r.stores.get(&st);
+            format!(
+                "{} in the dynamic range, {} reserved, {} at risk",
+                count(c.map(|c| c.in_dynamic)),
+                count(c.map(|c| c.excluded)),
+                count(c.map(|c| c.at_risk))
+            )
+        };
+        let _ = writeln!(out, "  {}: now {}; after the next reboot {}", r.protocol, store(Store::Active), store(Store::Persistent));
+    }
+    let now = report.nodeport.iter().any(|r| r.stores.get(&Store::Active).is_some_and(|c| c.at_risk > 0));
+    let fix = crate::remedy::nodeport_now(os, report, first.range);
+    if now && !fix.is_empty() {
+        let _ = writeln!(out, "  At risk now: a client may be handed a NodePort as its source port. Remedy now (until the next boot):");
+        for line in fix {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    now
+}
+
 /// "NAME (tcp/S-E): N ports held by another owner: first ...".
 fn range_offenders(r: &RangeReport) -> String {
     let first: Vec<String> = r
@@ -361,7 +404,7 @@ fn cannot_tell(out: &mut String, report: &Report) -> bool {
             let _ = writeln!(out, "  {} ({}/{}): {}: {}", p.name, p.protocol, p.port, u.verdict.describe(), u.reason);
         }
     }
-    for r in &report.watched_ranges {
+    for r in report.watched_ranges.iter().chain(&report.nodeport) {
         for u in &r.unknown {
             if !any {
                 let _ = writeln!(out, "\nCannot tell (no all-clear is given for these):");
@@ -560,5 +603,40 @@ mod tests {
         let long = "x".repeat(100_000);
         let (text, _) = render(&report(vec![port(&long, 81, None)]), Os::Linux);
         assert!(text.lines().all(|l| l.chars().count() < 1_000), "a long name is cut");
+    }
+
+    /// The NodePort range at risk now only: its counts per protocol, the
+    /// `sysctl -w` that keeps what is reserved now and adds the range, no
+    /// drop-in (the next boot already reserves it), exit 1; reserved now too: fine.
+    #[test]
+    fn nodeport_at_risk_now_gets_sysctl_w_and_no_drop_in() {
+        use crate::model::{PortRange, PortSet, RangeView, Snapshot};
+        let view = |excluded: Vec<PortRange>| RangeView {
+            range: Some(PortRange { start: 1024, end: 65535 }),
+            excluded: Some(PortSet::from_ranges(excluded)),
+            system_excluded: None,
+            high: None,
+        };
+        let nodeport = PortRange { start: 30000, end: 32767 };
+        let mut snap = Snapshot::default();
+        snap.set_range_everywhere(Store::Active, view(vec![PortRange { start: 8080, end: 8081 }]));
+        snap.set_range_everywhere(Store::Persistent, view(vec![nodeport]));
+        let mut r = report(vec![]);
+        r.ranges = snap.ranges.clone();
+        r.nodeport = crate::assess::ranges::assess_nodeport(nodeport, &snap);
+        let (text, code) = render(&r, Os::Linux);
+        assert_eq!(code, PROBLEM, "{text}");
+        assert!(text.contains("NodePort range 30000-32767 (--collector.nodeport.range)"), "{text}");
+        let now = "now 2768 in the dynamic range, 0 reserved, 2768 at risk; after the next reboot 2768 in the dynamic range, 2768 reserved, 0 at risk";
+        assert!(text.contains(&format!("tcp: {now}")) && text.contains(&format!("udp: {now}")), "{text}");
+        assert!(text.contains("    sysctl -w net.ipv4.ip_local_reserved_ports=8080-8081,30000-32767\n"), "{text}");
+        assert!(!text.contains("echo '"), "nothing at risk after the reboot: {text}");
+
+        snap.set_range_everywhere(Store::Active, view(vec![nodeport]));
+        r.ranges = snap.ranges.clone();
+        r.nodeport = crate::assess::ranges::assess_nodeport(nodeport, &snap);
+        let (text, code) = render(&r, Os::Linux);
+        assert_eq!(code, OK, "{text}");
+        assert!(!text.contains("sysctl -w"), "{text}");
     }
 }

@@ -5,6 +5,7 @@ mod collectors;
 
 pub use collectors::CollectorFlags;
 
+use crate::model::PortRange;
 use crate::source::SocketTable;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -133,6 +134,14 @@ pub struct Cli {
     #[arg(long = "baseline.max-ports", value_name = "N", default_value = "4096", value_parser = count, global = true)]
     pub baseline_max_ports: usize,
 
+    /// The Kubernetes NodePort range (kube-apiserver's --service-node-port-range), START-END
+    /// inclusive, for the nodeport collector: its ports inside the dynamic range, reserved and at
+    /// risk (the OS may hand them to a client as its source port, and kube-proxy's NodePort then
+    /// misses that connection's replies or collides with it), now and after the next boot.
+    #[arg(long = "collector.nodeport.range", value_name = "START-END", default_value = DEFAULT_NODEPORT_RANGE,
+          value_parser = nodeport_range, global = true)]
+    pub nodeport_range: PortRange,
+
     #[command(flatten)]
     pub collectors: CollectorFlags,
 
@@ -235,6 +244,17 @@ fn socket_table_parser() -> impl clap::builder::TypedValueParser<Value = SocketT
     use clap::builder::{PossibleValue, TypedValueParser};
     clap::builder::PossibleValuesParser::new(SocketTable::ALL.map(|t| PossibleValue::new(t.as_str()).help(t.help())))
         .try_map(|s| SocketTable::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown socket table {s}")))
+}
+
+/// `--collector.nodeport.range`: kube-apiserver's default --service-node-port-range.
+pub const DEFAULT_NODEPORT_RANGE: &str = "30000-32767";
+/// [`DEFAULT_NODEPORT_RANGE`] parsed, for callers without flags.
+pub const DEFAULT_NODEPORT: PortRange = PortRange { start: 30000, end: 32767 };
+
+/// `--collector.nodeport.range`: two decimal ports 1-65535, START-END with START <= END.
+fn nodeport_range(s: &str) -> Result<PortRange, String> {
+    crate::config::decimal_range(s)
+        .ok_or_else(|| format!("{s:?} is not a port range START-END: two decimal ports from 1 to 65535, the first not above the second, no spaces (kube-apiserver's default is {DEFAULT_NODEPORT_RANGE})"))
 }
 
 /// Most destinations `--collector.ephemeral.destinations` may ask for.
@@ -425,5 +445,19 @@ mod tests {
     fn listen_address_forms() {
         assert_eq!(bind_address(":9795"), "[::]:9795");
         assert_eq!(bind_address("127.0.0.1:9795"), "127.0.0.1:9795");
+    }
+
+    #[test]
+    fn nodeport_range_defaults_to_kubernetes_and_refuses_anything_but_start_end() {
+        let d = Cli::try_parse_from(["x"]).expect("defaults");
+        assert_eq!((d.nodeport_range, DEFAULT_NODEPORT), (PortRange { start: 30000, end: 32767 }, PortRange { start: 30000, end: 32767 }));
+        let c = Cli::try_parse_from(["x", "--collector.nodeport.range", "20000-22767"]).expect("a range");
+        assert_eq!(c.nodeport_range, PortRange { start: 20000, end: 22767 });
+        assert_eq!(nodeport_range("80-80"), Ok(PortRange { start: 80, end: 80 }));
+        for bad in ["", "30000", "32767-30000", "0-10", "1-65536", "30000 - 32767", "30000:32767", "-1-5", "0x10-0x20", "010-20", "1-2-3"] {
+            let err = nodeport_range(bad).expect_err(bad);
+            assert!(err.contains("START-END") && err.contains("30000-32767"), "{bad}: {err}");
+            assert!(Cli::try_parse_from(["x", "--collector.nodeport.range", bad]).is_err(), "{bad}");
+        }
     }
 }

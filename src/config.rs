@@ -220,6 +220,16 @@ fn decimal_port(v: &str) -> Option<u16> {
     v.parse::<u16>().ok().filter(|p| decimal && *p > 0)
 }
 
+/// `START-END`: two ports as [`decimal_port`] takes them, START <= END, no
+/// spaces (config ranges, `--collector.nodeport.range`).
+pub(crate) fn decimal_range(v: &str) -> Option<PortRange> {
+    let (a, b) = v.split_once('-')?;
+    match (decimal_port(a), decimal_port(b)) {
+        (Some(start), Some(end)) if start <= end => Some(PortRange { start, end }),
+        _ => None,
+    }
+}
+
 /// A port as [`de_port`] takes it, or a range `START-END` of two such ports
 /// with START <= END (no spaces, no other separator): `30000-32767`.
 fn de_port_spec<'de, D: Deserializer<'de>>(d: D) -> Result<PortSpec, D::Error> {
@@ -233,10 +243,7 @@ fn de_port_spec<'de, D: Deserializer<'de>>(d: D) -> Result<PortSpec, D::Error> {
             let bad = || E::invalid_value(de::Unexpected::Str(v), &self);
             match v.split_once('-') {
                 None => decimal_port(v).map(PortSpec::One).ok_or_else(bad),
-                Some((a, b)) => match (decimal_port(a), decimal_port(b)) {
-                    (Some(start), Some(end)) if start <= end => Ok(PortSpec::Range(PortRange { start, end })),
-                    _ => Err(bad()),
-                },
+                Some(_) => decimal_range(v).map(PortSpec::Range).ok_or_else(bad),
             }
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortSpec, E> {

@@ -31,7 +31,12 @@ fn main() -> ExitCode {
         log::warn!("--{flag}: no such collector on {}; ignored", portwatch_exporter::source::OS.as_str());
     }
     let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: cli.boot_applier.applier() };
-    let collect = Collect { enabled: cli.collectors.enabled(), table: cli.socket_table, destinations: cli.destinations };
+    let collect = Collect {
+        enabled: cli.collectors.enabled(),
+        table: cli.socket_table,
+        destinations: cli.destinations,
+        nodeport: cli.nodeport_range,
+    };
     let scraper = match Scraper::new(paths, cli.config_file.clone(), collect) {
         Ok(s) => s,
         Err(e) => {

@@ -102,6 +102,13 @@ pub const WATCHED_RANGE_BY_OTHER: &str = "portwatch_watched_range_ports_bound_by
 pub const WATCHED_RANGE_OFFENDER_INFO: &str = "portwatch_watched_range_offender_info";
 pub const WATCHED_RANGE_OFFENDERS_OMITTED: &str = "portwatch_watched_range_offenders_omitted";
 pub const WATCHED_RANGE_VERDICT_UNKNOWN: &str = "portwatch_watched_range_verdict_unknown";
+// The Kubernetes NodePort range (`nodeport` collector, issue #15).
+pub const NODEPORT_FIRST_PORT: &str = "portwatch_nodeport_range_first_port";
+pub const NODEPORT_LAST_PORT: &str = "portwatch_nodeport_range_last_port";
+pub const NODEPORT_IN_DYNAMIC: &str = "portwatch_nodeport_range_ports_in_dynamic_range";
+pub const NODEPORT_EXCLUDED: &str = "portwatch_nodeport_range_ports_excluded";
+pub const NODEPORT_AT_RISK: &str = "portwatch_nodeport_range_ports_at_risk";
+pub const NODEPORT_VERDICT_UNKNOWN: &str = "portwatch_nodeport_range_verdict_unknown";
 /// Offender series kept over all watched ranges together, whatever each range's limit.
 pub const RANGE_OFFENDER_TOTAL_LIMIT: usize = 500;
 /// Rejected sysctl lines kept as series.
@@ -610,6 +617,55 @@ fn watched_ranges(e: &mut DescriptorEncoder, ranges: &[RangeReport]) -> Result<(
     )
 }
 
+/// A watched range's series without its `name` label: the NodePort range is one, by flag.
+fn unnamed(series: Series) -> Series {
+    series
+        .into_iter()
+        .map(|(mut l, v)| {
+            l.retain(|(k, _)| *k != "name");
+            (l, v)
+        })
+        .collect()
+}
+
+/// The NodePort range's series (the `nodeport` collector): its bounds, and per
+/// protocol and store the watched range's counts; a store whose view is
+/// unknown has no series, and a verdict_unknown series says why.
+fn nodeport(e: &mut DescriptorEncoder, ranges: &[RangeReport]) -> Result<(), std::fmt::Error> {
+    let bound = |f: fn(&RangeReport) -> u16| ranges.first().map(|r| (Labels::new(), i64::from(f(r))));
+    gauge(
+        e,
+        NODEPORT_FIRST_PORT,
+        "First port of the Kubernetes NodePort range (--collector.nodeport.range), inclusive.",
+        bound(|r| r.range.start),
+    )?;
+    gauge(e, NODEPORT_LAST_PORT, "Last port of the Kubernetes NodePort range, inclusive.", bound(|r| r.range.end))?;
+    gauge(
+        e,
+        NODEPORT_IN_DYNAMIC,
+        "Ports of the NodePort range inside the dynamic (ephemeral) port range; store=active is now, store=persistent is after the next boot.",
+        unnamed(per_range_store(ranges, |c| c.in_dynamic)),
+    )?;
+    gauge(
+        e,
+        NODEPORT_EXCLUDED,
+        "Ports of the NodePort range excluded (reserved) from automatic assignment; store=active is now, store=persistent is after the next boot.",
+        unnamed(per_range_store(ranges, |c| c.excluded)),
+    )?;
+    gauge(
+        e,
+        NODEPORT_AT_RISK,
+        "Ports of the NodePort range inside the dynamic range and not excluded, so the OS may hand them to a client as its source port and a NodePort service collides with it; store=active is now, store=persistent is after the next boot.",
+        unnamed(per_range_store(ranges, |c| c.at_risk)),
+    )?;
+    gauge(
+        e,
+        NODEPORT_VERDICT_UNKNOWN,
+        "1 for each verdict the exporter cannot give for the NodePort range (its series are then absent, not 0): verdict and reason say which and why.",
+        unnamed(range_verdicts_unknown(ranges)),
+    )
+}
+
 impl Collector for Exposition {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let r = &self.report;
@@ -677,6 +733,7 @@ impl Collector for Exposition {
             verdicts_unknown(ports),
         )?;
         watched_ranges(&mut e, &r.watched_ranges)?;
+        nodeport(&mut e, &r.nodeport)?;
         let (boot_info, rejected, unpriv) = next_boot_series(r);
         gauge(
             &mut e,
@@ -1056,6 +1113,13 @@ pub const OS_SPECIFIC: &[&str] = &[
     NETNS_PORTS_OMITTED,
     NETNS_READ_FAILURE,
     WATCHED_RANGE_VERDICT_UNKNOWN,
+    // `nodeport`, off by default.
+    NODEPORT_FIRST_PORT,
+    NODEPORT_LAST_PORT,
+    NODEPORT_IN_DYNAMIC,
+    NODEPORT_EXCLUDED,
+    NODEPORT_AT_RISK,
+    NODEPORT_VERDICT_UNKNOWN,
 ];
 
 /// Metrics present only while learning is on (`--storage.path` set), or

@@ -345,6 +345,9 @@ pub enum CollectorName {
     Platform,
     /// Linux: every other network namespace on the host (containers, pods), each read from inside it.
     Netns,
+    /// The Kubernetes NodePort range (`--collector.nodeport.range`) against the dynamic range, now and
+    /// after the next boot; reads nothing itself, only the range views `sysctl`/`sysctld` (or `netsh`) give.
+    Nodeport,
 }
 
 impl CollectorName {
@@ -352,14 +355,14 @@ impl CollectorName {
     pub fn for_os(os: Os) -> &'static [CollectorName] {
         use CollectorName::*;
         match os {
-            Os::Linux => &[Sysctl, Sockets, Ephemeral, Owners, Sysctld, Reboot, Netns],
-            Os::Windows => &[Sockets, Netsh, Ephemeral, Owners, Reboot],
+            Os::Linux => &[Sysctl, Sockets, Ephemeral, Owners, Sysctld, Reboot, Netns, Nodeport],
+            Os::Windows => &[Sockets, Netsh, Ephemeral, Owners, Reboot, Nodeport],
             Os::Macos | Os::Freebsd => &[Sysctl, SysctlConf, Sockets, Ephemeral, Owners],
             Os::Other => &[Platform],
         }
     }
 
-    pub const ALL: [CollectorName; 10] = [
+    pub const ALL: [CollectorName; 11] = [
         CollectorName::Sysctl,
         CollectorName::Sysctld,
         CollectorName::SysctlConf,
@@ -370,13 +373,15 @@ impl CollectorName {
         CollectorName::Reboot,
         CollectorName::Platform,
         CollectorName::Netns,
+        CollectorName::Nodeport,
     ];
 
     /// Whether it runs without `--collector.NAME`: all but `netns`, which
     /// enters other namespaces and so needs rights and intent (node_exporter
-    /// keeps such collectors off by default too).
+    /// keeps such collectors off by default too), and `nodeport`, which
+    /// matters only on a Kubernetes node.
     pub fn default_enabled(self) -> bool {
-        self != CollectorName::Netns
+        !matches!(self, CollectorName::Netns | CollectorName::Nodeport)
     }
 
     /// Looks a collector up by its label (`--collector.NAME`, `collect[]=NAME`).
@@ -403,6 +408,9 @@ impl CollectorName {
             CollectorName::Reboot => "Whether a reboot is pending",
             CollectorName::Platform => "A system with no source: always fails",
             CollectorName::Netns => "Every other network namespace: its range, reserved ports, listeners, ephemeral count (off by default)",
+            CollectorName::Nodeport => {
+                "The Kubernetes NodePort range (--collector.nodeport.range) against the dynamic range, now and after the next boot (off by default)"
+            }
         }
     }
 
@@ -418,6 +426,7 @@ impl CollectorName {
             CollectorName::Reboot => "reboot",
             CollectorName::Platform => "platform",
             CollectorName::Netns => "netns",
+            CollectorName::Nodeport => "nodeport",
         }
     }
 }
@@ -708,6 +717,7 @@ mod collector_name_tests {
             CollectorName::Reboot => 7,
             CollectorName::Platform => 8,
             CollectorName::Netns => 9,
+            CollectorName::Nodeport => 10,
         }
     }
 

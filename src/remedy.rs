@@ -16,6 +16,8 @@ const RESERVED_KEY: &str = "net.ipv4.ip_local_reserved_ports";
 const RANGE_KEY: &str = "net.ipv4.ip_local_port_range";
 /// Linux: applies every sysctl.d file now, as the boot will.
 const SYSCTL_APPLY: &str = "sysctl --system";
+/// Linux: sets one key now, until the next boot.
+const SYSCTL_SET_NOW: &str = "sysctl -w {key}={value}";
 /// Windows: a persistent, administered exclusion.
 const NETSH_EXCLUDE: &str =
     "netsh int {family} add excludedportrange protocol={protocol} startport={port} numberofports={count} store=persistent";
@@ -64,17 +66,7 @@ fn linux_pieces(report: &Report, at_risk: &[PortRange]) -> Vec<String> {
     if at_risk.is_empty() {
         return Vec::new();
     }
-    let merged = |store: Store| {
-        let mut ranges: Vec<PortRange> = report
-            .ranges
-            .get(&(Protocol::Tcp, Family::Ipv4, store))
-            .and_then(|v| v.excluded.as_ref())
-            .map(|s| s.ranges().to_vec())
-            .unwrap_or_default();
-        ranges.extend(at_risk.iter().copied());
-        format_set(&PortSet::from_ranges(ranges))
-    };
-    let value = merged(Store::Persistent);
+    let value = merged_reserved(report, Store::Persistent, at_risk);
     // The drop-in wins only if no line assigning the key is read after it;
     // otherwise the last such line is where the ports must go.
     let last = report.next_boot.as_ref().and_then(|(b, _)| b.last_assigned(crate::parse::kernel_sysctl::PortKey::Reserved));
@@ -86,6 +78,33 @@ fn linux_pieces(report: &Report, at_risk: &[PortRange]) -> Vec<String> {
         ],
         None => vec![drop_in_line(&value), SYSCTL_APPLY.to_string()],
     }
+}
+
+/// The store's reserved list (Linux has one) with `at_risk` added, as the kernel takes it.
+fn merged_reserved(report: &Report, store: Store, at_risk: &[PortRange]) -> String {
+    let mut ranges: Vec<PortRange> = report
+        .ranges
+        .get(&(Protocol::Tcp, Family::Ipv4, store))
+        .and_then(|v| v.excluded.as_ref())
+        .map(|s| s.ranges().to_vec())
+        .unwrap_or_default();
+    ranges.extend(at_risk.iter().copied());
+    format_set(&PortSet::from_ranges(ranges))
+}
+
+/// The NodePort range reserved now, until the next boot (the persistent fix
+/// is [`for_all`]'s): on Linux one `sysctl -w` that keeps the ports reserved
+/// now and adds the range. Elsewhere nothing apart: Windows' persistent
+/// exclusion applies at once, macOS and FreeBSD set their bounds now too.
+pub fn nodeport_now(os: Os, report: &Report, range: PortRange) -> Vec<String> {
+    match os {
+        Os::Linux => vec![sysctl_now(&merged_reserved(report, Store::Active, &[range]))],
+        Os::Windows | Os::Macos | Os::Freebsd | Os::Other => Vec::new(),
+    }
+}
+
+fn sysctl_now(value: &str) -> String {
+    fill(SYSCTL_SET_NOW, &[("key", RESERVED_KEY), ("value", value)])
 }
 
 /// Whether a sysctl file is applied after the drop-in: /etc/sysctl.conf (last
@@ -246,6 +265,10 @@ pub fn alert_fixes() -> Vec<(&'static str, String)> {
         ("sysctlSyntax", SYSCTL_SYNTAX.to_string()),
         ("rangeDrift", per_os(range_fix)),
         ("rangeExclude", per_os(watched_range_fix)),
+        (
+            "nodeportNow",
+            format!("on Linux, `{}` reserves it at once, PORTS being the ports reserved now plus START-END", sysctl_now("PORTS")),
+        ),
         ("rights", per_os(|os| Some(rights_hint(os).to_string()))),
     ]);
     out.sort();
@@ -329,7 +352,7 @@ fn per_os(text: impl Fn(Os) -> Option<String>) -> String {
 /// ports already reserved plus PORT) for the port: the runbook shows each.
 pub fn runbook_commands(os: Os) -> Vec<String> {
     match os {
-        Os::Linux => vec![drop_in_line("PORTS"), SYSCTL_APPLY.to_string()],
+        Os::Linux => vec![drop_in_line("PORTS"), SYSCTL_APPLY.to_string(), sysctl_now("PORTS")],
         Os::Windows => vec![
             netsh_exclude(Family::Ipv4, "tcp", "PORT"),
             "net stop winnat".into(),

@@ -23,6 +23,8 @@ pub struct Collect {
     pub table: SocketTable,
     /// The busiest destinations of the ephemeral count to report (`--collector.ephemeral.destinations`); 0: none.
     pub destinations: usize,
+    /// The Kubernetes NodePort range the `nodeport` collector assesses (`--collector.nodeport.range`).
+    pub nodeport: crate::model::PortRange,
 }
 
 impl Collect {
@@ -30,7 +32,7 @@ impl Collect {
     pub fn all(table: SocketTable) -> Collect {
         use crate::model::CollectorName;
         let enabled = CollectorName::ALL.into_iter().filter(|c| c.default_enabled()).collect();
-        Collect { enabled, table, destinations: crate::cli::DEFAULT_DESTINATIONS }
+        Collect { enabled, table, destinations: crate::cli::DEFAULT_DESTINATIONS, nodeport: crate::cli::DEFAULT_NODEPORT }
     }
 }
 
@@ -175,6 +177,10 @@ impl Scraper {
             l.observe(&snap);
         }
         let mut report = assess_with(&self.config, &snap, self.baseline_in_force());
+        // The NodePort range only where this OS ran the collector for this scrape (it then has a status).
+        if snap.collectors.iter().any(|c| c.name == crate::model::CollectorName::Nodeport) {
+            report.nodeport = crate::assess::ranges::assess_nodeport(self.collect.nodeport, &snap);
+        }
         report.baseline = match &self.baseline {
             Learning::Off => None,
             Learning::Learn(l) => Some(l.status()),

@@ -4,7 +4,7 @@
 
 mod collector;
 
-use crate::model::{CollectorName, CollectorSet, Os, PortRange, Protocol, Snapshot};
+use crate::model::{CollectorName, CollectorSet, Os, PortRange, Protocol, Snapshot, Store};
 pub(crate) use collector::{Collector, Run};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -148,6 +148,13 @@ impl Source {
         let wanted: CollectorSet = collectors().iter().copied().filter(|c| req.wants(*c)).collect();
         let mut run = Run::new(req.deadline, wanted);
         self.inner.collect(&mut run, req);
+        if wanted.contains(CollectorName::Nodeport) {
+            // It reads nothing itself: it succeeds when the active range it assesses the NodePort range against was read.
+            let known =
+                run.snap.ranges.iter().any(|((_, _, store), v)| *store == Store::Active && v.range.is_some() && v.excluded.is_some());
+            let why = "no active dynamic range and reserved ports to assess it against (the sysctl or netsh collector is off or failed)";
+            run.record(CollectorName::Nodeport, known, why);
+        }
         run.snap.disabled = collectors().iter().copied().filter(|c| !wanted.contains(*c)).collect();
         run.finish(collectors().iter().copied().filter(|c| wanted.contains(*c)))
     }

@@ -193,12 +193,53 @@ fn help_lists_every_collector_flag_with_its_description() {
         let out = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter")).arg(help).output().expect("runs");
         let text = String::from_utf8_lossy(&out.stdout);
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(flat.contains("Collectors (all but netns on by default; --no-collector.NAME turns one off):"), "{text}");
+        assert!(flat.contains("Collectors (all but netns and nodeport on by default; --no-collector.NAME turns one off):"), "{text}");
         assert!(flat.contains("--collector.disable-defaults Turn off every collector that no --collector.NAME turns on"), "{text}");
         for c in portwatch_exporter::source::collectors().iter().filter(|c| c.selectable()) {
             assert!(flat.contains(&format!("--collector.{c} {}", c.help())), "{help}: --collector.{c} and its description:\n{text}");
         }
         assert!(!flat.contains("--collector.platform") && !flat.contains("--collector.netsh"), "only this system's collectors:\n{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{help} fits 100 columns:\n{text}");
+    }
+}
+
+/// `nodeport` is off by default (the fixture host's exposition is the golden
+/// one without it); on, it checks the NodePort range against the fixture's
+/// 1024-65535 range that reserves 8080-8081 and 9148 (every NodePort at risk
+/// now); without the range views its status is 0, its counts are absent and
+/// the unknown verdict names the collector turned off; a bad range is refused
+/// at start.
+#[test]
+fn nodeport_is_off_by_default_and_needs_the_range_views() {
+    let default = scrape(&[]);
+    assert!(!collector_statuses(&default).contains(&"nodeport".to_string()));
+    assert!(!default.contains("portwatch_nodeport_"), "{default}");
+    let on = scrape(&["--collector.nodeport"]);
+    assert_eq!(value(&on, r#"portwatch_scrape_collector_success{collector="nodeport"}"#), Some(1.0), "{on}");
+    assert_eq!(
+        (value(&on, "portwatch_nodeport_range_first_port"), value(&on, "portwatch_nodeport_range_last_port")),
+        (Some(30000.0), Some(32767.0))
+    );
+    for proto in ["tcp", "udp"] {
+        let at_risk = format!(r#"portwatch_nodeport_range_ports_at_risk{{protocol="{proto}",store="active"}}"#);
+        assert_eq!(value(&on, &at_risk), Some(2768.0), "{on}");
+    }
+    let narrow = scrape(&["--collector.nodeport", "--collector.nodeport.range", "8000-8099"]);
+    let excluded = r#"portwatch_nodeport_range_ports_excluded{protocol="tcp",store="active"}"#;
+    assert_eq!(value(&narrow, excluded), Some(2.0), "8080 and 8081 reserved: {narrow}");
+    let alone = scrape(&["--collector.disable-defaults", "--collector.nodeport"]);
+    assert_eq!(collector_statuses(&alone), ["nodeport"]);
+    assert_eq!(value(&alone, r#"portwatch_scrape_collector_success{collector="nodeport"}"#), Some(0.0), "{alone}");
+    assert!(!present(&alone, "portwatch_nodeport_range_ports_at_risk"), "{alone}");
+    let unknown = [("protocol", "tcp"), ("verdict", "dynamic_range_now"), ("reason", "the sysctl collector is disabled")];
+    assert!(has_series(&alone, "portwatch_nodeport_range_verdict_unknown", &unknown), "{alone}");
+    for bad in ["32767-30000", "30000", "0-100", "30000-70000"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_portwatch_exporter"))
+            .args(["check", "--collector.nodeport.range", bad])
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("--collector.nodeport.range") && err.contains("START-END"), "{bad}: {err}");
     }
 }

@@ -15,10 +15,13 @@ mod common;
 #[path = "common/rng.rs"]
 mod rng;
 use rng::Rng;
+#[path = "common/kernel_ports.rs"]
+mod kernel_ports;
 #[path = "common/netns.rs"]
 mod netns;
 #[path = "common/ss.rs"]
 mod ss;
+use kernel_ports::{counts, parse_range, parse_reserved, read_sysctl, reserved_list};
 
 use common::{require_root, require_tool, value, write_config};
 use netns::Netns;
@@ -28,56 +31,13 @@ const START: u16 = 30000;
 const END: u16 = 32767;
 const CASES: u64 = 4;
 
-/// `sysctl -n KEY` inside a namespace, as the kernel prints it.
-fn read_sysctl(ns: &Netns, key: &str) -> String {
-    let out = ns.cmd("cat").arg(format!("/proc/sys/{}", key.replace('.', "/"))).output().expect("cat");
-    assert!(out.status.success(), "reading {key}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// The kernel's printed range, "LOW\tHIGH".
-fn parse_range(text: &str) -> (u16, u16) {
-    let v: Vec<u16> = text.split_whitespace().map(|n| n.parse().expect("number")).collect();
-    (v[0], v[1])
-}
-
-/// The kernel's printed reserved list, "a-b,c" (empty when none).
-fn parse_reserved(text: &str) -> BTreeSet<u16> {
-    let mut out = BTreeSet::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        out.extend(a.parse::<u16>().expect("port")..=b.parse::<u16>().expect("port"));
-    }
-    out
-}
-
-/// (in the dynamic range, excluded, at risk) over the watched range, port by port.
-fn counts(range: (u16, u16), reserved: &BTreeSet<u16>) -> (u32, u32, u32) {
-    let (mut inside, mut excluded, mut risk) = (0, 0, 0);
-    for p in START..=END {
-        let i = range.0 <= p && p <= range.1;
-        let e = reserved.contains(&p);
-        inside += u32::from(i);
-        excluded += u32::from(e);
-        risk += u32::from(i && !e);
-    }
-    (inside, excluded, risk)
-}
-
 /// A few random pieces around the watched range, written as the kernel takes them.
 fn pieces(rng: &mut Rng) -> String {
-    (0..rng.between(2, 4))
-        .map(|_| {
-            let a = rng.between(29500, 33000);
-            let b = a.saturating_add(rng.between(0, 400));
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let n = rng.between(2, 4);
+    reserved_list((0..n).map(|_| {
+        let a = rng.between(29500, 33000);
+        (a, a.saturating_add(rng.between(0, 400)))
+    }))
 }
 
 fn v(m: &str, series: &str) -> f64 {
@@ -179,8 +139,8 @@ fn one_case(rng: &mut Rng, case: u64) -> usize {
     let m = ns.get("/metrics");
     let rows = ss::rows(&ns, "-tanpH");
 
-    assert_store(&m, "active", counts(active_range, &active_reserved), case);
-    assert_store(&m, "persistent", counts(boot_range, &boot_reserved), case);
+    assert_store(&m, "active", counts((START, END), active_range, &active_reserved), case);
+    assert_store(&m, "persistent", counts((START, END), boot_range, &boot_reserved), case);
     assert_eq!(v(&m, &series("portwatch_watched_range_first_port", None)), f64::from(START));
     assert_eq!(v(&m, &series("portwatch_watched_range_last_port", None)), f64::from(END));
 
@@ -233,7 +193,7 @@ fn one_case(rng: &mut Rng, case: u64) -> usize {
         (Some(per_port.len() as u64), Some(count(|x| x.0) as u64), Some(count(|x| x.1) as u64)),
         "case {case}: procfs tables: {r}"
     );
-    let now = counts(active_range, &active_reserved);
+    let now = counts((START, END), active_range, &active_reserved);
     assert_eq!(r["now"]["at_risk"].as_u64(), Some(u64::from(now.2)), "case {case}");
 
     // `check`'s remedy, taken by a kernel: the whole range plus what the boot reserves.
@@ -243,7 +203,7 @@ fn one_case(rng: &mut Rng, case: u64) -> usize {
         .output()
         .expect("check runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let boot_risk = counts(boot_range, &boot_reserved).2;
+    let boot_risk = counts((START, END), boot_range, &boot_reserved).2;
     if boot_risk == 0 {
         assert!(!text.contains("ip_local_reserved_ports ="), "case {case}: nothing at risk, no remedy: {text}");
         return reserved_text.len();

@@ -236,6 +236,13 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'The netns collector on {{ $labels.instance }} could not enter or read other network namespaces (the alert\'s value counts them; portwatch_netns_read_failure_info gives each one\'s reason), so their ports, ranges and pods go unwatched. permission_denied: the exporter needs CAP_SYS_ADMIN for setns(2) and ptrace access to the namespace\'s processes (the DaemonSet grants both, with hostPID). A namespace that vanished is pod churn and never counts here.',
         ),
         alert(
+          'PortwatchNodePortRangeInDynamicRange', 'warning',
+          'max by (%s, protocol, store) (portwatch_nodeport_range_ports_at_risk{%s}) > 0' % [host, sel],
+          c.rebootRiskFor,
+          'The Kubernetes NodePort range on {{ $labels.instance }} overlaps the dynamic port range ({{ $labels.protocol }}, store {{ $labels.store }})',
+          'Ports of the NodePort range (portwatch_nodeport_range_first_port to last_port, from --collector.nodeport.range) on {{ $labels.instance }} lie inside the dynamic (ephemeral) port range and are not reserved (store {{ $labels.store }}: active is now, persistent is after the next boot), so the kernel can hand one to an outgoing connection as its source port, and a NodePort service on that port then collides with it. Reserve the whole range: %s. For now: %s. %s' % [remedies.rangeExclude, remedies.nodeportNow, checkHint],
+        ),
+        alert(
           'PortwatchExporterDown', 'critical',
           'up{%s} == 0' % sel,
           c.exporterDownFor,

@@ -1,7 +1,7 @@
 //! `--collector.NAME`, `--no-collector.NAME` and `--collector.disable-defaults`,
 //! generated from [`CollectorName`] (its label and its `help`), as node_exporter
 //! registers one kingpin boolean per collector: the last of a pair wins, every
-//! collector but `netns` is on by default, and with `--collector.disable-defaults` only
+//! collector but `netns` and `nodeport` is on by default, and with `--collector.disable-defaults` only
 //! those named by `--collector.NAME` run. `platform` (a system with no source)
 //! has no flag. Flags naming another system's collector are accepted and
 //! hidden, so one command line serves a mixed fleet; `ignored` names them.
@@ -10,7 +10,7 @@ use crate::model::{CollectorName, CollectorSet};
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
 use std::collections::BTreeMap;
 
-pub const HEADING: &str = "Collectors (all but netns on by default; --no-collector.NAME turns one off)";
+pub const HEADING: &str = "Collectors (all but netns and nodeport on by default; --no-collector.NAME turns one off)";
 const DISABLE_DEFAULTS: &str = "collector.disable-defaults";
 
 /// The collector flags as given.
@@ -117,8 +117,10 @@ mod tests {
 
     #[test]
     fn every_collector_is_on_unless_turned_off_and_the_last_flag_wins() {
-        let all: Vec<CollectorName> = CollectorName::ALL.into_iter().filter(|c| c.selectable() && *c != CollectorName::Netns).collect();
-        assert_eq!(enabled(&[]), all, "all but netns");
+        let off = [CollectorName::Netns, CollectorName::Nodeport];
+        let all: Vec<CollectorName> = CollectorName::ALL.into_iter().filter(|c| c.selectable() && !off.contains(c)).collect();
+        assert_eq!(enabled(&[]), all, "all but netns and nodeport");
+        assert!(enabled(&["--collector.nodeport"]).contains(&CollectorName::Nodeport));
         assert!(enabled(&["--collector.netns"]).contains(&CollectorName::Netns));
         assert!(!enabled(&["--collector.netns", "--no-collector.netns"]).contains(&CollectorName::Netns));
         assert!(!enabled(&["--no-collector.ephemeral"]).contains(&CollectorName::Ephemeral));

@@ -376,6 +376,30 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
       ],
     },
     {
+      name: 'the NodePort range at risk warns after 15m, per protocol and store; reserved ranges never',
+      interval: '1m',
+      input_series: [
+        series('portwatch_nodeport_range_ports_at_risk', { protocol: 'tcp', store: 'persistent' }, '2768x20'),
+        series('portwatch_nodeport_range_ports_at_risk', { protocol: 'udp', store: 'persistent' }, '2768x20'),
+        series('portwatch_nodeport_range_ports_at_risk', { protocol: 'tcp', store: 'active' }, '0x20'),
+        series('portwatch_nodeport_range_ports_at_risk', { protocol: 'udp', store: 'active' }, '0x20'),
+        series('portwatch_nodeport_range_ports_at_risk', { instance: 'h2', protocol: 'tcp', store: 'active' }, '0x5 12x15'),
+        series('portwatch_nodeport_range_ports_at_risk', { instance: 'h2', protocol: 'tcp', store: 'persistent' }, '0x20'),
+      ],
+      alert_rule_test: [
+        at('10m', 'PortwatchNodePortRangeInDynamicRange', []),
+        at('17m', 'PortwatchNodePortRangeInDynamicRange', [
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'tcp', store: 'persistent' }),
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'udp', store: 'persistent' }),
+        ]),
+        at('21m', 'PortwatchNodePortRangeInDynamicRange', [
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'tcp', store: 'persistent' }),
+          fire('PortwatchNodePortRangeInDynamicRange', h { protocol: 'udp', store: 'persistent' }),
+          fire('PortwatchNodePortRangeInDynamicRange', h { instance: 'h2', protocol: 'tcp', store: 'active' }),
+        ]),
+      ],
+    },
+    {
       name: 'holders in pods are named from kube_pod_info; host holders and other pods are not',
       interval: '1m',
       local uid = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
