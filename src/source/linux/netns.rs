@@ -2,10 +2,13 @@
 //! exporter's own, found through `/proc/PID/ns/net` (deduplicated by inode)
 //! and the named ones under `/run/netns`, each read from inside it.
 //!
-//! Entering: the collector's run has a thread of its own, started for that
-//! run and ended with it (`source::collector`), so the setns(2) calls here
-//! never move a thread that anything else uses; the thread returns to the
-//! exporter's namespace before it ends all the same. Inside a namespace it
+//! Entering: the namespaces are shared out among a few reader threads
+//! (one per core, at most [`MAX_READERS`], one per 16 namespaces), started
+//! by the collector's run and ended with it, so the setns(2) calls here never
+//! move a thread that anything else uses, the collector's own included. Each
+//! namespace's TCP dump walks the kernel's hash table, shared with the host
+//! unless the namespace has its own, so the walks run side by side on as many
+//! cores as there are readers. Inside a namespace a reader
 //! reads the namespace's own `ip_local_port_range` and
 //! `ip_local_reserved_ports` (a net sysctl shows the namespace of the task
 //! that opens it) and dumps its sockets through a sock_diag socket opened
@@ -30,6 +33,9 @@ use std::path::{Path, PathBuf};
 
 /// Most namespaces read per scrape; the rest are counted.
 pub const MAX_NAMESPACES: usize = 1024;
+/// Reader threads at most, and namespaces per reader at least.
+const MAX_READERS: usize = 4;
+const NAMESPACES_PER_READER: usize = 16;
 /// Processes looked at for a namespace's container.
 const CONTAINER_PROBES: usize = 8;
 
@@ -84,11 +90,6 @@ fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Foun
     Ok(found)
 }
 
-/// Joins the namespace behind `handle` (this thread only).
-fn enter(handle: &File) -> Result<(), String> {
-    super::sys::join_network_namespace(handle.as_raw_fd()).map_err(|e| format!("setns: {e}"))
-}
-
 /// The collector's state: a socket reader per namespace, opened inside it.
 pub struct NetnsState {
     readers: HashMap<u64, SocketReader>,
@@ -117,31 +118,70 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
     let own_link = procfs.join("thread-self/ns/net");
     let own_link = if own_link.exists() { own_link } else { procfs.join("self/ns/net") };
     let own = ns_inode(&own_link).ok_or_else(|| format!("reading {}", own_link.display()))?;
-    let home = File::open(&own_link).map_err(|e| format!("opening {}: {e}", own_link.display()))?;
     let found = discover(procfs, rootfs, own)?;
     let omitted = found.len().saturating_sub(MAX_NAMESPACES);
     state.readers.retain(|inode, _| found.contains_key(inode));
+    let list: Vec<Found> = found.into_values().take(MAX_NAMESPACES).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let k = cores.min(MAX_READERS).min(list.len().div_ceil(NAMESPACES_PER_READER)).max(1);
+    // Every k-th namespace to each reader, with its kept socket reader.
+    let mut shares: Vec<Share> = (0..k).map(|_| Share::default()).collect();
+    for (i, f) in list.into_iter().enumerate() {
+        let share = &mut shares[i % k];
+        if let Some(r) = state.readers.remove(&f.inode) {
+            share.readers.insert(f.inode, r);
+        }
+        share.found.push(f);
+    }
+    let done: Vec<Result<Share, String>> = std::thread::scope(|scope| {
+        let started: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                std::thread::Builder::new()
+                    .name("netns-reader".into())
+                    .spawn_scoped(scope, move || read_share(share, procfs, watched))
+                    .map_err(|e| format!("starting a namespace reader: {e}"))
+            })
+            .collect();
+        started.into_iter().map(|t| t.and_then(|h| h.join().map_err(|_| "a namespace reader failed".to_string()))).collect()
+    });
     let mut views = Vec::new();
-    let mut moved = false;
-    for f in found.into_values().take(MAX_NAMESPACES) {
+    for share in done {
+        let share = share?;
+        state.readers.extend(share.readers);
+        views.extend(share.views);
+    }
+    views.sort_by_key(|v| v.inode);
+    warn_new_failures(&mut state.warned, &views);
+    Ok(Namespaces { views, omitted })
+}
+
+/// One reader's namespaces, their kept socket readers, and what it read.
+#[derive(Default)]
+struct Share {
+    found: Vec<Found>,
+    readers: HashMap<u64, SocketReader>,
+    views: Vec<NetnsView>,
+}
+
+/// Reads one share on its own thread, which ends inside the last namespace
+/// it entered: nothing else ever runs on it.
+fn read_share(mut share: Share, procfs: &Path, watched: &Watched) -> Share {
+    for f in std::mem::take(&mut share.found) {
         let mut view = NetnsView { inode: f.inode, name: f.name.clone(), processes: f.pids.len(), ..NetnsView::default() };
         view.container = f.pids.iter().take(CONTAINER_PROBES).find_map(|pid| {
             let text = files::read_text(&procfs.join(pid.to_string()).join("cgroup"), cap::PROC_SMALL).ok()?;
             parse_cgroup_container(&text)
         });
-        if let Err(Failed { reason, text }) = read_inside(&f, procfs, state, watched, &mut view, &mut moved) {
+        if let Err(Failed { reason, text }) = read_inside(&f, procfs, &mut share.readers, watched, &mut view) {
             log::debug!(target: "portwatch_exporter::source", "network namespace {}: {text}", f.inode);
-            state.readers.remove(&f.inode);
+            share.readers.remove(&f.inode);
             view.error = Some(text);
             view.failure = Some(reason);
         }
-        views.push(view);
+        share.views.push(view);
     }
-    warn_new_failures(&mut state.warned, &views);
-    if moved {
-        enter(&home).map_err(|e| format!("returning to the exporter's own namespace: {e}"))?;
-    }
-    Ok(Namespaces { views, omitted })
+    share
 }
 
 /// Why a namespace could not be read, and the detail. Any `String` error
@@ -227,20 +267,18 @@ fn warn_new_failures(warned: &mut HashSet<u64>, views: &[NetnsView]) -> usize {
     new.len()
 }
 
-/// Enters the namespace (`moved` says this thread left its own) and reads it.
+/// Enters the namespace (this reader thread only) and reads it.
 fn read_inside(
     f: &Found,
     procfs: &Path,
-    state: &mut NetnsState,
+    readers: &mut HashMap<u64, SocketReader>,
     watched: &Watched,
     view: &mut NetnsView,
-    moved: &mut bool,
 ) -> Result<(), Failed> {
     let handle = open_listed(f, procfs)?;
     enter_listed(&handle)?;
-    *moved = true;
     let (range, reserved) = sysctl::active(procfs).map_err(|e| e.to_string())?;
-    let reader = state.readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
+    let reader = readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
     // The watched ports (without a config file: the namespace's own TCP
     // listeners); watched ranges are the host's alone. TCP in one walk.
     let (tcp, mut udp): (Option<Vec<u16>>, Vec<u16>) = match watched {
