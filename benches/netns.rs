@@ -4,6 +4,7 @@
 //!
 //!   cargo bench --bench netns                                  # 200 namespaces, 4 sockets each
 //!   cargo bench --bench netns -- --namespaces 20 --scrapes 5   # CI smoke size
+//!   cargo bench --bench netns -- --namespaces 50 --host-sockets 80000  # with a busy host
 //!
 //! It makes the namespaces itself (`ip netns add`, named so the exporter finds
 //! them under /run/netns), opens the sockets in each from a thread that joined
@@ -23,12 +24,14 @@ struct Args {
     namespaces: usize,
     sockets: usize,
     scrapes: usize,
+    /// Sockets held in the host's own namespace besides (issue 15's target: 80k).
+    host_sockets: usize,
     /// Another exporter binary (an earlier build) to time instead of this one.
     exporter: Option<String>,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { namespaces: 200, sockets: 4, scrapes: 10, exporter: None };
+    let mut a = Args { namespaces: 200, sockets: 4, scrapes: 10, host_sockets: 0, exporter: None };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
@@ -37,9 +40,10 @@ fn parse_args() -> Args {
             ("--namespaces", Some(v)) => a.namespaces = v,
             ("--sockets", Some(v)) => a.sockets = v,
             ("--scrapes", Some(v)) => a.scrapes = v,
+            ("--host-sockets", Some(v)) => a.host_sockets = v,
             ("--exporter", _) if i + 1 < argv.len() => a.exporter = Some(argv[i + 1].clone()),
             ("--help", _) => {
-                println!("options: --namespaces 200 --sockets 4 --scrapes 10 [--exporter OTHER_BINARY (an earlier build, timed instead of this one)]");
+                println!("options: --namespaces 200 --sockets 4 --scrapes 10 [--host-sockets 80000] [--exporter OTHER_BINARY (an earlier build, timed instead of this one)]");
                 std::process::exit(0);
             }
             _ => {
@@ -49,7 +53,7 @@ fn parse_args() -> Args {
         }
         i += 2;
     }
-    assert!(a.namespaces > 0 && a.namespaces <= 2000 && a.sockets >= 2 && a.scrapes > 0, "bad arguments");
+    assert!(a.namespaces > 0 && a.namespaces <= 2000 && a.sockets >= 2 && a.scrapes > 0 && a.host_sockets <= 120_000, "bad arguments");
     a
 }
 
@@ -73,6 +77,34 @@ fn sockets_in(ns: &str, count: usize) -> Vec<TcpStream> {
         .join()
         .expect("namespace thread")
     })
+}
+
+/// Python that holds both ends of N/2 loopback connections over 4 listeners
+/// (each destination has its own ephemeral ports) until stdin closes.
+const HOLDER: &str = "import socket,sys\nn=int(sys.argv[1]);ls=[]\nfor _ in range(4):\n l=socket.socket();l.bind(('127.0.0.1',0));l.listen(4096);ls.append(l)\nh=[]\nfor i in range(n//2):\n l=ls[i%4];c=socket.create_connection(l.getsockname());s,_=l.accept();h+=[c,s]\nprint('ready',flush=True);sys.stdin.read()\n";
+
+/// `n` sockets in the host's namespace, held by child processes of at most
+/// 16,000 each (a process's fd limit here is 20,000 and cannot be raised).
+/// Each namespace's TCP dump walks the hash table these live in, unless the
+/// namespace has one of its own.
+fn host_sockets(n: usize) -> Vec<Running> {
+    let mut left = n;
+    let mut held = Vec::new();
+    while left > 0 {
+        let part = left.min(16_000);
+        let mut child = Command::new("python3")
+            .args(["-c", HOLDER, &part.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line).expect("holder");
+        assert_eq!(line.trim(), "ready", "a socket holder failed");
+        held.push(Running(child));
+        left -= part;
+    }
+    held
 }
 
 /// A child process killed when dropped, even when the benchmark panics.
@@ -142,10 +174,12 @@ fn main() {
         assert!(ok, "ip netns add {n}");
         held.push(sockets_in(n, args.sockets));
     }
+    let host = host_sockets(args.host_sockets);
     println!(
-        "{} namespaces, {} sockets each (held by this process), {} warm scrapes each, exporter {}",
+        "{} namespaces, {} sockets each (held by this process), {} in the host's namespace, {} warm scrapes each, exporter {}",
         args.namespaces,
         args.sockets + 1,
+        args.host_sockets,
         args.scrapes,
         args.exporter.as_deref().unwrap_or(EXPORTER)
     );
@@ -186,5 +220,6 @@ fn main() {
         loop_time.as_secs_f64() / rows[1].1.as_secs_f64()
     );
     drop(held);
+    drop(host);
     drop(names);
 }
