@@ -60,7 +60,11 @@ fn namespace_snapshot(v: &NetnsView, snap: &Snapshot) -> Snapshot {
         processes.extend(pids.iter().filter_map(|pid| Some((*pid, snap.processes.get(pid)?.clone()))));
     }
     let read = |name| CollectorStatus { name, success: true, duration: Default::default() };
-    let mut collectors = vec![read(CollectorName::Sockets), read(CollectorName::Sysctl)];
+    let mut collectors = vec![read(CollectorName::Sysctl)];
+    // Its sockets were listed when the scrape asked for sockets (the namespace read them itself).
+    if snap.collectors.iter().any(|c| c.name == CollectorName::Sockets) {
+        collectors.push(read(CollectorName::Sockets));
+    }
     // The host's owners collector, as far as it looked at the namespace's sockets.
     let looked = snap.collectors.iter().filter(|c| c.name == CollectorName::Owners);
     collectors.extend(looked.map(|c| CollectorStatus { success: c.success && snap.netns_owners_resolved, ..c.clone() }));

@@ -355,7 +355,8 @@ fn a_namespace_is_assessed_by_its_own_range_and_its_owners_only_when_they_were_l
         sockets: vec![app],
         ..Default::default()
     };
-    let mut snap = Snapshot { netns: vec![view], collectors: vec![owners_ok], owners_resolvable: true, ..Snapshot::default() };
+    let sockets_ok = CollectorStatus { name: CollectorName::Sockets, success: true, duration: Default::default() };
+    let mut snap = Snapshot { netns: vec![view], collectors: vec![owners_ok, sockets_ok], owners_resolvable: true, ..Snapshot::default() };
     snap.owners.insert(77, [5].into_iter().collect());
     snap.processes.insert(5, proc_named("app", "root", "app.service"));
     // The host's ranges say nothing of the namespace's.
@@ -378,4 +379,28 @@ fn a_namespace_is_assessed_by_its_own_range_and_its_owners_only_when_they_were_l
     );
     // The host's own port (nobody holds it there) keeps its owners verdict.
     assert!(report.ports[0].unknown.iter().all(|u| u.verdict != Verdict::Owners));
+}
+
+#[test]
+fn a_namespace_without_the_sockets_collector_tells_no_holders() {
+    let view = crate::model::NetnsView {
+        inode: 4026532998,
+        range: Some(PortRange { start: 8000, end: 9000 }),
+        reserved: Some(crate::parse::sysctl::parse_reserved_ports("").expect("empty")),
+        ..Default::default()
+    };
+    let owners_ok = CollectorStatus { name: CollectorName::Owners, success: true, duration: Default::default() };
+    let mut snap = Snapshot { netns: vec![view], collectors: vec![owners_ok], netns_owners_resolved: true, ..Snapshot::default() };
+    snap.disabled = [CollectorName::Sockets].into_iter().collect();
+    let report = assess(&watch(8080, expect_process("app")), &snap);
+    let p = &report.netns_ports[0].ports[0];
+    assert_eq!(
+        p.unknown.iter().map(|u| (u.verdict, u.reason.as_str())).collect::<Vec<_>>(),
+        vec![(Verdict::Holders, "the sockets collector is disabled")]
+    );
+    // Asked for: the namespace's own listing stands.
+    snap.collectors.push(CollectorStatus { name: CollectorName::Sockets, success: false, duration: Default::default() });
+    snap.disabled = crate::model::CollectorSet::default();
+    let report = assess(&watch(8080, expect_process("app")), &snap);
+    assert!(report.netns_ports[0].ports[0].unknown.is_empty(), "{:?}", report.netns_ports[0].ports[0].unknown);
 }

@@ -157,8 +157,10 @@ pub const NETNS_PORT_IN_DYNAMIC_RANGE: &str = "portwatch_netns_port_in_dynamic_r
 pub const NETNS_PORT_EXCLUDED: &str = "portwatch_netns_port_excluded_from_dynamic_range";
 pub const NETNS_PORT_VERDICT_UNKNOWN: &str = "portwatch_netns_port_verdict_unknown";
 pub const NETNS_PORTS_OMITTED: &str = "portwatch_netns_ports_omitted";
-/// Watched ports reported over all other namespaces together.
+/// Watched ports reported over all other namespaces together, and at least
+/// per namespace while the total allows (each gets total / namespaces).
 pub const NETNS_PORT_TOTAL_LIMIT: usize = 4000;
+pub const NETNS_PORT_MIN_SHARE: usize = 16;
 pub const NETNS_READ_FAILURE: &str = "portwatch_netns_read_failure_info";
 /// Listener info series per namespace, and over all namespaces.
 pub const NETNS_LISTENER_LIMIT: usize = 10;
@@ -1015,9 +1017,11 @@ fn host_next_boot_known(r: &Report) -> bool {
 /// under `portwatch_netns_port_*`, with `netns`, now only (a namespace has no
 /// next boot of its own), at most NETNS_PORT_TOTAL_LIMIT ports.
 fn netns_ports(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
-    let all = r.netns_ports.iter().flat_map(|n| n.ports.iter().map(move |p| (n.inode, p)));
+    // Each namespace its share of the total (at least NETNS_PORT_MIN_SHARE), so
+    // one pod listening on thousands of ports cannot hide the others.
+    let share = (NETNS_PORT_TOTAL_LIMIT / r.netns_ports.len().max(1)).max(NETNS_PORT_MIN_SHARE);
+    let all = r.netns_ports.iter().flat_map(|n| n.ports.iter().take(share).map(move |p| (n.inode, p)));
     let ports: Labelled = all
-        .clone()
         .take(NETNS_PORT_TOTAL_LIMIT)
         .map(|(inode, p)| {
             let mut l = vec![("netns", inode.to_string())];
@@ -1025,7 +1029,7 @@ fn netns_ports(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Er
             (l, p)
         })
         .collect();
-    let omitted = all.count() - ports.len();
+    let omitted = r.netns_ports.iter().map(|n| n.ports.len()).sum::<usize>() - ports.len();
     let both = [Verdict::Holders, Verdict::Owners];
     gauge(
         e,
@@ -1065,7 +1069,12 @@ fn netns_ports(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Er
         "1 for each verdict the exporter cannot give for the port in the namespace (its series are then absent): verdict and reason say which and why.",
         verdicts_unknown(&ports),
     )?;
-    gauge(e, NETNS_PORTS_OMITTED, "Watched ports in other namespaces beyond the limit, not reported.", [(Labels::new(), omitted as i64)])
+    gauge(
+        e,
+        NETNS_PORTS_OMITTED,
+        "Watched ports in other namespaces not reported: each namespace gets an equal share of 4000 (at least 16), 4000 in all.",
+        [(Labels::new(), omitted as i64)],
+    )
 }
 
 /// A namespace has one store (now): its per-store series drop the label.
@@ -1207,6 +1216,20 @@ mod tests {
         assert_eq!(unique.len(), all.len(), "a name in two lists");
         assert!(is_defined(NETNS_PORT_BOUND_BY_OTHER) && is_defined(BASELINE_PORTS) && is_defined(PORT_BOUND));
         assert!(!is_defined("portwatch_port_bound_total"));
+    }
+
+    #[test]
+    fn one_namespace_with_thousands_of_ports_cannot_hide_the_others() {
+        use crate::assess::NetnsPorts;
+        let big = NetnsPorts { inode: 1, ports: (1..=5000).map(|p| PortReport::blank("tcp", p)).collect() };
+        let small = NetnsPorts { inode: 2, ports: vec![PortReport::blank("app", 8080)] };
+        let netns = crate::model::CollectorStatus { name: CollectorName::Netns, success: true, duration: Default::default() };
+        let report = Report { netns_ports: vec![big, small], collectors: vec![netns], ..Report::default() };
+        let text = render(&report, &Meta::default(), Format::Text);
+        let count =
+            |ns: &str| text.lines().filter(|l| l.starts_with(&format!("portwatch_netns_port_bound_by_other{{netns=\"{ns}\""))).count();
+        assert_eq!((count("1"), count("2")), (2000, 1), "each gets half of 4000");
+        assert!(text.contains("\nportwatch_netns_ports_omitted 3000\n"), "{}", &text[..2000]);
     }
 
     #[test]

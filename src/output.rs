@@ -78,6 +78,18 @@ fn range(r: &RangeReport) -> Value {
     })
 }
 
+/// The NodePort range of one protocol: counts per store only (kube-proxy
+/// serves a NodePort without a socket, so its holders are not counted).
+fn nodeport(r: &RangeReport) -> Value {
+    let mut v = range(r);
+    if let Some(o) = v.as_object_mut() {
+        for holders in ["bound", "bound_by_expected", "bound_by_other", "offenders", "offenders_omitted"] {
+            o.remove(holders);
+        }
+    }
+    v
+}
+
 /// The report as one JSON document, with `check`'s exit code in it.
 pub fn json(report: &Report, code: i32) -> String {
     let next_boot = report.next_boot.as_ref().map(|(b, why)| {
@@ -98,6 +110,8 @@ pub fn json(report: &Report, code: i32) -> String {
         "exit_code": code,
         "ports": report.ports.iter().map(port).collect::<Vec<_>>(),
         "watched_ranges": report.watched_ranges.iter().map(range).collect::<Vec<_>>(),
+        // Empty unless the nodeport collector ran.
+        "nodeport_ranges": report.nodeport.iter().map(nodeport).collect::<Vec<_>>(),
         // null when the owners collector did not run (disabled), as the metric is absent then.
         "owners_resolvable": collector_ok(&report.collectors, CollectorName::Owners).map(|_| report.owners_resolvable),
         "reboot_required": report.reboot_required,
@@ -140,6 +154,39 @@ mod tests {
         assert_eq!(v["ports"][0]["name"], "web");
         assert_eq!(v["ports"][0]["in_dynamic_range"]["now"], true);
         assert_eq!(v["ports"][0]["in_dynamic_range"]["after_reboot"], Value::Null, "unknown is null, never false");
+    }
+
+    #[test]
+    fn json_carries_the_nodeport_range_per_protocol_without_holders() {
+        use crate::model::{Family, PortRange, Protocol, RangeView, Snapshot};
+        let mut snap = Snapshot::default();
+        let reserved = crate::parse::sysctl::parse_reserved_ports("30000-30099").expect("reserved");
+        for p in Protocol::ALL {
+            for f in Family::ALL {
+                let view = RangeView {
+                    range: Some(PortRange { start: 20000, end: 60999 }),
+                    excluded: Some(reserved.clone()),
+                    ..RangeView::default()
+                };
+                snap.ranges.insert((p, f, Store::Active), view);
+            }
+        }
+        let nodeport = crate::assess::ranges::assess_nodeport(PortRange { start: 30000, end: 32767 }, &snap);
+        let report = Report { nodeport, ..Report::default() };
+        let v: Value = serde_json::from_str(&json(&report, 1)).expect("valid JSON");
+        let tcp = &v["nodeport_ranges"][0];
+        assert_eq!(
+            (tcp["protocol"].as_str(), tcp["first_port"].as_u64(), tcp["last_port"].as_u64()),
+            (Some("tcp"), Some(30000), Some(32767))
+        );
+        assert_eq!(
+            (tcp["now"]["in_dynamic_range"].as_u64(), tcp["now"]["excluded"].as_u64(), tcp["now"]["at_risk"].as_u64()),
+            (Some(2768), Some(100), Some(2668))
+        );
+        assert_eq!(tcp["after_reboot"], Value::Null, "the persistent view was not read: unknown, never 0");
+        assert!(tcp.get("offenders").is_none() && tcp.get("bound_by_other").is_none(), "no holders: {tcp}");
+        let none: Value = serde_json::from_str(&json(&Report::default(), 0)).expect("valid JSON");
+        assert_eq!(none["nodeport_ranges"], serde_json::json!([]));
     }
 
     #[test]

@@ -241,6 +241,7 @@ fn alert_fires_from_real_collision_and_resolves_after_real_fix_needs_root() {
         "--baseline.learn-after",
         "0s",
         "--collector.netns",
+        "--collector.nodeport",
     ]);
     // After the "reboot": the learning exporter restarts on its storage.
     learning(&mut ns);

@@ -29,8 +29,9 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           |||
             max by (%s, name, port, protocol) (portwatch_port_socket_info{%s, expected="false", state!="time_wait"})
             unless on (%s, name, port, protocol) portwatch_port_expected_owner_info{%s, source="baseline"}
+            unless on (%s, name, port, protocol) portwatch_port_verdict_unknown{%s, verdict="owners"}
             %s
-          ||| % [host, sel, host, sel, ownersVisible],
+          ||| % [host, sel, host, sel, host, sel, ownersVisible],
           c.heldByOtherFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) on {{ $labels.instance }} is held by another owner',
           'A socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the service cannot bind it. Find the holder in portwatch_port_socket_info (pid, process, user, state), then stop it or move it. If it is a client socket whose source port is {{ $labels.port }}, the port is in the dynamic range: %s. Then restart the client. %s' % [remedies.exclude, checkHint],
@@ -189,8 +190,9 @@ local checkHint = '`portwatch_exporter check` on the host prints the exact line.
           'PortwatchPodPortHeldByOther', 'critical',
           |||
             max by (%s, netns, name, port, protocol, pod_uid) (portwatch_netns_port_socket_info{%s, expected="false", state!="time_wait"})
+            unless on (%s, netns, name, port, protocol) portwatch_netns_port_verdict_unknown{%s, verdict="owners"}
             %s
-          ||| % [host, sel, ownersVisible],
+          ||| % [host, sel, host, sel, ownersVisible],
           c.heldByOtherFor,
           'Port {{ $labels.protocol }}/{{ $labels.port }} ({{ $labels.name }}) in network namespace {{ $labels.netns }} on {{ $labels.instance }} is held by another owner',
           'Inside network namespace {{ $labels.netns }} on {{ $labels.instance }} (pod UID {{ $labels.pod_uid }}; portwatch_netns_info names its container), a socket on watched port {{ $labels.port }} belongs to a process other than the expected one, so the pod\'s own server cannot bind it. portwatch_netns_port_socket_info names the holder (pid, process, state). When it is a sidecar\'s outgoing connection whose source port is {{ $labels.port }}, the port lies in the namespace\'s own dynamic range: reserve it in the pod (securityContext.sysctls net.ipv4.ip_local_reserved_ports), then restart the pod.',

@@ -33,6 +33,9 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
         series('portwatch_port_socket_info', info('time_wait', 'false') { name: 'web', port: '80', pid: '', process: '', user: '' }, '1x10'),
         series('portwatch_port_socket_info', info('listen', 'true') { name: 'ssh', port: '22' }, '1x10'),
         series('portwatch_owners_resolvable', {}, '1x10'),
+        // --no-collector.owners: every holder is unknown, never "another owner".
+        series('portwatch_port_socket_info', info('listen', 'false') { name: 'dns', port: '53', pid: '', process: '', user: '' }, '1x10'),
+        series('portwatch_port_verdict_unknown', { name: 'dns', port: '53', protocol: 'tcp', verdict: 'owners', reason: 'the owners collector is disabled' }, '1x10'),
       ],
       alert_rule_test: [
         at('1m', 'PortwatchPortHeldByOther', []),
@@ -355,6 +358,9 @@ local info(state, expected) = pg { family: 'ipv4', address: '0.0.0.0', state: st
         series('portwatch_netns_port_socket_info', pod { netns: '4026532501', family: 'ipv4', address: '0.0.0.0', state: 'listen', pid: '7', process: 'app', user: 'root', expected: 'true' }, '1x10'),
         series('portwatch_netns_port_socket_info', pod { netns: '4026532502', family: 'ipv4', address: '127.0.0.1', state: 'time_wait', pid: '', process: '', user: '', expected: 'false' }, '1x10'),
         series('portwatch_owners_resolvable', {}, '1x10'),
+        // Owners not looked at (read late, or the owners collector off): unknown, never "other".
+        series('portwatch_netns_port_socket_info', pod { netns: '4026532503', family: 'ipv4', address: '0.0.0.0', state: 'listen', pid: '', process: '', user: '', expected: 'false' }, '1x10'),
+        series('portwatch_netns_port_verdict_unknown', pod { netns: '4026532503', verdict: 'owners', reason: 'the owners collector is disabled' }, '1x10'),
       ],
       alert_rule_test: [
         at('1m', 'PortwatchPodPortHeldByOther', []),

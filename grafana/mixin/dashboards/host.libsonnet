@@ -239,11 +239,21 @@ local g = import 'lib.libsonnet';
     local podPorts = g.panel(
       'table', 'Watched ports inside pods',
       [g.target('portwatch_netns_port_socket_info{%s}' % s, instant=true, format='table')],
-      0, 92, 24, 8,
+      0, 92, 16, 8,
       'With --collector.netns: the sockets on watched ports inside every other network namespace (pods, containers), by the same config as the host (without one: each namespace\'s own listeners): namespace, port, holder (pid, process, state, container, pod UID) and whether it is the expected owner. expected=false on a listening port\'s namespace is PortwatchPodPortHeldByOther, e.g. a sidecar whose outgoing connection took the app\'s port.',
       'none',
     ) + {
       transformations: [{ id: 'organize', options: { excludeByName: { Time: true, __name__: true, job: true, instance: true, [c.clusterLabel]: true } } }],
+    };
+    // The NodePort range against the dynamic range, now and after the next boot.
+    local nodeport = g.panel(
+      'table', 'NodePort range at risk',
+      [g.target('max by (protocol, store) (portwatch_nodeport_range_ports_at_risk{%s})' % s, instant=true, format='table')],
+      16, 92, 8, 8,
+      'With --collector.nodeport: ports of the Kubernetes NodePort range (--collector.nodeport.range, 30000-32767 by default) inside the dynamic range and not reserved, per protocol; store=active is now, persistent after the next boot. Above 0, an outgoing connection can take a NodePort (PortwatchNodePortRangeInDynamicRange).',
+      'none',
+    ) + {
+      transformations: [{ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'Ports at risk' } } }],
     };
     local destLabels = 'protocol, family, destination_address, destination_port';
     local destCols = [
@@ -289,7 +299,7 @@ local g = import 'lib.libsonnet';
       'Who holds each watched port on one host, and will it still be free after a reboot.',
       [g.row('Watched ports', 0), ports, holders, timeline, riskTimeline, g.row('Dynamic port range', 32), bounds, usage, g.row('Exporter', 41)] + health + [durations, successes] + trust
       + [g.row('Learned baseline', 58), baselinePorts, baselineChanges] + baselineHealth + [recentChanges]
-      + [g.row('Kubernetes', 75), podHolders, namespaces, podPorts]
+      + [g.row('Kubernetes', 75), podHolders, namespaces, podPorts, nodeport]
       + [g.row('Ephemeral ports per destination', 100), destinations, timeWait]
       + [g.row('Watched ranges', 109), ranges, offenders],
       multiInstance=false,

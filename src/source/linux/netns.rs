@@ -12,9 +12,9 @@
 //! reads the namespace's own `ip_local_port_range` and
 //! `ip_local_reserved_ports` (a net sysctl shows the namespace of the task
 //! that opens it) and dumps its sockets through a sock_diag socket opened
-//! there (a netlink socket stays in the namespace it was made in). Each
-//! namespace's socket reader is kept between scrapes and dropped when the
-//! namespace is gone.
+//! there (a netlink socket stays in the namespace it was made in), for that
+//! scrape only: a socket kept would hold the namespace alive after its last
+//! process (a dead pod's interfaces with it) and cost an fd per namespace.
 //!
 //! Sockets always come from sock_diag here: `/proc/net` follows the process's
 //! first thread, not the thread that entered the namespace.
@@ -25,7 +25,7 @@ use crate::model::{NetnsFailure, NetnsView, Pid, Protocol};
 use crate::parse::container::parse_cgroup_container;
 use crate::platform::files::{self, cap};
 use crate::source::SocketTable;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
@@ -90,16 +90,15 @@ fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Foun
     Ok(found)
 }
 
-/// The collector's state: a socket reader per namespace, opened inside it.
+/// The collector's state: which failing namespaces were warned of.
 pub struct NetnsState {
-    readers: HashMap<u64, SocketReader>,
     /// Namespaces failing since a warning said so: warned once, not every scrape.
     warned: HashSet<u64>,
 }
 
 impl NetnsState {
     pub fn new() -> NetnsState {
-        NetnsState { readers: HashMap::new(), warned: HashSet::new() }
+        NetnsState { warned: HashSet::new() }
     }
 }
 
@@ -120,68 +119,55 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
     let own = ns_inode(&own_link).ok_or_else(|| format!("reading {}", own_link.display()))?;
     let found = discover(procfs, rootfs, own)?;
     let omitted = found.len().saturating_sub(MAX_NAMESPACES);
-    state.readers.retain(|inode, _| found.contains_key(inode));
     let list: Vec<Found> = found.into_values().take(MAX_NAMESPACES).collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let k = cores.min(MAX_READERS).min(list.len().div_ceil(NAMESPACES_PER_READER)).max(1);
-    // Every k-th namespace to each reader, with its kept socket reader.
-    let mut shares: Vec<Share> = (0..k).map(|_| Share::default()).collect();
-    for (i, f) in list.into_iter().enumerate() {
-        let share = &mut shares[i % k];
-        if let Some(r) = state.readers.remove(&f.inode) {
-            share.readers.insert(f.inode, r);
-        }
-        share.found.push(f);
-    }
-    let done: Vec<Result<Share, String>> = std::thread::scope(|scope| {
+    // Every k-th namespace to each reader.
+    let shares: Vec<Vec<&Found>> = (0..k).map(|i| list.iter().skip(i).step_by(k).collect()).collect();
+    let mut views: Vec<NetnsView> = std::thread::scope(|scope| {
         let started: Vec<_> = shares
-            .into_iter()
+            .iter()
             .map(|share| {
-                std::thread::Builder::new()
-                    .name("netns-reader".into())
-                    .spawn_scoped(scope, move || read_share(share, procfs, watched))
-                    .map_err(|e| format!("starting a namespace reader: {e}"))
+                let reader = std::thread::Builder::new().name("netns-reader".into());
+                (share, reader.spawn_scoped(scope, move || share.iter().map(|f| read_one(f, procfs, watched)).collect::<Vec<_>>()))
             })
             .collect();
-        started.into_iter().map(|t| t.and_then(|h| h.join().map_err(|_| "a namespace reader failed".to_string()))).collect()
+        // A reader that could not start or failed fails its own namespaces, not the others'.
+        let failed = |share: &Vec<&Found>, why: String| -> Vec<NetnsView> {
+            share.iter().map(|f| NetnsView { error: Some(why.clone()), failure: Some(NetnsFailure::ReadFailed), ..listed(f) }).collect()
+        };
+        started
+            .into_iter()
+            .flat_map(|(share, t)| match t {
+                Ok(h) => h.join().unwrap_or_else(|_| failed(share, "its namespace reader failed".into())),
+                Err(e) => failed(share, format!("starting a namespace reader: {e}")),
+            })
+            .collect()
     });
-    let mut views = Vec::new();
-    for share in done {
-        let share = share?;
-        state.readers.extend(share.readers);
-        views.extend(share.views);
-    }
     views.sort_by_key(|v| v.inode);
     warn_new_failures(&mut state.warned, &views);
     Ok(Namespaces { views, omitted })
 }
 
-/// One reader's namespaces, their kept socket readers, and what it read.
-#[derive(Default)]
-struct Share {
-    found: Vec<Found>,
-    readers: HashMap<u64, SocketReader>,
-    views: Vec<NetnsView>,
+/// A namespace as listed, before it is read.
+fn listed(f: &Found) -> NetnsView {
+    NetnsView { inode: f.inode, name: f.name.clone(), processes: f.pids.len(), ..NetnsView::default() }
 }
 
-/// Reads one share on its own thread, which ends inside the last namespace
-/// it entered: nothing else ever runs on it.
-fn read_share(mut share: Share, procfs: &Path, watched: &Watched) -> Share {
-    for f in std::mem::take(&mut share.found) {
-        let mut view = NetnsView { inode: f.inode, name: f.name.clone(), processes: f.pids.len(), ..NetnsView::default() };
-        view.container = f.pids.iter().take(CONTAINER_PROBES).find_map(|pid| {
-            let text = files::read_text(&procfs.join(pid.to_string()).join("cgroup"), cap::PROC_SMALL).ok()?;
-            parse_cgroup_container(&text)
-        });
-        if let Err(Failed { reason, text }) = read_inside(&f, procfs, &mut share.readers, watched, &mut view) {
-            log::debug!(target: "portwatch_exporter::source", "network namespace {}: {text}", f.inode);
-            share.readers.remove(&f.inode);
-            view.error = Some(text);
-            view.failure = Some(reason);
-        }
-        share.views.push(view);
+/// Reads one namespace on a reader thread, which is left inside it: the
+/// thread ends with its share, and nothing else ever runs on it.
+fn read_one(f: &Found, procfs: &Path, watched: &Watched) -> NetnsView {
+    let mut view = listed(f);
+    view.container = f.pids.iter().take(CONTAINER_PROBES).find_map(|pid| {
+        let text = files::read_text(&procfs.join(pid.to_string()).join("cgroup"), cap::PROC_SMALL).ok()?;
+        parse_cgroup_container(&text)
+    });
+    if let Err(Failed { reason, text }) = read_inside(f, procfs, watched, &mut view) {
+        log::debug!(target: "portwatch_exporter::source", "network namespace {}: {text}", f.inode);
+        view.error = Some(text);
+        view.failure = Some(reason);
     }
-    share
+    view
 }
 
 /// Why a namespace could not be read, and the detail. Any `String` error
@@ -268,17 +254,13 @@ fn warn_new_failures(warned: &mut HashSet<u64>, views: &[NetnsView]) -> usize {
 }
 
 /// Enters the namespace (this reader thread only) and reads it.
-fn read_inside(
-    f: &Found,
-    procfs: &Path,
-    readers: &mut HashMap<u64, SocketReader>,
-    watched: &Watched,
-    view: &mut NetnsView,
-) -> Result<(), Failed> {
+fn read_inside(f: &Found, procfs: &Path, watched: &Watched, view: &mut NetnsView) -> Result<(), Failed> {
     let handle = open_listed(f, procfs)?;
     enter_listed(&handle)?;
     let (range, reserved) = sysctl::active(procfs).map_err(|e| e.to_string())?;
-    let reader = readers.entry(f.inode).or_insert_with(|| SocketReader::new(procfs.to_path_buf()));
+    // A sock_diag socket for this scrape only: kept, it would hold the
+    // namespace (and a dead pod's interfaces) alive, and an fd per namespace.
+    let reader = &mut SocketReader::new(procfs.to_path_buf());
     // The watched ports (without a config file: the namespace's own TCP
     // listeners); watched ranges are the host's alone. TCP in one walk.
     let (tcp, mut udp): (Option<Vec<u16>>, Vec<u16>) = match watched {
@@ -347,7 +329,7 @@ mod tests {
             found.views[2].error.as_deref().is_some_and(|t| t.contains("4245/ns/net names another namespace")),
             "the second process was tried"
         );
-        assert!(state.readers.is_empty() && state.warned.is_empty(), "a vanished namespace is not warned of");
+        assert!(state.warned.is_empty(), "a vanished namespace is not warned of");
     }
 
     /// `ip netns add` makes the file under /run/netns before it mounts the
