@@ -125,17 +125,7 @@ pub fn render(report: &Report, os: Os) -> (String, i32) {
             holders(p),
         ]);
     }
-    let widths: Vec<usize> = (0..8).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, (c, w)) in r.iter().zip(&widths).enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            pad(&mut line, c, *w);
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
+    write_table(&mut out, &rows);
     ranges_table(&mut out, &report.watched_ranges);
     let nodeport_now = nodeport_lines(&mut out, report, os);
     let failed: Vec<&str> = report.collectors.iter().filter(|c| !c.success).map(|c| c.name.as_str()).collect();
@@ -308,9 +298,15 @@ fn ranges_table(out: &mut String, ranges: &[RangeReport]) {
             count(owners_known.then_some(r.held_by_other)),
         ]);
     }
-    let widths: Vec<usize> = (0..9).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
     let _ = writeln!(out);
-    for r in &rows {
+    write_table(out, &rows);
+}
+
+/// Rows as columns two spaces apart, each as wide as its widest cell
+/// (counted in characters, padded by `pad`, never a formatter width).
+fn write_table<const N: usize>(out: &mut String, rows: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in rows {
         let mut line = String::new();
         for (i, (c, w)) in r.iter().zip(&widths).enumerate() {
             if i > 0 {
