@@ -109,8 +109,8 @@ pub struct Namespaces {
 }
 
 /// Reads every other namespace. Fails as a whole only when the namespaces
-/// cannot be listed or the thread cannot come back to its own; a namespace
-/// that cannot be entered or read carries its own error.
+/// cannot be listed; a namespace that cannot be entered or read (or whose
+/// reader thread failed) carries its own error.
 /// `watched` is what the host's pass lists, applied inside each namespace
 /// (without a config file: each namespace's own TCP listeners).
 pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &Watched) -> Result<Namespaces, String> {
