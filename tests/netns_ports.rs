@@ -119,6 +119,7 @@ fn settled(exp: &Exporter) -> String {
         let (status, m) = exp.get("/metrics", "");
         assert_eq!(status, 200);
         let unknown: Vec<&str> = m.lines().filter(|l| l.starts_with("portwatch_netns_port_verdict_unknown{")).collect();
+        common::assert_unique_series(&m);
         if unknown.is_empty() {
             return m;
         }
