@@ -169,6 +169,8 @@ pub struct Report {
     /// Linux, `netns` collector: the other network namespaces as read, and how many were not read (the limit).
     pub netns: Vec<crate::model::NetnsView>,
     pub netns_omitted: usize,
+    /// How long before this scrape the namespaces were read; None: by this scrape.
+    pub netns_age: Option<std::time::Duration>,
     /// The watched ports inside each other network namespace that has any.
     pub netns_ports: Vec<NetnsPorts>,
     /// The learned baseline's status, when learning is on (filled by the scraper).
@@ -458,6 +460,7 @@ pub fn assess_with(config: &Config, snap: &Snapshot, baseline: Option<&Baseline>
         watched_ranges: config.ranges.iter().map(|w| ranges::assess_range(w, snap, config.range_offender_limit)).collect(),
         netns: snap.netns.clone(),
         netns_omitted: snap.netns_omitted,
+        netns_age: snap.netns_age,
         netns_ports: netns::assess_namespaces(config, snap),
         baseline: None,
         shared_listeners: shared_listeners(snap),

@@ -12,6 +12,12 @@ use crate::config::Config;
 use crate::model::{collector_ok, CollectorName, CollectorStatus, NetnsView, Owners, RangeView, Snapshot, Store};
 use std::collections::BTreeMap;
 
+/// Why a port's owners are unknown when the namespace was read before this
+/// scrape (`--collector.netns.refresh-interval`) and one of its sockets has
+/// no owner now: the socket may have closed since, so "held by another" is
+/// not said.
+pub const STALE_OWNER: &str = "the namespace was read before this scrape: a socket without an owner now may have closed since";
+
 /// One namespace's watched ports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetnsPorts {
@@ -33,9 +39,12 @@ pub fn assess_namespaces(config: &Config, snap: &Snapshot) -> Vec<NetnsPorts> {
                 .map(|w| {
                     let mut p = assess_port(w, None, &inside);
                     p.unknown = unknowns(&p, &inside).into_iter().filter(|u| u.verdict != Verdict::NextBoot).collect();
-                    for u in p.unknown.iter_mut().filter(|u| u.verdict == Verdict::Owners && !snap.netns_owners_resolved) {
-                        if collector_ok(&snap.collectors, CollectorName::Owners) == Some(true) {
+                    let looked = collector_ok(&snap.collectors, CollectorName::Owners) == Some(true);
+                    for u in p.unknown.iter_mut().filter(|u| u.verdict == Verdict::Owners && looked) {
+                        if !snap.netns_owners_resolved {
                             u.reason = "the namespace was read after the owners collector looked".into();
+                        } else if snap.netns_age.is_some() && snap.owners_resolvable {
+                            u.reason = STALE_OWNER.into();
                         }
                     }
                     p
@@ -72,7 +81,9 @@ fn namespace_snapshot(v: &NetnsView, snap: &Snapshot) -> Snapshot {
         sockets: v.sockets.clone(),
         owners,
         processes,
-        owners_resolvable: snap.owners_resolvable,
+        // Read before this scrape: a socket nobody holds now may be gone, so
+        // an ownerless one makes the owners unknown rather than "another".
+        owners_resolvable: snap.owners_resolvable && snap.netns_age.is_none(),
         collectors,
         disabled: snap.disabled,
         ..Snapshot::default()

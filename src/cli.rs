@@ -142,6 +142,14 @@ pub struct Cli {
           value_parser = nodeport_range, global = true)]
     pub nodeport_range: PortRange,
 
+    /// How often the netns collector reads the other network namespaces in the background (Prometheus
+    /// duration, 1s to 1h); scrapes then serve the latest read, its age in
+    /// portwatch_netns_read_age_seconds. 0s: every scrape reads them (the cost grows with the namespaces
+    /// and with the host's TCP sockets; see README). Ignored by `check`.
+    #[arg(long = "collector.netns.refresh-interval", value_name = "DURATION", default_value = "0s", value_parser = netns_refresh,
+          global = true)]
+    pub netns_refresh: Duration,
+
     #[command(flatten)]
     pub collectors: CollectorFlags,
 
@@ -337,6 +345,16 @@ pub fn prom_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total))
 }
 
+/// `--collector.netns.refresh-interval`: 0s, or 1s to 1h.
+fn netns_refresh(s: &str) -> Result<Duration, String> {
+    let d = prom_duration(s)?;
+    if d.is_zero() || (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("{s:?}: the refresh interval is 0s (every scrape reads) or from 1s to 1h"))
+    }
+}
+
 /// ":9795" -> "[::]:9795"; anything else is passed through.
 pub fn bind_address(listen: &str) -> String {
     match listen.strip_prefix(':') {
@@ -415,6 +433,18 @@ mod tests {
         assert!(s.systemd_socket);
         let both = Cli::try_parse_from(["x", "--web.systemd-socket", "--web.listen-address", ":1"]);
         assert_eq!(both.map(|_| ()).map_err(|e| e.kind()), Err(clap::error::ErrorKind::ArgumentConflict));
+    }
+
+    #[test]
+    fn netns_refresh_interval_is_zero_by_default_and_refuses_what_would_spin_or_go_stale() {
+        assert_eq!(Cli::try_parse_from(["x"]).expect("defaults").netns_refresh, Duration::ZERO);
+        for (text, secs) in [("0s", 0), ("0", 0), ("1s", 1), ("30s", 30), ("1h", 3600)] {
+            let c = Cli::try_parse_from(["x", "--collector.netns.refresh-interval", text]).expect(text);
+            assert_eq!(c.netns_refresh, Duration::from_secs(secs), "{text}");
+        }
+        for text in ["500ms", "1h1s", "1d", "-1s", "", "fast"] {
+            assert!(Cli::try_parse_from(["x", "--collector.netns.refresh-interval", text]).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -30,7 +30,9 @@ fn main() -> ExitCode {
     for flag in cli.collectors.ignored(portwatch_exporter::source::collectors()) {
         log::warn!("--{flag}: no such collector on {}; ignored", portwatch_exporter::source::OS.as_str());
     }
-    let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: cli.boot_applier.applier() };
+    // `check` reads once: no background reader for it.
+    let netns_refresh = if cli.command.is_none() { cli.netns_refresh } else { std::time::Duration::ZERO };
+    let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: cli.boot_applier.applier(), netns_refresh };
     let collect = Collect {
         enabled: cli.collectors.enabled(),
         table: cli.socket_table,

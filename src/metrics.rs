@@ -138,6 +138,7 @@ pub const COLLECTIONS: &str = "portwatch_collections_total";
 // The `netns` collector (Linux, off by default): one series set per other network namespace.
 pub const NETNS_NAMESPACES: &str = "portwatch_netns_namespaces";
 pub const NETNS_OMITTED: &str = "portwatch_netns_omitted";
+pub const NETNS_READ_AGE: &str = "portwatch_netns_read_age_seconds";
 pub const NETNS_INFO: &str = "portwatch_netns_info";
 pub const NETNS_READ_OK: &str = "portwatch_netns_read_success";
 pub const NETNS_RANGE_START: &str = "portwatch_netns_dynamic_port_range_start";
@@ -895,6 +896,12 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
         [(Labels::new(), (r.netns.len() + r.netns_omitted) as i64)],
     )?;
     gauge(e, NETNS_OMITTED, "Namespaces beyond the limit, not read.", [(Labels::new(), r.netns_omitted as i64)])?;
+    gauge(
+        e,
+        NETNS_READ_AGE,
+        "Seconds since the namespaces served were read: 0 when this scrape read them; with --collector.netns.refresh-interval, the age of the background reader's latest read (at most the interval plus one read while it keeps up).",
+        [(Labels::new(), r.netns_age.map_or(0.0, |a| a.as_secs_f64()))],
+    )?;
     let info = r.netns.iter().map(|v| {
         let mut l = ns(v);
         l.extend(v.name.clone().map(|n| ("name", n)));
@@ -1102,6 +1109,7 @@ pub const OS_SPECIFIC: &[&str] = &[
     PORT_VERDICT_UNKNOWN,
     NETNS_NAMESPACES,
     NETNS_OMITTED,
+    NETNS_READ_AGE,
     NETNS_INFO,
     NETNS_READ_OK,
     NETNS_RANGE_START,

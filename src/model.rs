@@ -581,6 +581,9 @@ pub struct Snapshot {
     /// The namespaces' sockets were in the owners collector's look (their
     /// read was done by then); otherwise their owners are unknown.
     pub netns_owners_resolved: bool,
+    /// How long before this scrape the namespaces were read (the background
+    /// reader's latest read); None: this scrape read them.
+    pub netns_age: Option<std::time::Duration>,
 }
 
 /// One network namespace other than the exporter's own, read from inside it.
@@ -630,6 +633,13 @@ pub enum NetnsFailure {
 }
 
 impl Snapshot {
+    /// The `netns` collector's namespaces, and how old their read is.
+    pub fn set_netns(&mut self, views: Vec<NetnsView>, omitted: usize, age: Option<std::time::Duration>) {
+        self.netns = views;
+        self.netns_omitted = omitted;
+        self.netns_age = age;
+    }
+
     /// One view for every (protocol, family): Linux, macOS and FreeBSD have
     /// one range and one reserved list for TCP and UDP, IPv4 and IPv6.
     pub fn set_range_everywhere(&mut self, store: Store, view: RangeView) {

@@ -44,6 +44,9 @@ pub struct Paths {
     pub rootfs: PathBuf,
     /// The tool that applies sysctl.d at the next boot; None: detect it from the rootfs.
     pub boot_applier: Option<crate::boot::Applier>,
+    /// Linux, `netns` collector: read the other namespaces in the background
+    /// this often, and serve the latest read; zero: every scrape reads them.
+    pub netns_refresh: std::time::Duration,
 }
 
 /// What one scrape asks of the source.

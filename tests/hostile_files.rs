@@ -128,7 +128,12 @@ fn junk_row_in_net_tcp_and_escape_in_passwd_keep_the_rest_and_stay_one_line() {
         let text = std::fs::read_to_string(&pw).expect("passwd").replace("postgres:x:105", "post\u{1b}[31mgres:x:105");
         std::fs::write(&pw, text).expect("write");
     });
-    let paths = portwatch_exporter::source::Paths { procfs: procfs.into(), rootfs: rootfs.into(), boot_applier: None };
+    let paths = portwatch_exporter::source::Paths {
+        procfs: procfs.into(),
+        rootfs: rootfs.into(),
+        boot_applier: None,
+        netns_refresh: Default::default(),
+    };
     let mut s = portwatch_exporter::scrape::Scraper::new(
         paths,
         Some(cfg.into()),

@@ -82,7 +82,7 @@ fn pid_reuse_between_scrapes_refreshes_the_owner() {
     let ok = Command::new("cp").arg("-a").arg(fixtures().join("host1")).arg(tmp.path().join("h")).status().expect("cp");
     assert!(ok.success());
     let h = tmp.path().join("h");
-    let paths = Paths { procfs: h.join("proc"), rootfs: h.join("root"), boot_applier: None };
+    let paths = Paths { procfs: h.join("proc"), rootfs: h.join("root"), boot_applier: None, netns_refresh: Default::default() };
     let mut s = Scraper::new(paths, Some(h.join("portwatch.yml")), Collect::all(SocketTable::Procfs)).expect("config");
     let first = s.render(soon());
     assert!(has_series(&first, "portwatch_port_socket_info", &[("pid", "100"), ("process", "postgres"), ("expected", "true")]));

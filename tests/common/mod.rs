@@ -13,7 +13,7 @@ pub fn fixture_scraper(name: &str) -> portwatch_exporter::scrape::Scraper {
     use portwatch_exporter::scrape::{Collect, Scraper};
     use portwatch_exporter::source::{Paths, SocketTable};
     let host = fixtures().join(name);
-    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None };
+    let paths = Paths { procfs: host.join("proc"), rootfs: host.join("root"), boot_applier: None, netns_refresh: Default::default() };
     Scraper::new(paths, Some(host.join("portwatch.yml")), Collect::all(SocketTable::Procfs))
         .unwrap_or_else(|e| panic!("fixture {name}: config loads: {e}"))
 }

@@ -66,7 +66,7 @@ impl OsSource for LinuxSource {
                 },
             ),
             reboot: Collector::new(CollectorName::Reboot, ()),
-            netns: Collector::new(CollectorName::Netns, netns::NetnsState::new()),
+            netns: Collector::new(CollectorName::Netns, netns::NetnsState::new(paths.netns_refresh)),
             boot_applier: paths.boot_applier,
             paths,
         }
@@ -136,8 +136,7 @@ impl OsSource for LinuxSource {
             Some(Ok(found)) => {
                 run.snap.netns_owners_resolved = req.wants(CollectorName::Owners);
                 if let Some(found) = found {
-                    run.snap.netns = found.views;
-                    run.snap.netns_omitted = found.omitted;
+                    run.snap.set_netns(found.views, found.omitted, found.age);
                 }
                 None
             }
@@ -177,8 +176,7 @@ impl OsSource for LinuxSource {
         run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
         // Read after the owners looked: their sockets' owners stay unknown this scrape.
         if let Some(found) = namespaces.and_then(|n| run.wait(n)) {
-            run.snap.netns = found.views;
-            run.snap.netns_omitted = found.omitted;
+            run.snap.set_netns(found.views, found.omitted, found.age);
         }
     }
 }

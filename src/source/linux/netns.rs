@@ -18,6 +18,15 @@
 //!
 //! Sockets always come from sock_diag here: `/proc/net` follows the process's
 //! first thread, not the thread that entered the namespace.
+//!
+//! Refreshing: by default every scrape reads every namespace. With
+//! `--collector.netns.refresh-interval` a background thread reads them
+//! instead, waiting the interval between reads, and a scrape serves the
+//! latest read (its age is said). A scrape that asks for other ports than the
+//! latest read listed, or finds no read younger than [`max_age`], reads them
+//! itself. Each namespace's TCP walk crosses every socket of the host's hash
+//! table (shared unless the namespace has its own), which no filter avoids:
+//! reading in the background is what keeps that walk off the scrape.
 
 use super::sockets::{Plan, SocketReader};
 use super::{sysctl, Watched};
@@ -30,6 +39,8 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Most namespaces read per scrape; the rest are counted.
 pub const MAX_NAMESPACES: usize = 1024;
@@ -90,30 +101,147 @@ fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Foun
     Ok(found)
 }
 
-/// The collector's state: which failing namespaces were warned of.
+/// What a read lists inside each namespace: the watched TCP ports (None:
+/// the namespace's own listeners) and UDP ports. Watched ranges and the
+/// learned baseline's ports are the host's alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inside {
+    tcp: Option<Vec<u16>>,
+    udp: Vec<u16>,
+}
+
+impl Inside {
+    /// What the host's pass lists, applied inside each namespace.
+    fn of(watched: &Watched) -> Inside {
+        let sorted = |mut v: Vec<u16>| {
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        match watched {
+            Watched::Ports { ports: Some(ports), .. } => {
+                let of = |p: Protocol| sorted(ports.iter().filter(|(q, _)| *q == p).map(|(_, port)| *port).collect());
+                Inside { tcp: Some(of(Protocol::Tcp)), udp: of(Protocol::Udp) }
+            }
+            Watched::Ports { ports: None, .. } => Inside { tcp: None, udp: Vec::new() },
+            Watched::Nothing => Inside { tcp: Some(Vec::new()), udp: Vec::new() },
+        }
+    }
+}
+
+/// The collector's state: the refresh interval, and what the scrapes and the
+/// background reader share.
 pub struct NetnsState {
+    /// `--collector.netns.refresh-interval`; zero: every scrape reads.
+    interval: Duration,
+    shared: Arc<Mutex<Shared>>,
+}
+
+#[derive(Default)]
+struct Shared {
     /// Namespaces failing since a warning said so: warned once, not every scrape.
     warned: HashSet<u64>,
+    /// What the last scrape asked for: the background reads list it.
+    asked: Option<Inside>,
+    latest: Option<Latest>,
+    /// The background reader runs.
+    refreshing: bool,
+}
+
+/// One read of every namespace, what it listed inside them, and when it began.
+struct Latest {
+    inside: Inside,
+    began: Instant,
+    result: Result<Namespaces, String>,
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The oldest read a scrape serves: past it the background reader is taken
+/// to be stuck or gone, and the scrape reads (and fails, if the read does).
+pub fn max_age(interval: Duration) -> Duration {
+    interval.saturating_mul(4).saturating_add(Duration::from_secs(60))
 }
 
 impl NetnsState {
-    pub fn new() -> NetnsState {
-        NetnsState { warned: HashSet::new() }
+    pub fn new(interval: Duration) -> NetnsState {
+        NetnsState { interval, shared: Arc::default() }
     }
 }
 
 /// What one run found: the namespaces read, and how many were left out.
+#[derive(Debug, Clone)]
 pub struct Namespaces {
     pub views: Vec<NetnsView>,
     pub omitted: usize,
+    /// How long before this scrape they were read: None when this scrape read them.
+    pub age: Option<Duration>,
 }
 
-/// Reads every other namespace. Fails as a whole only when the namespaces
+/// Every other namespace, read by this scrape or (with a refresh interval)
+/// by the background reader. Fails as a whole only when the namespaces
 /// cannot be listed; a namespace that cannot be entered or read (or whose
 /// reader thread failed) carries its own error.
 /// `watched` is what the host's pass lists, applied inside each namespace
 /// (without a config file: each namespace's own TCP listeners).
 pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &Watched) -> Result<Namespaces, String> {
+    let inside = Inside::of(watched);
+    if state.interval.is_zero() {
+        return read_all(&state.shared, procfs, rootfs, &inside);
+    }
+    {
+        let mut s = lock(&state.shared);
+        s.asked = Some(inside.clone());
+        let fit = s.latest.as_ref().filter(|l| s.refreshing && l.inside == inside && l.began.elapsed() < max_age(state.interval));
+        if let Some(l) = fit {
+            return l.result.clone().map(|n| Namespaces { age: Some(l.began.elapsed()), ..n });
+        }
+    }
+    let began = Instant::now();
+    let result = read_all(&state.shared, procfs, rootfs, &inside);
+    keep(&state.shared, Latest { inside, began, result: result.clone() });
+    if !lock(&state.shared).refreshing {
+        start_refreshing(state, procfs, rootfs);
+    }
+    result
+}
+
+/// Keeps a read unless a later one is kept already.
+fn keep(shared: &Mutex<Shared>, read: Latest) {
+    let mut s = lock(shared);
+    if s.latest.as_ref().is_none_or(|l| l.began <= read.began) {
+        s.latest = Some(read);
+    }
+}
+
+/// Starts the background reader: every interval, a read of what the last
+/// scrape asked for. It lives as long as the process; if it cannot start,
+/// every scrape reads.
+fn start_refreshing(state: &NetnsState, procfs: &Path, rootfs: &Path) {
+    let (shared, interval) = (state.shared.clone(), state.interval);
+    let (procfs, rootfs) = (procfs.to_path_buf(), rootfs.to_path_buf());
+    let started = std::thread::Builder::new().name("netns-refresh".into()).spawn(move || loop {
+        std::thread::sleep(interval);
+        let Some(inside) = lock(&shared).asked.clone() else { continue };
+        let began = Instant::now();
+        let result = read_all(&shared, &procfs, &rootfs, &inside);
+        if let Err(e) = &result {
+            log::debug!(target: "portwatch_exporter::source", "background read of the network namespaces: {e}");
+        }
+        keep(&shared, Latest { inside, began, result });
+    });
+    match started {
+        Ok(_) => lock(&state.shared).refreshing = true,
+        Err(e) => {
+            log::warn!(target: "portwatch_exporter::source", "starting the netns background reader: {e}; every scrape reads the namespaces")
+        }
+    }
+}
+
+/// Reads every other namespace now.
+fn read_all(shared: &Mutex<Shared>, procfs: &Path, rootfs: &Path, inside: &Inside) -> Result<Namespaces, String> {
     let own_link = procfs.join("thread-self/ns/net");
     let own_link = if own_link.exists() { own_link } else { procfs.join("self/ns/net") };
     let own = ns_inode(&own_link).ok_or_else(|| format!("reading {}", own_link.display()))?;
@@ -129,7 +257,7 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
             .iter()
             .map(|share| {
                 let reader = std::thread::Builder::new().name("netns-reader".into());
-                (share, reader.spawn_scoped(scope, move || share.iter().map(|f| read_one(f, procfs, watched)).collect::<Vec<_>>()))
+                (share, reader.spawn_scoped(scope, move || share.iter().map(|f| read_one(f, procfs, inside)).collect::<Vec<_>>()))
             })
             .collect();
         // A reader that could not start or failed fails its own namespaces, not the others'.
@@ -145,8 +273,8 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
             .collect()
     });
     views.sort_by_key(|v| v.inode);
-    warn_new_failures(&mut state.warned, &views);
-    Ok(Namespaces { views, omitted })
+    warn_new_failures(&mut lock(shared).warned, &views);
+    Ok(Namespaces { views, omitted, age: None })
 }
 
 /// A namespace as listed, before it is read.
@@ -156,13 +284,13 @@ fn listed(f: &Found) -> NetnsView {
 
 /// Reads one namespace on a reader thread, which is left inside it: the
 /// thread ends with its share, and nothing else ever runs on it.
-fn read_one(f: &Found, procfs: &Path, watched: &Watched) -> NetnsView {
+fn read_one(f: &Found, procfs: &Path, inside: &Inside) -> NetnsView {
     let mut view = listed(f);
     view.container = f.pids.iter().take(CONTAINER_PROBES).find_map(|pid| {
         let text = files::read_text(&procfs.join(pid.to_string()).join("cgroup"), cap::PROC_SMALL).ok()?;
         parse_cgroup_container(&text)
     });
-    if let Err(Failed { reason, text }) = read_inside(f, procfs, watched, &mut view) {
+    if let Err(Failed { reason, text }) = read_inside(f, procfs, inside, &mut view) {
         log::debug!(target: "portwatch_exporter::source", "network namespace {}: {text}", f.inode);
         view.error = Some(text);
         view.failure = Some(reason);
@@ -254,27 +382,16 @@ fn warn_new_failures(warned: &mut HashSet<u64>, views: &[NetnsView]) -> usize {
 }
 
 /// Enters the namespace (this reader thread only) and reads it.
-fn read_inside(f: &Found, procfs: &Path, watched: &Watched, view: &mut NetnsView) -> Result<(), Failed> {
+fn read_inside(f: &Found, procfs: &Path, inside: &Inside, view: &mut NetnsView) -> Result<(), Failed> {
     let handle = open_listed(f, procfs)?;
     enter_listed(&handle)?;
     let (range, reserved) = sysctl::active(procfs).map_err(|e| e.to_string())?;
-    // A sock_diag socket for this scrape only: kept, it would hold the
+    // A sock_diag socket for this read only: kept, it would hold the
     // namespace (and a dead pod's interfaces) alive, and an fd per namespace.
     let reader = &mut SocketReader::new(procfs.to_path_buf());
-    // The watched ports (without a config file: the namespace's own TCP
-    // listeners); watched ranges are the host's alone. TCP in one walk.
-    let (tcp, mut udp): (Option<Vec<u16>>, Vec<u16>) = match watched {
-        Watched::Ports { ports: Some(ports), .. } => {
-            let of = |p: Protocol| ports.iter().filter(|(q, _)| *q == p).map(|(_, port)| *port).collect();
-            (Some(of(Protocol::Tcp)), of(Protocol::Udp))
-        }
-        Watched::Ports { ports: None, .. } => (None, Vec::new()),
-        Watched::Nothing => (Some(Vec::new()), Vec::new()),
-    };
-    let census = reader.tcp_census(range, tcp.as_deref())?;
-    udp.sort_unstable();
-    udp.dedup();
-    let plan = Plan { watched: udp, range: Some(range), ..Plan::default() };
+    // TCP in one walk: the range count, the listeners and the watched ports' sockets.
+    let census = reader.tcp_census(range, inside.tcp.as_deref())?;
+    let plan = Plan { watched: inside.udp.clone(), range: Some(range), ..Plan::default() };
     let udp = reader.pass(SocketTable::Netlink, Protocol::Udp, &plan)?;
     view.in_use = Some(census.in_range.values().sum::<u64>() + udp.in_range.values().sum::<u64>());
     view.sockets = census.sockets;
@@ -315,7 +432,7 @@ mod tests {
         }
         std::fs::write(procfs.join("4245/ns/net:[4294967292]"), "").expect("file");
 
-        let mut state = NetnsState::new();
+        let mut state = NetnsState::new(Duration::ZERO);
         let found = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("listing works; no namespace fails the run");
         let got: Vec<(u64, Option<NetnsFailure>)> = found.views.iter().map(|v| (v.inode, v.failure)).collect();
         let vanished = Some(NetnsFailure::Vanished);
@@ -329,7 +446,7 @@ mod tests {
             found.views[2].error.as_deref().is_some_and(|t| t.contains("4245/ns/net names another namespace")),
             "the second process was tried"
         );
-        assert!(state.warned.is_empty(), "a vanished namespace is not warned of");
+        assert!(lock(&state.shared).warned.is_empty(), "a vanished namespace is not warned of");
     }
 
     /// `ip netns add` makes the file under /run/netns before it mounts the
@@ -344,13 +461,65 @@ mod tests {
         symlink("/proc/self", procfs.join("self")).expect("self");
         std::fs::create_dir_all(dir.path().join("run/netns")).expect("run/netns");
         std::fs::write(dir.path().join("run/netns/half-made"), "").expect("file");
-        let found = collect(&mut NetnsState::new(), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        let found = collect(&mut NetnsState::new(Duration::ZERO), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
         assert!(found.views.is_empty(), "{:?}", found.views);
         // Without a way to tell nsfs (no procfs self), the file is listed, and found to be no namespace.
         std::fs::remove_file(procfs.join("self")).expect("rm");
-        let found = collect(&mut NetnsState::new(), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        let found = collect(&mut NetnsState::new(Duration::ZERO), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
         let got: Vec<_> = found.views.iter().map(|v| (v.name.as_deref(), v.failure)).collect();
         assert_eq!(got, [(Some("half-made"), Some(NetnsFailure::Vanished))], "{:?}", found.views);
+    }
+
+    /// With a refresh interval, a scrape serves the background reader's
+    /// latest read (and says its age), unless it asks for other ports than
+    /// that read listed: then it reads itself. Namespaces made meanwhile
+    /// appear with the next background read.
+    #[test]
+    fn with_a_refresh_interval_scrapes_serve_the_background_read_of_the_same_ports() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let procfs = dir.path().join("proc");
+        std::fs::create_dir_all(&procfs).expect("procfs");
+        symlink("/proc/thread-self", procfs.join("thread-self")).expect("thread-self");
+        let add = |pid: u32, inode: u64| {
+            std::fs::create_dir_all(procfs.join(pid.to_string()).join("ns")).expect("ns");
+            symlink(format!("net:[{inode}]"), procfs.join(pid.to_string()).join("ns/net")).expect("link");
+        };
+        let inodes = |n: &Namespaces| n.views.iter().map(|v| v.inode).collect::<Vec<_>>();
+        let port80 = Watched::Ports { ports: Some(vec![(Protocol::Tcp, 80)]), also: Vec::new(), ranges: Vec::new() };
+        add(4242, 4294967280);
+
+        let mut every = NetnsState::new(Duration::ZERO);
+        let first = collect(&mut every, &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        assert_eq!((inodes(&first), first.age), (vec![4294967280], None));
+        assert!(!lock(&every.shared).refreshing, "no interval: no background reader");
+
+        let mut state = NetnsState::new(Duration::from_secs(1));
+        let first = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        assert_eq!((inodes(&first), first.age), (vec![4294967280], None), "nothing read yet: this scrape reads");
+        assert!(lock(&state.shared).refreshing);
+        let added = Instant::now();
+        add(4243, 4294967281);
+        let served = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("served");
+        let age = served.age.expect("the same ports: the latest read is served");
+        if age > added.elapsed() {
+            assert_eq!(inodes(&served), vec![4294967280], "read before the namespace was made");
+        }
+        let other = collect(&mut state, &procfs, dir.path(), &port80).expect("read");
+        assert_eq!((inodes(&other), other.age), (vec![4294967280, 4294967281], None), "other ports: read at once");
+        let back = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("read");
+        assert_eq!(back.age, None, "the latest read listed port 80, not the listeners");
+
+        add(4244, 4294967282);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let n = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("served");
+            if n.age.is_some() && inodes(&n).contains(&4294967282) {
+                assert!(n.age < Some(max_age(Duration::from_secs(1))), "{:?}", n.age);
+                break;
+            }
+            assert!(Instant::now() < deadline, "the background reader never read the new namespace");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     #[test]
