@@ -9,14 +9,8 @@
 
 use super::{assess_port, unknowns, PortReport, Verdict};
 use crate::config::Config;
-use crate::model::{collector_ok, CollectorName, CollectorStatus, NetnsView, Owners, RangeView, Snapshot, Store};
+use crate::model::{collector_ok, CollectorName, CollectorStatus, NetnsOwners, NetnsView, Owners, RangeView, Snapshot, Store};
 use std::collections::BTreeMap;
-
-/// Why a port's owners are unknown when the namespace was read before this
-/// scrape (`--collector.netns.refresh-interval`) and one of its sockets has
-/// no owner now: the socket may have closed since, so "held by another" is
-/// not said.
-pub const STALE_OWNER: &str = "the namespace was read before this scrape: a socket without an owner now may have closed since";
 
 /// One namespace's watched ports.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,10 +35,10 @@ pub fn assess_namespaces(config: &Config, snap: &Snapshot) -> Vec<NetnsPorts> {
                     p.unknown = unknowns(&p, &inside).into_iter().filter(|u| u.verdict != Verdict::NextBoot).collect();
                     let looked = collector_ok(&snap.collectors, CollectorName::Owners) == Some(true);
                     for u in p.unknown.iter_mut().filter(|u| u.verdict == Verdict::Owners && looked) {
-                        if !snap.netns_owners_resolved {
-                            u.reason = "the namespace was read after the owners collector looked".into();
-                        } else if snap.netns_age.is_some() && snap.owners_resolvable {
-                            u.reason = STALE_OWNER.into();
+                        match snap.netns_owners {
+                            NetnsOwners::Resolved => {}
+                            NetnsOwners::ReadLate => u.reason = "the namespace was read after the owners collector looked".into(),
+                            NetnsOwners::LookFailed => u.reason = "the namespace read's own look at the processes failed".into(),
                         }
                     }
                     p
@@ -76,14 +70,12 @@ fn namespace_snapshot(v: &NetnsView, snap: &Snapshot) -> Snapshot {
     }
     // The host's owners collector, as far as it looked at the namespace's sockets.
     let looked = snap.collectors.iter().filter(|c| c.name == CollectorName::Owners);
-    collectors.extend(looked.map(|c| CollectorStatus { success: c.success && snap.netns_owners_resolved, ..c.clone() }));
+    collectors.extend(looked.map(|c| CollectorStatus { success: c.success && snap.netns_owners == NetnsOwners::Resolved, ..c.clone() }));
     let mut inside = Snapshot {
         sockets: v.sockets.clone(),
         owners,
         processes,
-        // Read before this scrape: a socket nobody holds now may be gone, so
-        // an ownerless one makes the owners unknown rather than "another".
-        owners_resolvable: snap.owners_resolvable && snap.netns_age.is_none(),
+        owners_resolvable: snap.owners_resolvable,
         collectors,
         disabled: snap.disabled,
         ..Snapshot::default()

@@ -363,63 +363,29 @@ fn a_namespace_is_assessed_by_its_own_range_and_its_owners_only_when_they_were_l
     snap.ranges = ranges((30000, 40000, ""), (30000, 40000, ""));
     let config = watch(8080, expect_process("app"));
 
-    snap.netns_owners_resolved = true;
+    snap.netns_owners = crate::model::NetnsOwners::Resolved;
     let report = assess(&config, &snap);
     let p = &report.netns_ports[0].ports[0];
     assert_eq!((p.bound_by_expected, p.bound_by_other), (true, false));
     assert_eq!((p.in_range.get(&Store::Active), p.excluded.get(&Store::Active)), (Some(&true), Some(&false)));
     assert!(!p.in_range.contains_key(&Store::Persistent) && p.unknown.is_empty(), "no next boot, and none pretended: {p:?}");
 
-    snap.netns_owners_resolved = false;
+    snap.netns_owners = crate::model::NetnsOwners::ReadLate;
     let report = assess(&config, &snap);
     let p = &report.netns_ports[0].ports[0];
     assert_eq!(
         p.unknown.iter().map(|u| (u.verdict, u.reason.as_str())).collect::<Vec<_>>(),
         vec![(Verdict::Owners, "the namespace was read after the owners collector looked")]
     );
+    snap.netns_owners = crate::model::NetnsOwners::LookFailed;
+    let report = assess(&config, &snap);
+    let p = &report.netns_ports[0].ports[0];
+    assert_eq!(
+        p.unknown.iter().map(|u| (u.verdict, u.reason.as_str())).collect::<Vec<_>>(),
+        vec![(Verdict::Owners, "the namespace read's own look at the processes failed")]
+    );
     // The host's own port (nobody holds it there) keeps its owners verdict.
     assert!(report.ports[0].unknown.iter().all(|u| u.verdict != Verdict::Owners));
-}
-
-#[test]
-fn a_namespace_read_before_the_scrape_never_calls_an_ownerless_socket_another_holder() {
-    let ok = |name| CollectorStatus { name, success: true, duration: Default::default() };
-    // 77: the app's listener, still held; 78: a client's socket on the port, whose owner is gone now.
-    let view = crate::model::NetnsView {
-        inode: 4026532997,
-        range: Some(PortRange { start: 8000, end: 9000 }),
-        reserved: Some(crate::parse::sysctl::parse_reserved_ports("").expect("empty")),
-        sockets: vec![sock(8080, SockState::Listen, 77, V4_ANY), sock(8080, SockState::Established, 78, V4_ANY)],
-        ..Default::default()
-    };
-    let mut snap = Snapshot {
-        netns: vec![view],
-        collectors: vec![ok(CollectorName::Owners), ok(CollectorName::Sockets)],
-        owners_resolvable: true,
-        netns_owners_resolved: true,
-        ..Snapshot::default()
-    };
-    snap.owners.insert(77, [5].into_iter().collect());
-    snap.processes.insert(5, proc_named("app", "root", "app.service"));
-    let config = watch(8080, expect_process("app"));
-    let unknown = |snap: &Snapshot| {
-        let report = assess(&config, snap);
-        let p = report.netns_ports[0].ports[0].clone();
-        (p.bound_by_other, p.unknown.iter().map(|u| (u.verdict, u.reason.clone())).collect::<Vec<_>>())
-    };
-    // Read by this scrape: a socket nobody holds is held by another (the kernel's own, say).
-    assert_eq!(unknown(&snap), (true, vec![]));
-    // Read by the background reader: it may have closed since.
-    snap.netns_age = Some(std::time::Duration::from_secs(20));
-    assert_eq!(unknown(&snap), (true, vec![(Verdict::Owners, crate::assess::netns::STALE_OWNER.to_string())]));
-    // Owners hidden from the exporter: that reason stands.
-    snap.owners_resolvable = false;
-    assert_eq!(unknown(&snap), (true, vec![(Verdict::Owners, "owners are hidden from the exporter".to_string())]));
-    // Every socket with its owner: nothing is unknown, however old the read.
-    snap.owners_resolvable = true;
-    snap.owners.insert(78, [6].into_iter().collect());
-    snap.processes.insert(6, proc_named("curl", "root", "x.service"));
-    assert_eq!(unknown(&snap), (true, vec![]));
 }
 
 #[test]
@@ -431,7 +397,12 @@ fn a_namespace_without_the_sockets_collector_tells_no_holders() {
         ..Default::default()
     };
     let owners_ok = CollectorStatus { name: CollectorName::Owners, success: true, duration: Default::default() };
-    let mut snap = Snapshot { netns: vec![view], collectors: vec![owners_ok], netns_owners_resolved: true, ..Snapshot::default() };
+    let mut snap = Snapshot {
+        netns: vec![view],
+        collectors: vec![owners_ok],
+        netns_owners: crate::model::NetnsOwners::Resolved,
+        ..Snapshot::default()
+    };
     snap.disabled = [CollectorName::Sockets].into_iter().collect();
     let report = assess(&watch(8080, expect_process("app")), &snap);
     let p = &report.netns_ports[0].ports[0];

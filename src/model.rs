@@ -578,9 +578,9 @@ pub struct Snapshot {
     /// were found beyond the limit (not read).
     pub netns: Vec<NetnsView>,
     pub netns_omitted: usize,
-    /// The namespaces' sockets were in the owners collector's look (their
-    /// read was done by then); otherwise their owners are unknown.
-    pub netns_owners_resolved: bool,
+    /// Whether the namespaces' sockets have their owners: in the owners
+    /// collector's look (their read was done by then), or their read's own.
+    pub netns_owners: NetnsOwners,
     /// How long before this scrape the namespaces were read (the background
     /// reader's latest read); None: this scrape read them.
     pub netns_age: Option<std::time::Duration>,
@@ -613,6 +613,18 @@ pub struct NetnsView {
     /// Why it could not be read, when `error` is set (a small fixed set; the
     /// text with its detail is in `error`).
     pub failure: Option<NetnsFailure>,
+}
+
+/// Whether the other namespaces' sockets have their owners.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NetnsOwners {
+    /// They were read after the owners collector looked (or owners were not asked for).
+    #[default]
+    ReadLate,
+    Resolved,
+    /// A read served later (`--collector.netns.refresh-interval`) looks up
+    /// its own owners, and that look failed.
+    LookFailed,
 }
 
 /// Why a namespace could not be read.

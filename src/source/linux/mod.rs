@@ -16,7 +16,7 @@ pub mod sysctl;
 
 use super::collector::Partial;
 use super::{Collector, OsSource, Paths, Request, Run};
-use crate::model::{CollectorName, Destinations, Family, Os, PortRange, PortSet, Process, Protocol, RangeView, Socket, Store};
+use crate::model::{CollectorName, Destinations, Family, NetnsOwners, Os, PortRange, PortSet, Process, Protocol, RangeView, Socket, Store};
 use owners::{OwnerCache, Resolution};
 use procinfo::ProcInfo;
 use sockets::{Plan, SocketReader};
@@ -28,6 +28,12 @@ use std::time::Instant;
 struct OwnerState {
     cache: OwnerCache,
     info: ProcInfo,
+}
+
+impl OwnerState {
+    fn new(procfs: &Path, rootfs: &Path) -> OwnerState {
+        OwnerState { cache: OwnerCache::new(procfs.to_path_buf()), info: ProcInfo::new(procfs.to_path_buf(), rootfs.to_path_buf()) }
+    }
 }
 
 pub struct LinuxSource {
@@ -58,15 +64,12 @@ impl OsSource for LinuxSource {
             sysctl: Collector::new(CollectorName::Sysctl, ()),
             sysctld: Collector::new(CollectorName::Sysctld, Vec::new()),
             sockets: Collector::new(CollectorName::Sockets, SocketReader::new(paths.procfs.clone())),
-            owners: Collector::new(
-                CollectorName::Owners,
-                OwnerState {
-                    cache: OwnerCache::new(paths.procfs.clone()),
-                    info: ProcInfo::new(paths.procfs.clone(), paths.rootfs.clone()),
-                },
-            ),
+            owners: Collector::new(CollectorName::Owners, OwnerState::new(&paths.procfs, &paths.rootfs)),
             reboot: Collector::new(CollectorName::Reboot, ()),
-            netns: Collector::new(CollectorName::Netns, netns::NetnsState::new(paths.netns_refresh)),
+            netns: Collector::new(
+                CollectorName::Netns,
+                netns::NetnsState::new(paths.netns_refresh, OwnerState::new(&paths.procfs, &paths.rootfs)),
+            ),
             boot_applier: paths.boot_applier,
             paths,
         }
@@ -112,8 +115,10 @@ impl OsSource for LinuxSource {
         };
         // Other namespaces are read meanwhile, each with the host's watched ports.
         let (proc_, root, inside) = (self.paths.procfs.clone(), rootfs.clone(), ports.clone());
-        let namespaces =
-            req.wants(CollectorName::Netns).then(|| self.netns.spawn(move |state| netns::collect(state, &proc_, &root, &inside)));
+        let want_owners = req.wants(CollectorName::Owners);
+        let namespaces = req
+            .wants(CollectorName::Netns)
+            .then(|| self.netns.spawn(move |state| netns::collect(state, &proc_, &root, &inside, want_owners)));
         let table = req.table;
         let k = if want_count { req.destinations } else { 0 };
         let pass = (want_sockets || want_count).then(|| run.run(&self.sockets, move |reader| sockets_pass(reader, ports, table, range, k)));
@@ -132,10 +137,15 @@ impl OsSource for LinuxSource {
         // Their sockets' owners are found with the host's, in one look at
         // every process, when the namespaces are read by then; the host's
         // owners never wait longer for them.
+        // A read served from the background brings its own owners.
+        let mut read_owners = None;
         let namespaces = match namespaces.map(|n| run.ready_by(n, range_wait)) {
             Some(Ok(found)) => {
-                run.snap.netns_owners_resolved = req.wants(CollectorName::Owners);
-                if let Some(found) = found {
+                if want_owners {
+                    run.snap.netns_owners = NetnsOwners::Resolved;
+                }
+                if let Some(mut found) = found {
+                    read_owners = found.owners.take();
                     run.snap.set_netns(found.views, found.omitted, found.age);
                 }
                 None
@@ -143,8 +153,8 @@ impl OsSource for LinuxSource {
             Some(Err(pending)) => Some(pending),
             None => None,
         };
-        if req.wants(CollectorName::Owners) {
-            let inside = run.snap.netns.iter().flat_map(|v| &v.sockets);
+        if want_owners {
+            let inside = run.snap.netns.iter().filter(|_| read_owners.is_none()).flat_map(|v| &v.sockets);
             let wanted: HashSet<_> = run.snap.sockets.iter().chain(inside).map(|s| s.inode).filter(|i| *i != 0).collect();
             let init_fds = self.paths.procfs.join("1/fd");
             let owned = run.run(&self.owners, move |o| {
@@ -158,6 +168,9 @@ impl OsSource for LinuxSource {
                 run.snap.owners_resolvable = o.rights;
                 run.snap.processes = o.processes;
             }
+        }
+        if let Some(owners) = read_owners {
+            take_read_owners(&mut run.snap, owners);
         }
         // The next boot is read meanwhile; a slow sysctl.d never holds up the sockets.
         if let Some((boot, why)) = sysctld.and_then(|s| run.wait(s)) {
@@ -175,10 +188,37 @@ impl OsSource for LinuxSource {
 
         run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
         // Read after the owners looked: their sockets' owners stay unknown this scrape.
-        if let Some(found) = namespaces.and_then(|n| run.wait(n)) {
+        if let Some(mut found) = namespaces.and_then(|n| run.wait(n)) {
+            let owners = found.owners.take();
             run.snap.set_netns(found.views, found.omitted, found.age);
+            if let Some(owners) = owners {
+                take_read_owners(&mut run.snap, owners);
+            }
         }
     }
+}
+
+/// The owners a namespace read resolved itself, beside the host's (socket
+/// inodes are unique across namespaces; a process both looked at is the
+/// host's entry). When that look failed, the namespaces' owners are unknown.
+fn take_read_owners(snap: &mut crate::model::Snapshot, read: Result<netns::ReadOwners, String>) {
+    let read = match read {
+        Ok(read) => read,
+        Err(e) => {
+            log::warn!(target: "portwatch_exporter::source", "the owners of the network namespaces' sockets: {e}");
+            snap.netns_owners = NetnsOwners::LookFailed;
+            return;
+        }
+    };
+    for inode in snap.netns.iter().flat_map(|v| &v.sockets).map(|s| s.inode) {
+        if let Some(pids) = read.owners.get(&inode) {
+            snap.owners.insert(inode, pids.clone());
+        }
+    }
+    for (pid, p) in read.processes {
+        snap.processes.entry(pid).or_insert(p);
+    }
+    snap.netns_owners = NetnsOwners::Resolved;
 }
 
 /// Which sockets the pass lists.

@@ -27,10 +27,13 @@
 //! itself. Each namespace's TCP walk crosses every socket of the host's hash
 //! table (shared unless the namespace has its own), which no filter avoids:
 //! reading in the background is what keeps that walk off the scrape.
+//! Such a read resolves its sockets' owners itself, right after listing them,
+//! so what a scrape serves is one moment's picture: a socket closed since
+//! is never taken for one whose owner is hidden or another program.
 
 use super::sockets::{Plan, SocketReader};
-use super::{sysctl, Watched};
-use crate::model::{NetnsFailure, NetnsView, Pid, Protocol};
+use super::{sysctl, OwnerState, Watched};
+use crate::model::{NetnsFailure, NetnsView, Owners, Pid, Process, Protocol};
 use crate::parse::container::parse_cgroup_container;
 use crate::platform::files::{self, cap};
 use crate::source::SocketTable;
@@ -108,11 +111,13 @@ fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Foun
 struct Inside {
     tcp: Option<Vec<u16>>,
     udp: Vec<u16>,
+    /// The scrape wants owners: a read served later resolves its own.
+    owners: bool,
 }
 
 impl Inside {
     /// What the host's pass lists, applied inside each namespace.
-    fn of(watched: &Watched) -> Inside {
+    fn of(watched: &Watched, owners: bool) -> Inside {
         let sorted = |mut v: Vec<u16>| {
             v.sort_unstable();
             v.dedup();
@@ -121,10 +126,10 @@ impl Inside {
         match watched {
             Watched::Ports { ports: Some(ports), .. } => {
                 let of = |p: Protocol| sorted(ports.iter().filter(|(q, _)| *q == p).map(|(_, port)| *port).collect());
-                Inside { tcp: Some(of(Protocol::Tcp)), udp: of(Protocol::Udp) }
+                Inside { tcp: Some(of(Protocol::Tcp)), udp: of(Protocol::Udp), owners }
             }
-            Watched::Ports { ports: None, .. } => Inside { tcp: None, udp: Vec::new() },
-            Watched::Nothing => Inside { tcp: Some(Vec::new()), udp: Vec::new() },
+            Watched::Ports { ports: None, .. } => Inside { tcp: None, udp: Vec::new(), owners },
+            Watched::Nothing => Inside { tcp: Some(Vec::new()), udp: Vec::new(), owners },
         }
     }
 }
@@ -135,6 +140,9 @@ pub struct NetnsState {
     /// `--collector.netns.refresh-interval`; zero: every scrape reads.
     interval: Duration,
     shared: Arc<Mutex<Shared>>,
+    /// The owners of a read served later: its own look at every process,
+    /// apart from the owners collector's (each keeps its own cache).
+    resolver: Arc<Mutex<OwnerState>>,
 }
 
 #[derive(Default)]
@@ -166,8 +174,8 @@ pub fn max_age(interval: Duration) -> Duration {
 }
 
 impl NetnsState {
-    pub fn new(interval: Duration) -> NetnsState {
-        NetnsState { interval, shared: Arc::default() }
+    pub fn new(interval: Duration, resolver: OwnerState) -> NetnsState {
+        NetnsState { interval, shared: Arc::default(), resolver: Arc::new(Mutex::new(resolver)) }
     }
 }
 
@@ -178,6 +186,16 @@ pub struct Namespaces {
     pub omitted: usize,
     /// How long before this scrape they were read: None when this scrape read them.
     pub age: Option<Duration>,
+    /// Their sockets' owners, resolved by the read itself (with a refresh
+    /// interval); None: the owners collector resolves them with the host's.
+    pub owners: Option<Result<ReadOwners, String>>,
+}
+
+/// The owners of the namespaces' sockets as a read found them.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOwners {
+    pub owners: Owners,
+    pub processes: BTreeMap<Pid, Process>,
 }
 
 /// Every other namespace, read by this scrape or (with a refresh interval)
@@ -186,8 +204,9 @@ pub struct Namespaces {
 /// reader thread failed) carries its own error.
 /// `watched` is what the host's pass lists, applied inside each namespace
 /// (without a config file: each namespace's own TCP listeners).
-pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &Watched) -> Result<Namespaces, String> {
-    let inside = Inside::of(watched);
+/// `owners`: the scrape wants the sockets' owners.
+pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &Watched, owners: bool) -> Result<Namespaces, String> {
+    let inside = Inside::of(watched, owners);
     if state.interval.is_zero() {
         return read_all(&state.shared, procfs, rootfs, &inside);
     }
@@ -200,7 +219,7 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
         }
     }
     let began = Instant::now();
-    let result = read_all(&state.shared, procfs, rootfs, &inside);
+    let result = read_all(&state.shared, procfs, rootfs, &inside).map(|n| with_owners(n, &state.resolver, &inside));
     keep(&state.shared, Latest { inside, began, result: result.clone() });
     if !lock(&state.shared).refreshing {
         start_refreshing(state, procfs, rootfs);
@@ -220,13 +239,13 @@ fn keep(shared: &Mutex<Shared>, read: Latest) {
 /// scrape asked for. It lives as long as the process; if it cannot start,
 /// every scrape reads.
 fn start_refreshing(state: &NetnsState, procfs: &Path, rootfs: &Path) {
-    let (shared, interval) = (state.shared.clone(), state.interval);
+    let (shared, resolver, interval) = (state.shared.clone(), state.resolver.clone(), state.interval);
     let (procfs, rootfs) = (procfs.to_path_buf(), rootfs.to_path_buf());
     let started = std::thread::Builder::new().name("netns-refresh".into()).spawn(move || loop {
         std::thread::sleep(interval);
         let Some(inside) = lock(&shared).asked.clone() else { continue };
         let began = Instant::now();
-        let result = read_all(&shared, &procfs, &rootfs, &inside);
+        let result = read_all(&shared, &procfs, &rootfs, &inside).map(|n| with_owners(n, &resolver, &inside));
         if let Err(e) = &result {
             log::debug!(target: "portwatch_exporter::source", "background read of the network namespaces: {e}");
         }
@@ -238,6 +257,20 @@ fn start_refreshing(state: &NetnsState, procfs: &Path, rootfs: &Path) {
             log::warn!(target: "portwatch_exporter::source", "starting the netns background reader: {e}; every scrape reads the namespaces")
         }
     }
+}
+
+/// The read's sockets' owners, when the scrape wants them, looked up now.
+fn with_owners(read: Namespaces, resolver: &Mutex<OwnerState>, inside: &Inside) -> Namespaces {
+    if !inside.owners {
+        return read;
+    }
+    let wanted: HashSet<_> = read.views.iter().flat_map(|v| &v.sockets).map(|s| s.inode).filter(|i| *i != 0).collect();
+    let mut o = resolver.lock().unwrap_or_else(PoisonError::into_inner);
+    let owners = o.cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}")).map(|resolution| {
+        let processes = o.info.lookup(resolution.owners.pids()).into_iter().collect();
+        ReadOwners { owners: resolution.owners, processes }
+    });
+    Namespaces { owners: Some(owners), ..read }
 }
 
 /// Reads every other namespace now.
@@ -274,7 +307,7 @@ fn read_all(shared: &Mutex<Shared>, procfs: &Path, rootfs: &Path, inside: &Insid
     });
     views.sort_by_key(|v| v.inode);
     warn_new_failures(&mut lock(shared).warned, &views);
-    Ok(Namespaces { views, omitted, age: None })
+    Ok(Namespaces { views, omitted, age: None, owners: None })
 }
 
 /// A namespace as listed, before it is read.
@@ -408,6 +441,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
+    fn state(interval: Duration, procfs: &Path, rootfs: &Path) -> NetnsState {
+        NetnsState::new(interval, OwnerState::new(procfs, rootfs))
+    }
+
     /// A procfs whose `thread-self` is the real one, with processes whose
     /// `ns/net` links name namespaces that are gone by the time they are
     /// opened: the link reads `net:[N]` (as the kernel's does), but opening
@@ -432,8 +469,8 @@ mod tests {
         }
         std::fs::write(procfs.join("4245/ns/net:[4294967292]"), "").expect("file");
 
-        let mut state = NetnsState::new(Duration::ZERO);
-        let found = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("listing works; no namespace fails the run");
+        let mut state = state(Duration::ZERO, &procfs, dir.path());
+        let found = collect(&mut state, &procfs, dir.path(), &Watched::Nothing, true).expect("listing works; no namespace fails the run");
         let got: Vec<(u64, Option<NetnsFailure>)> = found.views.iter().map(|v| (v.inode, v.failure)).collect();
         let vanished = Some(NetnsFailure::Vanished);
         assert_eq!(got, [(4294967290, vanished), (4294967291, vanished), (4294967292, vanished)]);
@@ -461,11 +498,13 @@ mod tests {
         symlink("/proc/self", procfs.join("self")).expect("self");
         std::fs::create_dir_all(dir.path().join("run/netns")).expect("run/netns");
         std::fs::write(dir.path().join("run/netns/half-made"), "").expect("file");
-        let found = collect(&mut NetnsState::new(Duration::ZERO), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        let found =
+            collect(&mut state(Duration::ZERO, &procfs, dir.path()), &procfs, dir.path(), &Watched::Nothing, false).expect("listing works");
         assert!(found.views.is_empty(), "{:?}", found.views);
         // Without a way to tell nsfs (no procfs self), the file is listed, and found to be no namespace.
         std::fs::remove_file(procfs.join("self")).expect("rm");
-        let found = collect(&mut NetnsState::new(Duration::ZERO), &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        let found =
+            collect(&mut state(Duration::ZERO, &procfs, dir.path()), &procfs, dir.path(), &Watched::Nothing, false).expect("listing works");
         let got: Vec<_> = found.views.iter().map(|v| (v.name.as_deref(), v.failure)).collect();
         assert_eq!(got, [(Some("half-made"), Some(NetnsFailure::Vanished))], "{:?}", found.views);
     }
@@ -488,31 +527,33 @@ mod tests {
         let port80 = Watched::Ports { ports: Some(vec![(Protocol::Tcp, 80)]), also: Vec::new(), ranges: Vec::new() };
         add(4242, 4294967280);
 
-        let mut every = NetnsState::new(Duration::ZERO);
-        let first = collect(&mut every, &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        let mut every = state(Duration::ZERO, &procfs, dir.path());
+        let first = collect(&mut every, &procfs, dir.path(), &Watched::Nothing, true).expect("listing works");
         assert_eq!((inodes(&first), first.age), (vec![4294967280], None));
+        assert!(first.owners.is_none(), "no interval: the owners collector resolves them");
         assert!(!lock(&every.shared).refreshing, "no interval: no background reader");
 
-        let mut state = NetnsState::new(Duration::from_secs(1));
-        let first = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("listing works");
+        let mut state = state(Duration::from_secs(1), &procfs, dir.path());
+        let first = collect(&mut state, &procfs, dir.path(), &Watched::Nothing, true).expect("listing works");
         assert_eq!((inodes(&first), first.age), (vec![4294967280], None), "nothing read yet: this scrape reads");
+        assert!(matches!(first.owners, Some(Ok(_))), "a read served later resolves its own owners: {:?}", first.owners);
         assert!(lock(&state.shared).refreshing);
         let added = Instant::now();
         add(4243, 4294967281);
-        let served = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("served");
+        let served = collect(&mut state, &procfs, dir.path(), &Watched::Nothing, true).expect("served");
         let age = served.age.expect("the same ports: the latest read is served");
         if age > added.elapsed() {
             assert_eq!(inodes(&served), vec![4294967280], "read before the namespace was made");
         }
-        let other = collect(&mut state, &procfs, dir.path(), &port80).expect("read");
+        let other = collect(&mut state, &procfs, dir.path(), &port80, true).expect("read");
         assert_eq!((inodes(&other), other.age), (vec![4294967280, 4294967281], None), "other ports: read at once");
-        let back = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("read");
+        let back = collect(&mut state, &procfs, dir.path(), &Watched::Nothing, true).expect("read");
         assert_eq!(back.age, None, "the latest read listed port 80, not the listeners");
 
         add(4244, 4294967282);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let n = collect(&mut state, &procfs, dir.path(), &Watched::Nothing).expect("served");
+            let n = collect(&mut state, &procfs, dir.path(), &Watched::Nothing, true).expect("served");
             if n.age.is_some() && inodes(&n).contains(&4294967282) {
                 assert!(n.age < Some(max_age(Duration::from_secs(1))), "{:?}", n.age);
                 break;
