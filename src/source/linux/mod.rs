@@ -78,6 +78,7 @@ impl OsSource for LinuxSource {
     /// Forget cached owners (after a config reload).
     fn reset(&mut self) {
         self.owners.with_state(|o| o.cache.clear());
+        self.netns.with_state(|n| n.forget_owners());
     }
 
     /// Runs the collectors the request wants. The ephemeral count needs the

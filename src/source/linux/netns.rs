@@ -177,6 +177,14 @@ impl NetnsState {
     pub fn new(interval: Duration, resolver: OwnerState) -> NetnsState {
         NetnsState { interval, shared: Arc::default(), resolver: Arc::new(Mutex::new(resolver)) }
     }
+
+    /// Forgets the background reads' cached owners, as the owners collector
+    /// does after a config reload (unless a read is using them now).
+    pub fn forget_owners(&self) {
+        if let Ok(mut o) = self.resolver.try_lock() {
+            o.cache.clear();
+        }
+    }
 }
 
 /// What one run found: the namespaces read, and how many were left out.
