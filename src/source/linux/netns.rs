@@ -218,15 +218,15 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
     if state.interval.is_zero() {
         return read_all(&state.shared, procfs, rootfs, &inside);
     }
-    {
+    let began = {
         let mut s = lock(&state.shared);
         s.asked = Some(inside.clone());
         let fit = s.latest.as_ref().filter(|l| s.refreshing && l.inside == inside && l.began.elapsed() < max_age(state.interval));
         if let Some(l) = fit {
             return l.result.clone().map(|n| Namespaces { age: Some(l.began.elapsed()), ..n });
         }
-    }
-    let began = Instant::now();
+        Instant::now()
+    };
     let result = read_all(&state.shared, procfs, rootfs, &inside).map(|n| with_owners(n, &state.resolver, &inside));
     keep(&state.shared, Latest { inside, began, result: result.clone() });
     if !lock(&state.shared).refreshing {
@@ -251,8 +251,13 @@ fn start_refreshing(state: &NetnsState, procfs: &Path, rootfs: &Path) {
     let (procfs, rootfs) = (procfs.to_path_buf(), rootfs.to_path_buf());
     let started = std::thread::Builder::new().name("netns-refresh".into()).spawn(move || loop {
         std::thread::sleep(interval);
-        let Some(inside) = lock(&shared).asked.clone() else { continue };
-        let began = Instant::now();
+        // Taken together under the lock: a read never begins after a scrape
+        // asked for other ports yet lists the old ones.
+        let (asked, began) = {
+            let s = lock(&shared);
+            (s.asked.clone(), Instant::now())
+        };
+        let Some(inside) = asked else { continue };
         let result = read_all(&shared, &procfs, &rootfs, &inside).map(|n| with_owners(n, &resolver, &inside));
         if let Err(e) = &result {
             log::debug!(target: "portwatch_exporter::source", "background read of the network namespaces: {e}");
