@@ -904,7 +904,8 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
     )?;
     let info = r.netns.iter().map(|v| {
         let mut l = ns(v);
-        l.extend(v.name.clone().map(|n| ("name", n)));
+        // Not `name`: on the per-port series that is the watch's, and a join would clash.
+        l.extend(v.name.clone().map(|n| ("netns_name", n)));
         if let Some(c) = &v.container {
             l.extend([("container_runtime", c.runtime.as_str().to_string()), ("container_id", c.id.clone())]);
             l.extend(c.pod_uid.clone().map(|uid| ("pod_uid", uid)));
@@ -914,7 +915,7 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
     gauge(
         e,
         NETNS_INFO,
-        "Processes in the namespace; labelled by its name under /run/netns and the container (and pod UID) of a process inside it.",
+        "Processes in the namespace; labelled by its name under /run/netns (netns_name) and the container (and pod UID) of a process inside it.",
         info,
     )?;
     gauge(

@@ -136,7 +136,7 @@ fn every_namespace_reports_what_the_kernel_reports_inside_it_needs_root() {
             assert_eq!(value(&m, &series), Some(1.0), "{what}: {series}");
         }
         assert_eq!(v(&m, "portwatch_netns_next_boot_known", &inode), Some(0.0), "{what}: no persistent view for a namespace");
-        let info = m.lines().find(|l| l.starts_with(&format!("portwatch_netns_info{{netns=\"{inode}\",name=\"{}\"", ns.name)));
+        let info = m.lines().find(|l| l.starts_with(&format!("portwatch_netns_info{{netns=\"{inode}\",netns_name=\"{}\"", ns.name)));
         assert!(info.is_some(), "{what}: no info series");
         assert!(!m.contains(&format!("portwatch_netns_read_failure_info{{netns=\"{inode}\"")), "{what}: read, so no failure");
     }
@@ -153,7 +153,7 @@ fn every_namespace_reports_what_the_kernel_reports_inside_it_needs_root() {
     let pod_ns = inode_of(&spaces[1]);
     assert!(
         m.lines().any(|l| l.starts_with(&format!(
-            "portwatch_netns_info{{netns=\"{pod_ns}\",name=\"{}\",container_runtime=\"containerd\",container_id=\"{}\",pod_uid=\"{uid}\"}}",
+            "portwatch_netns_info{{netns=\"{pod_ns}\",netns_name=\"{}\",container_runtime=\"containerd\",container_id=\"{}\",pod_uid=\"{uid}\"}}",
             spaces[1].name,
             "d".repeat(64)
         ))),

@@ -222,7 +222,7 @@ local g = import 'lib.libsonnet';
     local namespaces = g.panel(
       'table', 'Network namespaces',
       [g.target('max by (netns) (%s{%s})' % [col[0], s], instant=true, format='table') for col in nsCols]
-      + [g.target('max by (netns, name, container_runtime, container_id, pod_uid) (portwatch_netns_info{%s})' % s, instant=true, format='table')],
+      + [g.target('max by (netns, netns_name, container_runtime, container_id, pod_uid) (portwatch_netns_info{%s})' % s, instant=true, format='table')],
       0, 84, 24, 8,
       'With --collector.netns: every other network namespace on the host (pods, containers), read from inside it: its own dynamic range and reserved ports (the host\'s sysctl.d does not apply there), sockets in that range, and listened ports inside it (PortwatchPodPortInDynamicRange). The last columns name its container and pod UID (join with kube_pod_info). With --collector.netns.refresh-interval these are the latest background read, portwatch_netns_read_age_seconds old.',
       'none',
