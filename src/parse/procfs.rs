@@ -74,7 +74,17 @@ pub fn parse_cgroup_unit(text: &str) -> Option<String> {
 
 /// The inode of a `socket:[12345]` fd link target; None for anything else.
 pub fn parse_socket_link(target: &[u8]) -> Option<Inode> {
-    let inner = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    parse_bracketed(target, b"socket:[")
+}
+
+/// The inode of a namespace link target of the given kind (`/proc/PID/ns/net`
+/// reads `net:[4026531840]`, `ns/mnt` reads `mnt:[4026531841]`); None for anything else.
+pub fn parse_ns_link(target: &[u8], kind: &str) -> Option<Inode> {
+    parse_bracketed(target.strip_prefix(kind.as_bytes())?, b":[")
+}
+
+fn parse_bracketed(target: &[u8], prefix: &[u8]) -> Option<Inode> {
+    let inner = target.strip_prefix(prefix)?.strip_suffix(b"]")?;
     std::str::from_utf8(inner).ok()?.parse().ok()
 }
 
@@ -85,17 +95,21 @@ pub fn parse_schedstat_runtime(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(first).ok()?.parse().ok()
 }
 
-/// uid -> user name from passwd(5) text; malformed lines are skipped.
+/// uid -> user name from passwd(5) text; malformed lines are skipped. Of
+/// several names for one uid the first is kept, as getpwuid(3) returns it.
 pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split(':');
-            let name = f.next()?;
-            let uid = f.nth(1)?.parse().ok()?;
-            // A user name becomes a label value: no raw control characters.
-            (!name.is_empty() && !name.starts_with('#')).then(|| (uid, sanitize(name.as_bytes())))
-        })
-        .collect()
+    let mut names = HashMap::new();
+    let entries = text.lines().filter_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let uid = f.nth(1)?.parse().ok()?;
+        // A user name becomes a label value: no raw control characters.
+        (!name.is_empty() && !name.starts_with('#')).then(|| (uid, sanitize(name.as_bytes())))
+    });
+    for (uid, name) in entries {
+        names.entry(uid).or_insert(name);
+    }
+    names
 }
 
 #[cfg(test)]
@@ -184,6 +198,11 @@ mod tests {
         assert_eq!(parse_socket_link(b"pipe:[12345]"), None);
         assert_eq!(parse_socket_link(b"socket:[12x]"), None);
         assert_eq!(parse_socket_link(b"/dev/null"), None);
+        assert_eq!(parse_ns_link(b"mnt:[4026531841]", "mnt"), Some(4026531841));
+        assert_eq!(parse_ns_link(b"net:[4026531840]", "net"), Some(4026531840));
+        assert_eq!(parse_ns_link(b"net:[4026531840]", "mnt"), None);
+        assert_eq!(parse_ns_link(b"mnt:[]", "mnt"), None);
+        assert_eq!(parse_ns_link(b"mnt:4026531841", "mnt"), None);
         assert_eq!(parse_schedstat_runtime(b"164970 1867041 2\n"), Some(164970));
         assert_eq!(parse_schedstat_runtime(b""), None);
         assert_eq!(parse_schedstat_runtime(b"x 1 2"), None);
@@ -203,5 +222,8 @@ mod tests {
         assert_eq!(m.get(&0).map(String::as_str), Some("root"));
         assert_eq!(m.get(&105).map(String::as_str), Some("postgres"));
         assert_eq!(m.len(), 2);
+        // Two names for uid 0 (toor, BSD style): getpwuid(3) gives the first.
+        let m = parse_passwd("root:x:0:0::/root:/bin/sh\ntoor:x:0:0::/root:/bin/sh\n");
+        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
     }
 }

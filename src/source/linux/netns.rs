@@ -35,6 +35,7 @@ use super::sockets::{Plan, SocketReader};
 use super::{sysctl, OwnerState, Watched};
 use crate::model::{NetnsFailure, NetnsView, Owners, Pid, Process, Protocol};
 use crate::parse::container::parse_cgroup_container;
+use crate::parse::procfs::parse_ns_link;
 use crate::platform::files::{self, cap};
 use crate::source::SocketTable;
 use std::collections::{BTreeMap, HashSet};
@@ -66,8 +67,7 @@ struct Found {
 /// The namespace's inode from a `net:[4026531840]` link.
 fn ns_inode(link: &Path) -> Option<u64> {
     let target = std::fs::read_link(link).ok()?;
-    let t = target.to_str()?;
-    t.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+    parse_ns_link(target.as_os_str().as_encoded_bytes(), "net")
 }
 
 /// Every namespace but `own`, by inode, in inode order.

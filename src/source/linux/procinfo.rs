@@ -1,13 +1,15 @@
-//! What a pid is: name, exe, user and systemd unit, from /proc/PID and the
-//! rootfs's /etc/passwd. Cached per (pid, starttime, comm), so pid reuse and
-//! exec(2) both refresh the entry.
+//! What a pid is: name, exe, user and systemd unit, from /proc/PID and
+//! /etc/passwd: the rootfs's for a process in the exporter's own mount
+//! namespace, else the one the process itself sees through its own root (a
+//! container's users are its image's, not the host's). Cached per (pid,
+//! starttime, comm), so pid reuse and exec(2) both refresh the entry.
 
 use crate::model::{Pid, Process};
 use crate::parse::container::parse_cgroup_container;
-use crate::parse::procfs::{parse_cgroup_path, parse_cgroup_unit, parse_passwd, parse_stat, parse_status_uid};
+use crate::parse::procfs::{parse_cgroup_path, parse_cgroup_unit, parse_ns_link, parse_passwd, parse_stat, parse_status_uid};
 use crate::platform::files::{self, cap};
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub struct ProcInfo {
@@ -38,9 +40,23 @@ impl ProcInfo {
         };
     }
 
+    /// The mount namespace a process's files are seen through.
+    fn mount_ns(&self, pid: Pid) -> Option<u64> {
+        let target = std::fs::read_link(self.procfs.join(pid.to_string()).join("ns/mnt")).ok()?;
+        parse_ns_link(target.as_os_str().as_encoded_bytes(), "mnt")
+    }
+
     /// Looks up the given pids; a pid that vanished is simply absent.
     pub fn lookup(&mut self, pids: impl IntoIterator<Item = Pid>) -> HashMap<Pid, Process> {
         self.refresh_passwd();
+        // A process in another mount namespace than the exporter's sees a
+        // passwd of its own: such processes are named after the walk, one
+        // namespace's passwd at a time (a container's file is its own, of
+        // any size up to the cap). Where that cannot be told or read (no
+        // rights; a procfs without namespaces) the rootfs's stands.
+        let own_mnt =
+            std::fs::read_link(self.procfs.join("self/ns/mnt")).ok().and_then(|t| parse_ns_link(t.as_os_str().as_encoded_bytes(), "mnt"));
+        let mut elsewhere: BTreeMap<u64, (PathBuf, Vec<(Pid, u32)>)> = BTreeMap::new();
         let mut out = HashMap::new();
         let mut seen = Vec::new();
         for pid in pids {
@@ -64,10 +80,14 @@ impl ProcInfo {
                 }
             }
             let exe = std::fs::read_link(dir.join("exe")).ok().map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string());
-            let user = files::read_text(&dir.join("status"), cap::PROC_SMALL)
-                .ok()
-                .and_then(|t| parse_status_uid(&t).ok())
-                .map(|uid| self.passwd.get(&uid).cloned().unwrap_or_else(|| uid.to_string()));
+            let uid = files::read_text(&dir.join("status"), cap::PROC_SMALL).ok().and_then(|t| parse_status_uid(&t).ok());
+            let user = match (own_mnt, uid, uid.and_then(|_| self.mount_ns(pid))) {
+                (Some(own), Some(uid), Some(mnt)) if own != mnt => {
+                    elsewhere.entry(mnt).or_insert_with(|| (dir.join("root"), Vec::new())).1.push((pid, uid));
+                    None
+                }
+                _ => uid.map(|uid| name_of(&self.passwd, uid)),
+            };
             let cgroup_text = files::read_text(&dir.join("cgroup"), cap::PROC_SMALL).ok();
             let cgroup_text = cgroup_text.as_deref().unwrap_or("");
             let p = Process {
@@ -81,8 +101,39 @@ impl ProcInfo {
             self.cache.insert(pid, (start, p.clone()));
             out.insert(pid, p);
         }
+        for (root, waiting) in elsewhere.into_values() {
+            let theirs = passwd_in_root(&root);
+            for (pid, uid) in waiting {
+                let user = Some(name_of(theirs.as_ref().unwrap_or(&self.passwd), uid));
+                out.entry(pid).and_modify(|p| p.user.clone_from(&user));
+                self.cache.entry(pid).and_modify(|(_, p)| p.user = user);
+            }
+        }
         // Keep the cache to the pids asked about, so it cannot grow without bound.
         self.cache.retain(|pid, _| seen.contains(pid));
         out
+    }
+}
+
+/// A uid's name, or the uid itself.
+fn name_of(passwd: &HashMap<u32, String>, uid: u32) -> String {
+    passwd.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+}
+
+/// The passwd of a process's own root (`/proc/PID/root`), opened inside that
+/// root so a link in the image cannot lead out of it; empty (users shown as
+/// uids) when the root has none; None when the root may not be entered (the
+/// rootfs's passwd then stands).
+fn passwd_in_root(root: &Path) -> Option<HashMap<u32, String>> {
+    match files::read_in_root(root, Path::new("etc/passwd"), cap::PASSWD) {
+        Ok(bytes) => Some(parse_passwd(&String::from_utf8_lossy(&bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            log::debug!("{}: {e}: the rootfs's passwd names its users", root.display());
+            None
+        }
+        Err(e) => {
+            log::debug!("{}/etc/passwd: {e}: its users show as uids", root.display());
+            Some(HashMap::new())
+        }
     }
 }
