@@ -30,6 +30,9 @@ fn main() -> ExitCode {
     for flag in cli.collectors.ignored(portwatch_exporter::source::collectors()) {
         log::warn!("--{flag}: no such collector on {}; ignored", portwatch_exporter::source::OS.as_str());
     }
+    if !cli.netns_refresh.is_zero() && !cli.collectors.enabled().contains(portwatch_exporter::model::CollectorName::Netns) {
+        log::warn!("--collector.netns.refresh-interval has no effect without --collector.netns");
+    }
     // `check` reads once: no background reader for it.
     let netns_refresh = if cli.command.is_none() { cli.netns_refresh } else { std::time::Duration::ZERO };
     let paths = Paths { procfs: cli.procfs.clone(), rootfs: cli.rootfs.clone(), boot_applier: cli.boot_applier.applier(), netns_refresh };

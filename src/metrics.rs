@@ -899,7 +899,7 @@ fn netns(e: &mut DescriptorEncoder, r: &Report) -> Result<(), std::fmt::Error> {
     gauge(
         e,
         NETNS_READ_AGE,
-        "Seconds since the namespaces served were read: 0 when this scrape read them; with --collector.netns.refresh-interval, the age of the background reader's latest read (at most the interval plus one read while it keeps up).",
+        "Seconds since the namespaces served were read: 0 when this scrape read them; with --collector.netns.refresh-interval, how long ago the background reader's latest read began (up to the interval plus two reads while it keeps up).",
         [(Labels::new(), r.netns_age.map_or(0.0, |a| a.as_secs_f64()))],
     )?;
     let info = r.netns.iter().map(|v| {

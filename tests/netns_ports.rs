@@ -296,3 +296,65 @@ fn background_reads_are_served_as_one_moment_with_their_age_needs_root() {
     assert!(saw_old, "the read made before the app left was never served");
     assert!(saw_intruder, "no background read within 30 s showed the intruder");
 }
+
+/// A holder that exits while the background reader reads: the read's own
+/// look finds no owner for its socket. Served as it was, that socket would
+/// show the port held by an unknown program for a whole interval; the
+/// namespace is read again after the look and the closed socket dropped.
+/// Reads are slowed by many namespaces and thousands of sockets in the
+/// shared hash table, and the holder is killed at seeded random times: no
+/// scrape may show a listener without an owner.
+#[test]
+fn a_holder_exiting_mid_read_never_leaves_an_ownerless_listener_served_needs_root() {
+    if !require_root("a_holder_exiting_mid_read_never_leaves_an_ownerless_listener_served_needs_root") {
+        return;
+    }
+    let seed = std::env::var("PORTWATCH_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_f00d_u64) | 1;
+    eprintln!("PORTWATCH_TEST_SEED={seed}");
+    let mut rng = Rng(seed);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cfg = write_config(tmp.path(), &format!("ports:\n  - {{name: app, port: {APP}, expect: {{process: app}}}}\n"));
+    // Made first: the lowest inode, read first, so the look comes long after its dump.
+    let mut target = Netns::new("mr");
+    let inode = inode_of(&target);
+    let mut others: Vec<Netns> = (0..30).map(|i| Netns::new(&format!("mr{i}"))).collect();
+    // Thousands of TIME_WAIT sockets in the shared table: every namespace's walk crosses them.
+    for ns in others.iter_mut().take(3) {
+        let server = ns.peer("upstream", "serve-tcp", "127.0.0.1", 1600).port;
+        for _ in 0..3 {
+            ns.peer("client", "churn-tcp", "127.0.0.1", server);
+        }
+    }
+    let exp = Exporter::start(&["--collector.netns", "--collector.netns.refresh-interval=1s", "--config.file", &cfg]);
+    let ownerless = format!(
+        r#"portwatch_netns_port_socket_info{{netns="{inode}",name="app",port="{APP}",protocol="tcp",family="ipv4",address="0.0.0.0",state="listen",pid="""#
+    );
+    let (mut scrapes, mut served) = (0, 0);
+    let started = std::time::Instant::now();
+    for round in 0..12 {
+        let app = target.peer("app", "listen-tcp", "0.0.0.0", APP);
+        let kill_at = std::time::Instant::now() + std::time::Duration::from_millis(rng.below(1500));
+        let mut killed = None;
+        while killed.is_none_or(|k: std::time::Instant| k.elapsed() < std::time::Duration::from_millis(1500)) {
+            if killed.is_none() && std::time::Instant::now() >= kill_at {
+                target.stop(app.pid);
+                killed = Some(std::time::Instant::now());
+            }
+            let (status, m) = exp.get("/metrics", "");
+            assert_eq!(status, 200);
+            scrapes += 1;
+            served += usize::from(value(&m, "portwatch_netns_read_age_seconds").is_some_and(|a| a > 0.0));
+            assert!(
+                !m.contains(&ownerless),
+                "round {round}: a listener without an owner is served:\n{}",
+                m.lines().filter(|l| l.contains(&inode)).collect::<Vec<_>>().join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "bounded");
+    }
+    eprintln!("{scrapes} scrapes, {served} served from a background read");
+    assert!(served * 2 > scrapes, "most scrapes were served from the background reader: {served} of {scrapes}");
+    drop(exp);
+    drop(others);
+}

@@ -225,9 +225,16 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
         if let Some(l) = fit {
             return l.result.clone().map(|n| Namespaces { age: Some(l.began.elapsed()), ..n });
         }
+        if let Some(l) = s.latest.as_ref().filter(|l| s.refreshing && l.inside == inside) {
+            log::warn!(
+                target: "portwatch_exporter::source",
+                "the netns background reader has not finished a read for {}s (stuck in the kernel?); this scrape reads the namespaces itself",
+                l.began.elapsed().as_secs()
+            );
+        }
         Instant::now()
     };
-    let result = read_all(&state.shared, procfs, rootfs, &inside).map(|n| with_owners(n, &state.resolver, &inside));
+    let result = read_all(&state.shared, procfs, rootfs, &inside).map(|n| with_owners(n, &state.resolver, &inside, procfs, rootfs));
     keep(&state.shared, Latest { inside, began, result: result.clone() });
     if !lock(&state.shared).refreshing {
         start_refreshing(state, procfs, rootfs);
@@ -258,7 +265,7 @@ fn start_refreshing(state: &NetnsState, procfs: &Path, rootfs: &Path) {
             (s.asked.clone(), Instant::now())
         };
         let Some(inside) = asked else { continue };
-        let result = read_all(&shared, &procfs, &rootfs, &inside).map(|n| with_owners(n, &resolver, &inside));
+        let result = read_all(&shared, &procfs, &rootfs, &inside).map(|n| with_owners(n, &resolver, &inside, &procfs, &rootfs));
         if let Err(e) = &result {
             log::debug!(target: "portwatch_exporter::source", "background read of the network namespaces: {e}");
         }
@@ -273,27 +280,63 @@ fn start_refreshing(state: &NetnsState, procfs: &Path, rootfs: &Path) {
 }
 
 /// The read's sockets' owners, when the scrape wants them, looked up now.
-fn with_owners(read: Namespaces, resolver: &Mutex<OwnerState>, inside: &Inside) -> Namespaces {
+/// A socket the look finds no owner for may have closed while the
+/// namespaces were read (its holder exited after the dump): each namespace
+/// with such a socket is read again, and [`drop_closed`] keeps only those the
+/// kernel still lists.
+fn with_owners(read: Namespaces, resolver: &Mutex<OwnerState>, inside: &Inside, procfs: &Path, rootfs: &Path) -> Namespaces {
     if !inside.owners {
         return read;
     }
+    let mut read = read;
     let wanted: HashSet<_> = read.views.iter().flat_map(|v| &v.sockets).map(|s| s.inode).filter(|i| *i != 0).collect();
     let mut o = resolver.lock().unwrap_or_else(PoisonError::into_inner);
-    let owners = o.cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}")).map(|resolution| {
-        let processes = o.info.lookup(resolution.owners.pids()).into_iter().collect();
-        ReadOwners { owners: resolution.owners, processes }
-    });
-    Namespaces { owners: Some(owners), ..read }
+    let owners = match o.cache.resolve(&wanted) {
+        Ok(resolution) => resolution.owners,
+        Err(e) => return Namespaces { owners: Some(Err(format!("listing processes: {e}"))), ..read },
+    };
+    let owned = |inode: u64| owners.get(&inode).is_some();
+    let doubted: HashSet<u64> =
+        read.views.iter().filter(|v| v.sockets.iter().any(|s| s.inode != 0 && !owned(s.inode))).map(|v| v.inode).collect();
+    if !doubted.is_empty() {
+        // Read after the look: a socket listed here was open when the look ran.
+        if let Ok(again) = read_namespaces(procfs, rootfs, inside, Some(&doubted)) {
+            drop_closed(&mut read.views, &owned, &again.views);
+        }
+    }
+    let processes = o.info.lookup(owners.pids()).into_iter().collect();
+    Namespaces { owners: Some(Ok(ReadOwners { owners, processes })), ..read }
 }
 
-/// Reads every other namespace now.
+/// Drops the sockets that had no owner when the read looked and that a read
+/// of their namespace made after the look (`again`) no longer lists: they
+/// closed during the read, and kept they would show the port held by an
+/// unknown program for as long as the read is served. A socket still listed
+/// keeps no owner, as one that nobody holds (an orphan, a hidden owner) does
+/// when read by a scrape; so does every socket of a namespace not read again.
+fn drop_closed(views: &mut [NetnsView], owned: &dyn Fn(u64) -> bool, again: &[NetnsView]) {
+    for v in views.iter_mut() {
+        let Some(later) = again.iter().find(|a| a.inode == v.inode && a.error.is_none()) else { continue };
+        let open: HashSet<u64> = later.sockets.iter().map(|s| s.inode).collect();
+        v.sockets.retain(|s| s.inode == 0 || owned(s.inode) || open.contains(&s.inode));
+    }
+}
+
+/// Reads every other namespace now, and warns of those that began failing.
 fn read_all(shared: &Mutex<Shared>, procfs: &Path, rootfs: &Path, inside: &Inside) -> Result<Namespaces, String> {
+    let read = read_namespaces(procfs, rootfs, inside, None)?;
+    warn_new_failures(&mut lock(shared).warned, &read.views);
+    Ok(read)
+}
+
+/// Reads every other namespace (`only`: those of these inodes) now.
+fn read_namespaces(procfs: &Path, rootfs: &Path, inside: &Inside, only: Option<&HashSet<u64>>) -> Result<Namespaces, String> {
     let own_link = procfs.join("thread-self/ns/net");
     let own_link = if own_link.exists() { own_link } else { procfs.join("self/ns/net") };
     let own = ns_inode(&own_link).ok_or_else(|| format!("reading {}", own_link.display()))?;
     let found = discover(procfs, rootfs, own)?;
     let omitted = found.len().saturating_sub(MAX_NAMESPACES);
-    let list: Vec<Found> = found.into_values().take(MAX_NAMESPACES).collect();
+    let list: Vec<Found> = found.into_values().take(MAX_NAMESPACES).filter(|f| only.is_none_or(|only| only.contains(&f.inode))).collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let k = cores.min(MAX_READERS).min(list.len().div_ceil(NAMESPACES_PER_READER)).max(1);
     // Every k-th namespace to each reader.
@@ -319,7 +362,6 @@ fn read_all(shared: &Mutex<Shared>, procfs: &Path, rootfs: &Path, inside: &Insid
             .collect()
     });
     views.sort_by_key(|v| v.inode);
-    warn_new_failures(&mut lock(shared).warned, &views);
     Ok(Namespaces { views, omitted, age: None, owners: None })
 }
 
@@ -573,6 +615,62 @@ mod tests {
             }
             assert!(Instant::now() < deadline, "the background reader never read the new namespace");
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Generated views: sockets with and without owners, some still listed
+    /// by a later read of their namespace, some namespaces not read again or
+    /// failing then. Each socket is kept exactly when it had an owner, has no
+    /// inode (TIME_WAIT, orphans: never doubted), the later read lists it,
+    /// or its namespace has no successful later read; nothing new is added.
+    #[test]
+    fn sockets_without_owner_are_dropped_only_when_a_later_read_no_longer_lists_them() {
+        use crate::model::{Family, SockState, Socket};
+        let mut rng = crate::testing::Rng::from_env("PORTWATCH_TEST_SEED", 0x15_d0c1);
+        for case in 0..300 {
+            let sock = |inode: u64| Socket {
+                protocol: Protocol::Tcp,
+                family: Family::Ipv4,
+                local: std::net::Ipv4Addr::LOCALHOST.into(),
+                port: 8080,
+                state: if inode == 0 { SockState::TimeWait } else { SockState::Listen },
+                inode,
+            };
+            let mut views = Vec::new();
+            let mut again = Vec::new();
+            let mut owned_set = HashSet::new();
+            let mut expect = Vec::new();
+            for ns in 0..1 + rng.below(4) {
+                let (mut sockets, mut later) = (Vec::new(), Vec::new());
+                let reread = rng.below(3); // 0: not read again, 1: failed, 2: read
+                let mut kept = Vec::new();
+                for i in 0..rng.below(6) {
+                    let inode = if rng.below(5) == 0 { 0 } else { 1000 * (ns + 1) + i };
+                    let owned = inode != 0 && rng.below(2) == 0;
+                    let listed = rng.below(2) == 0;
+                    if owned {
+                        owned_set.insert(inode);
+                    }
+                    if listed && inode != 0 {
+                        later.push(sock(inode));
+                    }
+                    sockets.push(sock(inode));
+                    if inode == 0 || owned || listed || reread != 2 {
+                        kept.push(inode);
+                    }
+                }
+                later.push(sock(999_000 + ns)); // opened after the look: never added
+                views.push(NetnsView { inode: ns, sockets, ..NetnsView::default() });
+                match reread {
+                    1 => again.push(NetnsView { inode: ns, error: Some("gone".into()), ..NetnsView::default() }),
+                    2 => again.push(NetnsView { inode: ns, sockets: later, ..NetnsView::default() }),
+                    _ => {}
+                }
+                expect.push(kept);
+            }
+            drop_closed(&mut views, &|i| owned_set.contains(&i), &again);
+            let got: Vec<Vec<u64>> = views.iter().map(|v| v.sockets.iter().map(|s| s.inode).collect()).collect();
+            assert_eq!(got, expect, "case {case}");
         }
     }
 
