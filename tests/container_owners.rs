@@ -17,19 +17,13 @@ mod rng;
 use rng::Rng;
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/ss.rs"]
+mod ss;
 
 use cgroups::Cgroups;
 use common::{has_series, require_root, require_tool, write_config};
 use netns::Netns;
 use std::path::Path;
-
-/// The pid `ss -tlnp` names as the listener on `port` in the namespace.
-fn ss_listener_pid(ns: &Netns, port: u16) -> u32 {
-    let out = ns.cmd("ss").args(["-H", "-tlnp", &format!("sport = :{port}")]).output().expect("ss");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let pid = text.split("pid=").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|p| p.parse().ok());
-    pid.unwrap_or_else(|| panic!("ss shows no listener on {port}: {text}"))
-}
 
 fn kernel_cgroup(pid: u32) -> String {
     std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("cgroup")).expect("cgroup file")
@@ -99,7 +93,7 @@ fn container_and_pod_owners_from_real_cgroups_needs_root() {
     let m = ns.get("/metrics");
 
     for c in &cases {
-        let pid = ss_listener_pid(&ns, c.port).to_string();
+        let pid = ss::listener_pid(&ns, c.port).to_string();
         let expected = if c.name == "app-podman" { "false" } else { "true" };
         let mut labels = vec![("name", c.name), ("pid", pid.as_str()), ("process", c.name), ("expected", expected)];
         let series: Vec<&str> =

@@ -12,6 +12,8 @@ mod common;
 mod netns;
 #[path = "common/rng.rs"]
 mod rng;
+#[path = "common/ss.rs"]
+mod ss;
 
 use common::{has_series, require_root, require_tool, value, write_config};
 use netns::Netns;
@@ -62,14 +64,6 @@ fn hold(ns: &Netns, passwd: Passwd, file: &str, uid: u32, port: u16) -> Holder {
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("holder output");
     assert_eq!(line.trim(), "ready", "holder {passwd:?} uid {uid} port {port}");
     Holder { child, port, uid }
-}
-
-/// The pid `ss -tlnp` names as the listener on `port` in the namespace.
-fn ss_listener_pid(ns: &Netns, port: u16) -> u32 {
-    let out = ns.cmd("ss").args(["-H", "-tlnp", &format!("sport = :{port}")]).output().expect("ss");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let pid = text.split("pid=").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|p| p.parse().ok());
-    pid.unwrap_or_else(|| panic!("ss shows no listener on {port}: {text}"))
 }
 
 /// The user name of `uid` as the process's own mount namespace resolves it (the uid when it has none).
@@ -124,7 +118,7 @@ fn holders_users_are_named_by_their_own_containers_passwd_needs_root() {
     let named: Vec<(u16, u32, String)> = holders
         .iter()
         .map(|h| {
-            let pid = ss_listener_pid(&ns, h.port);
+            let pid = ss::listener_pid(&ns, h.port);
             (h.port, pid, name_inside(pid, h.uid))
         })
         .collect();
@@ -162,7 +156,7 @@ fn holders_users_are_named_by_their_own_containers_passwd_needs_root() {
     let file = tmp.path().join("passwd-r");
     std::fs::write(&file, "toor:x:0:0:root:/root:/bin/sh\n").expect("passwd");
     let _h = hold(&ns2, Passwd::Own, &file.to_string_lossy(), 0, renamed);
-    assert_eq!(name_inside(ss_listener_pid(&ns2, renamed), 0), "toor");
+    assert_eq!(name_inside(ss::listener_pid(&ns2, renamed), 0), "toor");
     ns2.exporter(&["--config.file", &cfg_host]);
     let m = ns2.get("/metrics");
     let other = format!(r#"portwatch_port_bound_by_other{{name="r",port="{renamed}",protocol="tcp"}}"#);

@@ -1,4 +1,5 @@
 //! `ss` as the oracle of who holds a socket, run inside a test's namespace.
+#![allow(dead_code)] // each test file uses what it needs
 
 use super::netns::Netns;
 
@@ -35,4 +36,11 @@ pub fn rows(ns: &Netns, flags: &str) -> Vec<SsRow> {
         rows.push(SsRow { port, state: f[0].to_ascii_lowercase(), owners });
     }
     rows
+}
+
+/// The pid `ss -tlnp` names as the listener on `port` in the namespace.
+pub fn listener_pid(ns: &Netns, port: u16) -> u32 {
+    let rows = rows(ns, "-tlnpH");
+    let pid = rows.iter().find(|r| r.port == port).and_then(|r| r.owners.first()).map(|(_, pid)| *pid);
+    pid.unwrap_or_else(|| panic!("ss shows no listener on {port}"))
 }
