@@ -34,6 +34,13 @@ impl OwnerState {
     fn new(procfs: &Path, rootfs: &Path) -> OwnerState {
         OwnerState { cache: OwnerCache::new(procfs.to_path_buf()), info: ProcInfo::new(procfs.to_path_buf(), rootfs.to_path_buf()) }
     }
+
+    /// One look at every process: the holders of the wanted sockets, and who each holder is.
+    fn look(&mut self, wanted: &HashSet<crate::model::Inode>) -> Result<(Resolution, BTreeMap<u32, Process>), String> {
+        let resolution = self.cache.resolve(wanted).map_err(|e| format!("listing processes: {e}"))?;
+        let processes = self.info.lookup(resolution.owners.pids()).into_iter().collect();
+        Ok((resolution, processes))
+    }
 }
 
 pub struct LinuxSource {
@@ -159,9 +166,8 @@ impl OsSource for LinuxSource {
             let wanted: HashSet<_> = run.snap.sockets.iter().chain(inside).map(|s| s.inode).filter(|i| *i != 0).collect();
             let init_fds = self.paths.procfs.join("1/fd");
             let owned = run.run(&self.owners, move |o| {
-                let resolution = o.cache.resolve(&wanted).map_err(|e| format!("listing processes: {e}"))?;
+                let (resolution, processes) = o.look(&wanted)?;
                 let rights = sys::Dir::open(&init_fds).is_ok() && resolution.denied == 0;
-                let processes = o.info.lookup(resolution.owners.pids()).into_iter().collect();
                 Ok(Owned { resolution, rights, processes })
             });
             if let Some(o) = owned {
@@ -169,9 +175,6 @@ impl OsSource for LinuxSource {
                 run.snap.owners_resolvable = o.rights;
                 run.snap.processes = o.processes;
             }
-        }
-        if let Some(owners) = read_owners {
-            take_read_owners(&mut run.snap, owners);
         }
         // The next boot is read meanwhile; a slow sysctl.d never holds up the sockets.
         if let Some((boot, why)) = sysctld.and_then(|s| run.wait(s)) {
@@ -190,11 +193,12 @@ impl OsSource for LinuxSource {
         run.snap.reboot_required = reboot.and_then(|r| run.wait(r));
         // Read after the owners looked: their sockets' owners stay unknown this scrape.
         if let Some(mut found) = namespaces.and_then(|n| run.wait(n)) {
-            let owners = found.owners.take();
+            read_owners = found.owners.take();
             run.snap.set_netns(found.views, found.omitted, found.age);
-            if let Some(owners) = owners {
-                take_read_owners(&mut run.snap, owners);
-            }
+        }
+        // After the owners collector, whose look replaces the snapshot's owners.
+        if let Some(owners) = read_owners {
+            take_read_owners(&mut run.snap, owners);
         }
     }
 }

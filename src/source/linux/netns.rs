@@ -32,10 +32,10 @@
 //! is never taken for one whose owner is hidden or another program.
 
 use super::sockets::{Plan, SocketReader};
+use super::sys::ns_inode;
 use super::{sysctl, OwnerState, Watched};
 use crate::model::{NetnsFailure, NetnsView, Owners, Pid, Process, Protocol};
 use crate::parse::container::parse_cgroup_container;
-use crate::parse::procfs::parse_ns_link;
 use crate::platform::files::{self, cap};
 use crate::source::SocketTable;
 use std::collections::{BTreeMap, HashSet};
@@ -64,12 +64,6 @@ struct Found {
     name: Option<String>,
 }
 
-/// The namespace's inode from a `net:[4026531840]` link.
-fn ns_inode(link: &Path) -> Option<u64> {
-    let target = std::fs::read_link(link).ok()?;
-    parse_ns_link(target.as_os_str().as_encoded_bytes(), "net")
-}
-
 /// Every namespace but `own`, by inode, in inode order.
 fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Found>, String> {
     let mut found: BTreeMap<u64, Found> = BTreeMap::new();
@@ -77,7 +71,7 @@ fn discover(procfs: &Path, rootfs: &Path, own: u64) -> Result<BTreeMap<u64, Foun
     for entry in entries.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<Pid>().ok()) else { continue };
         let link = entry.path().join("ns/net");
-        let Some(inode) = ns_inode(&link) else { continue };
+        let Some(inode) = ns_inode(&link, "net") else { continue };
         if inode == own {
             continue;
         }
@@ -221,15 +215,15 @@ pub fn collect(state: &mut NetnsState, procfs: &Path, rootfs: &Path, watched: &W
     let began = {
         let mut s = lock(&state.shared);
         s.asked = Some(inside.clone());
-        let fit = s.latest.as_ref().filter(|l| s.refreshing && l.inside == inside && l.began.elapsed() < max_age(state.interval));
-        if let Some(l) = fit {
-            return l.result.clone().map(|n| Namespaces { age: Some(l.began.elapsed()), ..n });
-        }
         if let Some(l) = s.latest.as_ref().filter(|l| s.refreshing && l.inside == inside) {
+            let age = l.began.elapsed();
+            if age < max_age(state.interval) {
+                return l.result.clone().map(|n| Namespaces { age: Some(age), ..n });
+            }
             log::warn!(
                 target: "portwatch_exporter::source",
                 "the netns background reader has not finished a read for {}s (stuck in the kernel?); this scrape reads the namespaces itself",
-                l.began.elapsed().as_secs()
+                age.as_secs()
             );
         }
         Instant::now()
@@ -290,10 +284,10 @@ fn with_owners(read: Namespaces, resolver: &Mutex<OwnerState>, inside: &Inside, 
     }
     let mut read = read;
     let wanted: HashSet<_> = read.views.iter().flat_map(|v| &v.sockets).map(|s| s.inode).filter(|i| *i != 0).collect();
-    let mut o = resolver.lock().unwrap_or_else(PoisonError::into_inner);
-    let owners = match o.cache.resolve(&wanted) {
-        Ok(resolution) => resolution.owners,
-        Err(e) => return Namespaces { owners: Some(Err(format!("listing processes: {e}"))), ..read },
+    let looked = resolver.lock().unwrap_or_else(PoisonError::into_inner).look(&wanted);
+    let (owners, processes) = match looked {
+        Ok((resolution, processes)) => (resolution.owners, processes),
+        Err(e) => return Namespaces { owners: Some(Err(e)), ..read },
     };
     let owned = |inode: u64| owners.get(&inode).is_some();
     let doubted: HashSet<u64> =
@@ -304,7 +298,6 @@ fn with_owners(read: Namespaces, resolver: &Mutex<OwnerState>, inside: &Inside, 
             drop_closed(&mut read.views, &owned, &again.views);
         }
     }
-    let processes = o.info.lookup(owners.pids()).into_iter().collect();
     Namespaces { owners: Some(Ok(ReadOwners { owners, processes })), ..read }
 }
 
@@ -333,7 +326,7 @@ fn read_all(shared: &Mutex<Shared>, procfs: &Path, rootfs: &Path, inside: &Insid
 fn read_namespaces(procfs: &Path, rootfs: &Path, inside: &Inside, only: Option<&HashSet<u64>>) -> Result<Namespaces, String> {
     let own_link = procfs.join("thread-self/ns/net");
     let own_link = if own_link.exists() { own_link } else { procfs.join("self/ns/net") };
-    let own = ns_inode(&own_link).ok_or_else(|| format!("reading {}", own_link.display()))?;
+    let own = ns_inode(&own_link, "net").ok_or_else(|| format!("reading {}", own_link.display()))?;
     let found = discover(procfs, rootfs, own)?;
     let omitted = found.len().saturating_sub(MAX_NAMESPACES);
     let list: Vec<Found> = found.into_values().take(MAX_NAMESPACES).filter(|f| only.is_none_or(|only| only.contains(&f.inode))).collect();

@@ -6,7 +6,7 @@
 
 use crate::model::{Pid, Process};
 use crate::parse::container::parse_cgroup_container;
-use crate::parse::procfs::{parse_cgroup_path, parse_cgroup_unit, parse_ns_link, parse_passwd, parse_stat, parse_status_uid};
+use crate::parse::procfs::{parse_cgroup_path, parse_cgroup_unit, parse_passwd, parse_stat, parse_status_uid};
 use crate::platform::files::{self, cap};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -40,10 +40,9 @@ impl ProcInfo {
         };
     }
 
-    /// The mount namespace a process's files are seen through.
-    fn mount_ns(&self, pid: Pid) -> Option<u64> {
-        let target = std::fs::read_link(self.procfs.join(pid.to_string()).join("ns/mnt")).ok()?;
-        parse_ns_link(target.as_os_str().as_encoded_bytes(), "mnt")
+    /// The mount namespace a process (a pid, or `self`) sees files through.
+    fn mount_ns(&self, who: &str) -> Option<u64> {
+        super::sys::ns_inode(&self.procfs.join(who).join("ns/mnt"), "mnt")
     }
 
     /// Looks up the given pids; a pid that vanished is simply absent.
@@ -54,8 +53,7 @@ impl ProcInfo {
         // namespace's passwd at a time (a container's file is its own, of
         // any size up to the cap). Where that cannot be told or read (no
         // rights; a procfs without namespaces) the rootfs's stands.
-        let own_mnt =
-            std::fs::read_link(self.procfs.join("self/ns/mnt")).ok().and_then(|t| parse_ns_link(t.as_os_str().as_encoded_bytes(), "mnt"));
+        let own_mnt = self.mount_ns("self");
         let mut elsewhere: BTreeMap<u64, (PathBuf, Vec<(Pid, u32)>)> = BTreeMap::new();
         let mut out = HashMap::new();
         let mut seen = Vec::new();
@@ -81,7 +79,7 @@ impl ProcInfo {
             }
             let exe = std::fs::read_link(dir.join("exe")).ok().map(|p| p.to_string_lossy().trim_end_matches(" (deleted)").to_string());
             let uid = files::read_text(&dir.join("status"), cap::PROC_SMALL).ok().and_then(|t| parse_status_uid(&t).ok());
-            let user = match (own_mnt, uid, uid.and_then(|_| self.mount_ns(pid))) {
+            let user = match (own_mnt, uid, uid.and_then(|_| self.mount_ns(&pid.to_string()))) {
                 (Some(own), Some(uid), Some(mnt)) if own != mnt => {
                     elsewhere.entry(mnt).or_insert_with(|| (dir.join("root"), Vec::new())).1.push((pid, uid));
                     None

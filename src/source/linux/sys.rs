@@ -97,6 +97,13 @@ pub fn readlink_at<'b>(dirfd: libc::c_int, name: &[u8], buf: &'b mut [u8; 256]) 
     buf.get(..n as usize)
 }
 
+/// The inode of the namespace a `/proc/PID/ns/KIND` link names (`net`,
+/// `mnt`); None when it is gone or may not be read.
+pub fn ns_inode(link: &Path, kind: &str) -> Option<u64> {
+    let target = std::fs::read_link(link).ok()?;
+    crate::parse::procfs::parse_ns_link(target.as_os_str().as_encoded_bytes(), kind)
+}
+
 /// Parses a decimal name such as a pid or fd number.
 pub fn decimal(name: &[u8]) -> Option<u32> {
     if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
